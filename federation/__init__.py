@@ -1,0 +1,34 @@
+"""ActivityPub: actors, signatures, WebFinger, NodeInfo, inbox and delivery."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from aiohttp.web import Application
+
+
+def setup(app: Application) -> None:
+    """Add the federation routes, the Application actor's startup hook, and the hooks through
+    which the core's subscriptions and instance follows reach remote actors."""
+    from instance.app import STARTUP_HOOKS
+    from instance.services import subscriptions
+
+    from .actors import ensure_application_actor
+    from .follows import REMOTE
+    from .web import add_routes
+
+    add_routes(app)
+    from . import fanout  # noqa: F401 - content hooks (videos, comments, ratings), handlers, backfill
+    from .video_routes import add_routes as add_video_routes
+
+    add_video_routes(app)
+    if ensure_application_actor not in STARTUP_HOOKS:
+        STARTUP_HOOKS.append(ensure_application_actor)
+    subscriptions.REMOTE = REMOTE
+    from instance.services import files
+
+    from .http import fetch_image
+
+    if fetch_image not in files.REMOTE_FETCH:
+        files.REMOTE_FETCH.append(fetch_image)

@@ -1,0 +1,270 @@
+"""Inbox handlers for content: videos, comments, ratings, shares, views and abuse reports.
+
+Registered on import through :func:`federation.routing.register` (this module is in
+``routing.HANDLER_MODULES``). Each handler gets a verified, stored sender and applies
+the activity idempotently; a remote instance can only change what lives on its host
+(PeerTube's rule: nobody remote deletes or edits our objects).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+from urllib.parse import urlsplit
+
+from sqlalchemy import delete, select, update
+
+from instance.core import Shoal
+from instance.models import AbuseReport, Actor, Video, VideoRate, VideoShare
+from instance.services.ratings import set_rate
+
+from .context import PUBLIC_ALIASES
+from .routing import register
+from .videos import InvalidObject, delete_remote_video, from_ap, get_or_fetch_video, video_by_url
+
+log = logging.getLogger("shoal.federation.activities")
+
+
+def _id(value: Any) -> str | None:
+    if isinstance(value, str):
+        return value
+    if isinstance(value, dict) and isinstance(value.get("id"), str):
+        return value["id"]
+    return None
+
+
+def _host(url: str) -> str:
+    return urlsplit(url).netloc.lower()
+
+
+def same_host(actor: Actor, url: str | None) -> bool:
+    """The object ``url`` lives on the sender's host."""
+    return bool(url) and _host(actor.ap_id) == _host(url or "")
+
+
+async def _local_or_known_video(shoal: Shoal, url: str | None) -> Video | None:
+    if not url:
+        return None
+    async with shoal.db.read() as session:
+        video = await video_by_url(session, shoal, url)
+        if video is not None:
+            session.expunge_all()
+        return video
+
+
+# ---------------------------------------------------------------- videos
+
+
+async def on_create_video(shoal: Shoal, activity: dict[str, Any], actor: Actor) -> None:
+    """Create/Update Video: store or refresh the remote video (its host must be the sender's)."""
+    obj = activity.get("object")
+    if not isinstance(obj, dict) or not same_host(actor, _id(obj)):
+        log.info("refusing %s of a video not on %s", activity.get("type"), actor.ap_id)
+        return
+    try:
+        video = await from_ap(shoal, obj)
+    except InvalidObject as exc:
+        log.info("invalid video %s from %s: %s", _id(obj), actor.ap_id, exc)
+        return
+    log.info("stored remote video %s (%s)", video.remote_url, video.uuid)
+
+
+async def on_delete(shoal: Shoal, activity: dict[str, Any], actor: Actor) -> None:
+    """Delete of a video, a comment (URL or Tombstone) or of the sender itself."""
+    from .notes import tombstone_comment
+
+    url = _id(activity.get("object"))
+    if not url:
+        return
+    if url == actor.ap_id:
+        async with shoal.db.write() as session:
+            await session.execute(delete(Actor).where(Actor.id == actor.id, Actor.host.is_not(None)))
+        log.info("remote actor %s deleted itself", url)
+        return
+    if await delete_remote_video(shoal, url, host=_host(actor.ap_id)):
+        log.info("remote video %s deleted", url)
+        return
+    comment = await tombstone_comment(shoal, url, actor)
+    if comment is not None:
+        await forward_to_video_audience(shoal, activity, comment.video_id)
+
+
+# ---------------------------------------------------------------- comments
+
+
+async def on_create_note(shoal: Shoal, activity: dict[str, Any], actor: Actor) -> None:
+    """A comment (PeerTube Note, Mastodon reply); forwarded to our video's audience when ours."""
+    from .notes import store_note
+
+    obj = activity.get("object")
+    if not isinstance(obj, dict):
+        return
+    try:
+        comment = await store_note(shoal, obj, author=actor)
+    except InvalidObject as exc:
+        log.info("invalid note %s from %s: %s", _id(obj), actor.ap_id, exc)
+        return
+    if activity.get("type") == "Create":
+        await forward_to_video_audience(shoal, activity, comment.video_id)
+
+
+async def forward_to_video_audience(shoal: Shoal, activity: dict[str, Any], video_id: int) -> None:
+    """Forward a received interaction with one of our public videos to the video's followers
+    (Mastodon followers would not hear of it otherwise), signed by the video's account."""
+    from .delivery import deliver
+    from .fanout import account_of, load_video, video_recipients
+    from .videos import federates
+
+    loaded = await load_video(shoal, video_id)
+    if loaded is None or not federates(loaded[0]):
+        return
+    video = loaded[0]
+    recipients = await video_recipients(shoal, video)
+    async with shoal.db.write() as session:
+        signer = await session.get(Actor, account_of(video).id)
+        if signer is not None:
+            await deliver(shoal, session, activity, signer=signer, recipients=recipients)
+
+
+# ---------------------------------------------------------------- ratings
+
+
+async def _rate(shoal: Shoal, actor: Actor, video_url: str | None, kind: str, ap_id: str | None) -> None:
+    video = await _local_or_known_video(shoal, video_url)
+    if video is None:
+        return
+    async with shoal.db.write() as session:
+        await set_rate(session, actor.id, video.id, kind, ap_id=ap_id)
+
+
+async def on_like(shoal: Shoal, activity: dict[str, Any], actor: Actor) -> None:
+    await _rate(shoal, actor, _id(activity.get("object")), "like", _id(activity))
+
+
+async def on_dislike(shoal: Shoal, activity: dict[str, Any], actor: Actor) -> None:
+    await _rate(shoal, actor, _id(activity.get("object")), "dislike", _id(activity))
+
+
+async def on_undo_rate(shoal: Shoal, activity: dict[str, Any], actor: Actor) -> None:
+    """Undo Like/Dislike: clear the sender's rating when it is the undone kind."""
+    inner = activity.get("object")
+    if not isinstance(inner, dict):
+        return
+    video = await _local_or_known_video(shoal, _id(inner.get("object")))
+    if video is None:
+        return
+    kind = "like" if inner.get("type") == "Like" else "dislike"
+    async with shoal.db.write() as session:
+        current = await session.scalar(
+            select(VideoRate.kind).where(VideoRate.account_id == actor.id, VideoRate.video_id == video.id)
+        )
+        if current == kind:
+            await set_rate(session, actor.id, video.id, "none")
+
+
+# ---------------------------------------------------------------- shares, views, flags
+
+
+async def on_announce(shoal: Shoal, activity: dict[str, Any], actor: Actor) -> None:
+    """A share: the video is fetched when unknown (instance follows bring videos this way)."""
+    url = _id(activity.get("object"))
+    share_id = _id(activity)
+    if not url or not share_id:
+        return
+    try:
+        video = await get_or_fetch_video(shoal, url)
+    except Exception as exc:
+        log.info("announce %s of %s dropped: %s", share_id, url, exc)
+        return
+    async with shoal.db.write() as session:
+        known = await session.scalar(
+            select(VideoShare).where(VideoShare.actor_id == actor.id, VideoShare.video_id == video.id)
+        )
+        if known is None:
+            session.add(VideoShare(actor_id=actor.id, video_id=video.id, ap_id=share_id))
+
+
+async def on_undo_announce(shoal: Shoal, activity: dict[str, Any], actor: Actor) -> None:
+    inner = activity.get("object")
+    share_id = _id(inner)
+    async with shoal.db.write() as session:
+        if share_id:
+            await session.execute(
+                delete(VideoShare).where(VideoShare.ap_id == share_id, VideoShare.actor_id == actor.id)
+            )
+
+
+async def on_view(shoal: Shoal, activity: dict[str, Any], actor: Actor) -> None:
+    """A view of one of our videos counts once; a remote origin's total refreshes its copy."""
+    video = await _local_or_known_video(shoal, _id(activity.get("object")))
+    if video is None:
+        return
+    result = activity.get("result")
+    if video.is_local:
+        if not (activity.get("expires") or activity.get("expiration")):  # else a "watching" ping
+            from instance.services.views import record_view
+
+            await record_view(shoal, video.id, f"ap:{actor.ap_id}")
+        return
+    async with shoal.db.write() as session:
+        if isinstance(result, dict) and same_host(actor, video.remote_url):
+            count = result.get("userInteractionCount")
+            if isinstance(count, int) and not isinstance(count, bool) and count >= 0:
+                await session.execute(update(Video).where(Video.id == video.id).values(views=count))
+
+
+async def on_flag(shoal: Shoal, activity: dict[str, Any], actor: Actor) -> None:
+    """An abuse report about one of our videos, comments or accounts."""
+    from .notes import comment_by_url
+
+    objects = activity.get("object")
+    objects = objects if isinstance(objects, list) else [objects]
+    reason = activity.get("content") if isinstance(activity.get("content"), str) else ""
+    report = AbuseReport(reporter_id=actor.id, reason=(reason or "")[:3000], ap_id=_id(activity))
+    for obj in objects:
+        url = _id(obj)
+        if not url:
+            continue
+        video = await _local_or_known_video(shoal, url)
+        if video is not None:
+            report.video_id = video.id
+            continue
+        async with shoal.db.read() as session:
+            comment = await comment_by_url(shoal, session, url)
+            target = await session.scalar(select(Actor.id).where(Actor.ap_id == url))
+        if comment is not None:
+            report.comment_id, report.video_id = comment.id, report.video_id or comment.video_id
+        elif target is not None:
+            report.account_id = target
+    if report.video_id is None and report.comment_id is None and report.account_id is None:
+        return
+    async with shoal.db.write() as session:
+        if report.ap_id and await session.scalar(
+            select(AbuseReport.id).where(AbuseReport.ap_id == report.ap_id)
+        ):
+            return
+        session.add(report)
+
+
+def is_public(activity: dict[str, Any]) -> bool:
+    audience = []
+    for key in ("to", "cc"):
+        value = activity.get(key)
+        audience += value if isinstance(value, list) else [value]
+    return any(item in PUBLIC_ALIASES for item in audience)
+
+
+for _kind in ("Create", "Update"):
+    register(_kind, on_create_video, object_type="Video")
+    register(_kind, on_create_note, object_type="Note")
+register("Delete", on_delete)
+for _object in ("Video", "Note", "Tombstone"):
+    register("Delete", on_delete, object_type=_object)
+register("Like", on_like)
+register("Dislike", on_dislike)
+register("Undo", on_undo_rate, object_type="Like")
+register("Undo", on_undo_rate, object_type="Dislike")
+register("Announce", on_announce)
+register("Undo", on_undo_announce, object_type="Announce")
+register("View", on_view)
+register("Flag", on_flag)

@@ -1,0 +1,189 @@
+"""The inbox only accepts (STYLE 9): size cap, parse, verify, check actor = signer, store, 202.
+
+:func:`accept_post` does the checks of one inbox POST and stores a durable ``inbox`` work
+row keyed by the activity id, so a duplicate is stored (and applied) once. The ``inbox``
+job hands the activity to :mod:`federation.routing`. Every refusal raises
+:class:`~federation.errors.SignatureError` (401) or :class:`InboxRefused` (400/413) with a
+reason, is logged in one line, and stores nothing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any
+
+from bovine.crypto.types import CryptographicIdentifier
+from sqlalchemy import select
+
+from instance.jobs import TryAgainLater, add_work, register_job, ring_item
+from instance.models import WorkItem
+
+from .actors import actor_by_ap_id, host_of, is_local_url, resolve_actor
+from .errors import FederationError, FetchError, SignatureError
+from .http import fetch_json
+from .routing import dispatch
+from .signatures import identity_from_pem, verify_request
+
+if TYPE_CHECKING:
+    from datetime import datetime
+
+    from instance.core import Shoal
+    from instance.models import Actor
+
+log = logging.getLogger("shoal.federation.inbox")
+
+KIND = "inbox"
+MAX_BODY = 1024 * 1024
+
+
+class InboxRefused(FederationError):
+    """The POST is not an activity we can take (bad JSON, too large); ``status`` is 400 or 413."""
+
+    def __init__(self, reason: str, status: int = 400) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.status = status
+
+
+class Ignored(FederationError):
+    """A POST answered 202 that needs nothing stored (the Delete of an actor we never knew)."""
+
+
+def _id_of(value: Any) -> str | None:
+    if isinstance(value, dict):
+        value = value.get("id")
+    return value if isinstance(value, str) else None
+
+
+def dedupe_key(activity_id: str) -> str:
+    """The work row key of an activity: its id, hashed to fit the column."""
+    return "inbox:" + hashlib.sha256(activity_id.encode()).hexdigest()
+
+
+def key_retriever(shoal: Shoal):
+    """Look a keyId up: the actor (by URL without fragment, or ``acct:``), stored or fetched.
+
+    With ``refresh`` the actor is fetched again, for keys that were rotated.
+    """
+
+    async def retrieve(key_id: str, refresh: bool) -> CryptographicIdentifier | None:
+        uri = key_id.split("#", 1)[0]
+        try:
+            actor = await resolve_actor(shoal, uri, refresh=refresh and not is_local_url(shoal, uri))
+        except FetchError as exc:
+            log.info("key %s not retrieved: %s", key_id, exc.reason)
+            return None
+        if not actor.public_key_pem:
+            return None
+        return identity_from_pem(actor.public_key_pem, actor.ap_id)
+
+    return retrieve
+
+
+def parse_activity(body: bytes) -> dict[str, Any]:
+    """The activity of a POST body: a JSON object with a type and an actor."""
+    try:
+        activity = json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        raise InboxRefused("the body is not JSON") from None
+    if not isinstance(activity, dict) or not isinstance(activity.get("type"), str | list):
+        raise InboxRefused("the body is not an activity (a JSON object with a type)")
+    if _id_of(activity.get("actor")) is None:
+        raise InboxRefused("the activity has no actor")
+    return activity
+
+
+async def authenticate(
+    shoal: Shoal,
+    *,
+    method: str,
+    path_qs: str,
+    headers: Any,
+    body: bytes,
+    now: datetime | None = None,
+) -> tuple[dict[str, Any], Actor]:
+    """Verify an inbox POST; return the activity to trust and its (stored) actor.
+
+    The signature must verify with the key of its keyId's actor. When that signer is not
+    the activity's actor (a forwarded activity), the activity is fetched from its origin
+    by id and trusted only if the origin serves it with the same actor.
+    """
+    activity = parse_activity(body)
+    actor_id = _id_of(activity.get("actor"))
+    assert actor_id is not None
+    try:
+        signer = await verify_request(method, path_qs, headers, body, key_retriever(shoal), now=now)
+    except SignatureError:
+        # A deleted account announces its own Delete; once gone its key cannot be fetched.
+        # When we never stored it there is nothing to delete: say so, so the sender stops
+        # retrying (PeerTube answers such Deletes with a 2xx too).
+        if activity.get("type") == "Delete" and _id_of(activity.get("object")) == actor_id:
+            if await actor_by_ap_id(shoal, actor_id) is None:
+                raise Ignored(f"Delete of {actor_id}, an actor never known here") from None
+        raise
+    if actor_id != signer:
+        activity = await _from_origin(shoal, activity, actor_id, signer)
+    activity_id = _id_of(activity)
+    if activity_id is not None and host_of(activity_id) != host_of(actor_id):
+        raise SignatureError("the activity id is not on its actor's host")
+    if is_local_url(shoal, actor_id):
+        raise SignatureError("an activity of a local actor cannot come from outside")
+    actor = await actor_by_ap_id(shoal, actor_id)
+    if actor is None:
+        try:
+            actor = await resolve_actor(shoal, actor_id)
+        except FetchError as exc:
+            raise SignatureError(f"the actor {actor_id} cannot be fetched: {exc.reason}") from None
+    return activity, actor
+
+
+async def _from_origin(shoal: Shoal, activity: dict[str, Any], actor_id: str, signer: str) -> dict[str, Any]:
+    activity_id = _id_of(activity)
+    if activity_id is None or host_of(activity_id) != host_of(actor_id) or is_local_url(shoal, activity_id):
+        raise SignatureError(f"signed by {signer}, not by the activity's actor {actor_id}")
+    try:
+        fetched = await fetch_json(shoal, activity_id)
+    except FetchError as exc:
+        raise SignatureError(
+            f"signed by {signer}, not by the activity's actor, and its origin does not serve it: {exc.reason}"
+        ) from None
+    if _id_of(fetched) != activity_id or _id_of(fetched.get("actor")) != actor_id:
+        raise SignatureError(f"signed by {signer}, and the origin's copy differs")
+    return fetched
+
+
+async def store(shoal: Shoal, activity: dict[str, Any], actor: Actor) -> bool:
+    """Store a verified activity as an ``inbox`` work row; False when it was already received."""
+    activity_id = _id_of(activity)
+    key = dedupe_key(activity_id) if activity_id else None
+    async with shoal.db.write() as session:
+        if key is not None and await session.scalar(select(WorkItem.id).where(WorkItem.dedupe_key == key)):
+            return False
+        item = await add_work(
+            session,
+            KIND,
+            (activity_id or "")[:2000],
+            payload={"activity": activity, "actor": actor.ap_id},
+            dedupe_key=key,
+        )
+    await ring_item(shoal, item)
+    return True
+
+
+async def handle_inbox(shoal: Shoal, item: WorkItem) -> None:
+    """Apply one stored activity through the routing table."""
+    actor = await actor_by_ap_id(shoal, item.payload["actor"])
+    if actor is None:
+        actor = await resolve_actor(shoal, item.payload["actor"])
+    try:
+        await dispatch(shoal, item.payload["activity"], actor)
+    except FetchError as exc:
+        raise TryAgainLater(f"{exc.url}: {exc.reason}") from None
+
+
+register_job(
+    KIND, handle_inbox, max_attempts=6, lease=timedelta(minutes=5), backoff_base=timedelta(seconds=30)
+)

@@ -1,0 +1,382 @@
+"""Declared API routes: parsing, authorisation and rate limits in one place, and the OpenAPI document.
+
+A handler is declared with :meth:`Api.route`; the wrapper validates the JSON (or form) body
+and the query string with pydantic models, checks the caller's role and the route's rate
+limit, and only then calls the handler, which reads ``request[BODY]`` / ``request[QUERY]``.
+Every declared route appears in ``/api/v1/openapi.json``.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import typing
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from aiohttp import web
+from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic.alias_generators import to_camel
+
+from ..core import Shoal
+from ..errors import (
+    BadRequest,
+    Forbidden,
+    PayloadTooLarge,
+    TooManyRequests,
+    Unauthorized,
+    UnsupportedMediaType,
+)
+from ..models import Role, User
+
+SHOAL = web.AppKey("shoal", Shoal)
+USER = web.RequestKey("user", User)
+SESSION_TOKEN = web.RequestKey("session_token", str)
+BODY = web.RequestKey("body", BaseModel)
+QUERY = web.RequestKey("query", BaseModel)
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+AUTH_LEVELS = ("none", "optional", "user", "moderator", "admin")
+
+
+class Body(BaseModel):
+    """Base of request bodies: camelCase names as in PeerTube, unknown fields refused."""
+
+    model_config = ConfigDict(extra="forbid", alias_generator=to_camel, populate_by_name=True)
+
+
+class Query(BaseModel):
+    """Base of query strings: camelCase names; unknown parameters are ignored (cache busters)."""
+
+    model_config = ConfigDict(extra="ignore", alias_generator=to_camel, populate_by_name=True)
+
+
+def shoal_of(request: web.Request) -> Shoal:
+    return request.app[SHOAL]
+
+
+def current_user(request: web.Request) -> User | None:
+    """The authenticated user, or None."""
+    return request.get(USER)
+
+
+def require_user(request: web.Request) -> User:
+    user = request.get(USER)
+    if user is None:
+        raise Unauthorized("Authentication is required.", code="authentication_required")
+    return user
+
+
+def client_ip(request: web.Request) -> str:
+    """The client's address, from X-Forwarded-For when the proxy is trusted."""
+    if request.app[SHOAL].settings.trust_proxy:
+        forwarded = request.headers.get("X-Forwarded-For")
+        if forwarded:
+            return forwarded.split(",")[0].strip()
+    return request.remote or "unknown"
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return iso(value)
+    raise TypeError(f"cannot serialise {type(value).__name__}")
+
+
+def iso(value: datetime | None) -> str | None:
+    """ISO 8601 with milliseconds and ``Z``, as PeerTube writes dates."""
+    if value is None:
+        return None
+    return value.strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}Z"
+
+
+def json_response(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
+    """A JSON response (dates as PeerTube writes them)."""
+    return web.Response(
+        body=json.dumps(data, default=_json_default, separators=(",", ":")).encode(),
+        status=status,
+        content_type="application/json",
+        headers=headers,
+    )
+
+
+def no_content() -> web.Response:
+    return web.Response(status=204)
+
+
+def _field_name(loc: tuple[Any, ...]) -> str:
+    return ".".join(str(part) for part in loc if not isinstance(part, int) or len(loc) == 1)
+
+
+def validation_problem(exc: ValidationError, where: str) -> BadRequest:
+    """A 400 naming the first bad field, with every error listed under ``errors``."""
+    errors = []
+    for err in exc.errors(include_url=False):
+        name = ".".join(str(p) for p in err["loc"])
+        if err["type"] == "extra_forbidden":
+            message = "unknown field"
+        elif err["type"] == "missing":
+            message = "is required"
+        else:
+            message = err["msg"].removeprefix("Value error, ")
+        errors.append({"field": name, "message": message})
+    first = errors[0]
+    label = f"{where} field '{first['field']}'" if first["field"] else where
+    return BadRequest(
+        f"Invalid {label}: {first['message']}.",
+        code="invalid_field",
+        field=first["field"] or None,
+        extra={"errors": errors},
+    )
+
+
+async def parse_body(request: web.Request, model: type[BaseModel], *, form: bool) -> BaseModel:
+    """Read and validate the request body against ``model``."""
+    limit = request.app[SHOAL].settings.max_json_body
+    if request.content_length is not None and request.content_length > limit:
+        raise PayloadTooLarge(f"The request body is larger than {limit} bytes.", code="body_too_large")
+    ctype = request.content_type
+    if form and ctype in ("application/x-www-form-urlencoded", "multipart/form-data"):
+        try:
+            posted = await request.post()
+        except (ValueError, LookupError) as exc:
+            raise BadRequest(f"The form body cannot be read: {exc}.", code="malformed_form") from None
+        data: Any = {k: v for k, v in posted.items() if isinstance(v, str)}
+    elif ctype == "application/json" or (not request.body_exists and ctype == "application/octet-stream"):
+        raw = await request.read() if request.body_exists else b"{}"
+        if len(raw) > limit:
+            raise PayloadTooLarge(f"The request body is larger than {limit} bytes.", code="body_too_large")
+        try:
+            data = json.loads(raw or b"{}")
+        except (ValueError, RecursionError) as exc:
+            raise BadRequest(f"The body is not valid JSON: {exc}.", code="malformed_json") from None
+    else:
+        accepted = "application/json" + (" or a form" if form else "")
+        raise UnsupportedMediaType(
+            f"Send the body as {accepted}, not {ctype}.", code="unsupported_content_type"
+        )
+    if not isinstance(data, dict):
+        raise BadRequest("The body must be a JSON object.", code="malformed_json")
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise validation_problem(exc, "body") from None
+
+
+def parse_query(request: web.Request, model: type[BaseModel]) -> BaseModel:
+    """Validate the query string; parameters declared as lists take every repeated value."""
+    data: dict[str, Any] = {}
+    for name, info in model.model_fields.items():
+        key = info.alias or name
+        keys = [key, key + "[]"]
+        values = [v for k in keys for v in request.query.getall(k, [])]
+        if not values:
+            continue
+        if typing.get_origin(info.annotation) is list or _is_optional_list(info.annotation):
+            data[key] = [part for v in values for part in v.split(",") if part != ""]
+        else:
+            data[key] = values[-1]
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise validation_problem(exc, "query") from None
+
+
+def _is_optional_list(annotation: Any) -> bool:
+    return any(typing.get_origin(arg) is list for arg in typing.get_args(annotation))
+
+
+@dataclass
+class RouteSpec:
+    """One declared route and what the OpenAPI document says of it."""
+
+    method: str
+    path: str
+    handler: Handler
+    summary: str
+    auth: str = "optional"
+    body: type[BaseModel] | None = None
+    query: type[BaseModel] | None = None
+    form: bool = False
+    tags: tuple[str, ...] = ()
+    rate: str | None = None
+    allow_pending_password: bool = False
+    request_content: dict[str, Any] | None = None
+    responses: dict[str, Any] = field(default_factory=dict)
+
+
+class Api:
+    """A set of declared routes, registered on an app together."""
+
+    def __init__(self) -> None:
+        self.routes: list[RouteSpec] = []
+
+    def route(
+        self,
+        method: str,
+        path: str,
+        *,
+        summary: str,
+        auth: str = "optional",
+        body: type[BaseModel] | None = None,
+        query: type[BaseModel] | None = None,
+        form: bool = False,
+        tags: tuple[str, ...] = (),
+        rate: str | None = None,
+        allow_pending_password: bool = False,
+        request_content: dict[str, Any] | None = None,
+        responses: dict[str, Any] | None = None,
+    ) -> Callable[[Handler], Handler]:
+        """Declare a route; see the module docstring for what the wrapper checks."""
+        if auth not in AUTH_LEVELS:
+            raise ValueError(f"unknown auth level {auth}")
+
+        def decorate(fn: Handler) -> Handler:
+            spec = RouteSpec(
+                method=method,
+                path=path,
+                handler=fn,
+                summary=summary,
+                auth=auth,
+                body=body,
+                query=query,
+                form=form,
+                tags=tags,
+                rate=rate,
+                allow_pending_password=allow_pending_password,
+                request_content=request_content,
+                responses=responses or {},
+            )
+            spec.handler = _wrap(spec, fn)
+            self.routes.append(spec)
+            return fn
+
+        return decorate
+
+    def setup(self, app: web.Application) -> None:
+        for spec in self.routes:
+            app.router.add_route(spec.method, spec.path, spec.handler)
+
+
+def _wrap(spec: RouteSpec, fn: Handler) -> Handler:
+    async def handler(request: web.Request) -> web.StreamResponse:
+        user = request.get(USER)
+        if spec.auth in ("user", "moderator", "admin"):
+            user = require_user(request)
+            if spec.auth == "moderator" and not user.is_at_least(Role.MODERATOR):
+                raise Forbidden("Only moderators and admins may do this.", code="insufficient_role")
+            if spec.auth == "admin" and not user.is_at_least(Role.ADMIN):
+                raise Forbidden("Only admins may do this.", code="insufficient_role")
+        if (
+            user is not None
+            and user.must_change_password
+            and spec.auth in ("user", "moderator", "admin")
+            and not spec.allow_pending_password
+        ):
+            raise Forbidden(
+                "Change your temporary password first (PUT /api/v1/users/me with currentPassword "
+                "and password).",
+                code="password_change_required",
+            )
+        if spec.rate is not None:
+            shoal = request.app[SHOAL]
+            limit, window = shoal.settings.rate(spec.rate)
+            wait = await shoal.limiter.hit(spec.rate, client_ip(request), limit, window)
+            if wait:
+                raise TooManyRequests(
+                    f"Too many {spec.rate} requests from your address; retry in {wait} s.",
+                    retry_after=wait,
+                )
+        if spec.query is not None:
+            request[QUERY] = parse_query(request, spec.query)
+        if spec.body is not None:
+            request[BODY] = await parse_body(request, spec.body, form=spec.form)
+        return await fn(request)
+
+    handler.__name__ = fn.__name__
+    handler.__doc__ = fn.__doc__
+    return handler
+
+
+_PLACEHOLDER = re.compile(r"\{(\w+)(?::[^}]*)?\}")
+
+
+def openapi_document(routes: list[RouteSpec], *, server_url: str, version: str) -> dict[str, Any]:
+    """An OpenAPI 3.1 document describing ``routes``."""
+    paths: dict[str, Any] = {}
+    components: dict[str, Any] = {}
+    for spec in routes:
+        path = _PLACEHOLDER.sub(r"{\1}", spec.path)
+        op: dict[str, Any] = {
+            "summary": spec.summary,
+            "operationId": f"{spec.method.lower()}_{spec.handler.__name__}",
+            "tags": list(spec.tags),
+            "responses": {"default": {"$ref": "#/components/responses/Problem"}},
+        }
+        if spec.handler.__doc__:
+            op["description"] = " ".join(spec.handler.__doc__.split())
+        ok = spec.responses or {"200": {"description": "Success"}}
+        op["responses"].update(ok)
+        params = [
+            {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
+            for name in _PLACEHOLDER.findall(spec.path)
+        ]
+        if spec.query is not None:
+            schema = spec.query.model_json_schema(by_alias=True, ref_template="#/components/schemas/{model}")
+            components.update(schema.pop("$defs", {}))
+            required = set(schema.get("required", []))
+            for name, prop in schema.get("properties", {}).items():
+                params.append({"name": name, "in": "query", "required": name in required, "schema": prop})
+        if params:
+            op["parameters"] = params
+        if spec.auth in ("user", "moderator", "admin"):
+            op["security"] = [{"OAuth2": []}]
+        if spec.body is not None:
+            schema = spec.body.model_json_schema(by_alias=True, ref_template="#/components/schemas/{model}")
+            components.update(schema.pop("$defs", {}))
+            components[spec.body.__name__] = schema
+            ref = {"$ref": f"#/components/schemas/{spec.body.__name__}"}
+            content = {"application/json": {"schema": ref}}
+            if spec.form:
+                content["application/x-www-form-urlencoded"] = {"schema": ref}
+            op["requestBody"] = {"required": True, "content": content}
+        elif spec.request_content is not None:
+            op["requestBody"] = {"required": True, "content": spec.request_content}
+        paths.setdefault(path, {})[spec.method.lower()] = op
+    components_doc = {
+        "schemas": {
+            **components,
+            "Problem": {
+                "type": "object",
+                "required": ["type", "status", "code", "detail"],
+                "properties": {
+                    "type": {"type": "string"},
+                    "title": {"type": "string"},
+                    "status": {"type": "integer"},
+                    "code": {"type": "string"},
+                    "detail": {"type": "string"},
+                    "field": {"type": "string"},
+                },
+            },
+        },
+        "responses": {
+            "Problem": {
+                "description": "An error (RFC 9457)",
+                "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}},
+            }
+        },
+        "securitySchemes": {
+            "OAuth2": {
+                "type": "oauth2",
+                "flows": {"password": {"tokenUrl": "/api/v1/users/token", "scopes": {}}},
+            }
+        },
+    }
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "Shoal REST API", "version": version},
+        "servers": [{"url": server_url}],
+        "paths": paths,
+        "components": components_doc,
+    }

@@ -1,0 +1,138 @@
+"""The one app factory: ``create_app(settings)`` builds the web application for every entry point."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import importlib
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+
+from aiohttp import web
+
+from . import migrate
+from .api import setup_api
+from .api.registry import SHOAL
+from .core import Shoal, open_shoal
+from .settings import Settings
+from .web import auth_middleware, error_middleware
+
+log = logging.getLogger("shoal.app")
+
+SETTINGS = web.AppKey("settings", Settings)
+StartupHook = Callable[[Shoal, web.Application], Awaitable[None]]
+STARTUP_HOOKS: list[StartupHook] = []
+
+
+@dataclass(frozen=True)
+class Periodic:
+    """A chore every web process runs on a timer (its failures are logged, never fatal)."""
+
+    name: str
+    interval: float
+    run: Callable[[Shoal], Awaitable[object]]
+
+
+PERIODIC: list[Periodic] = []
+
+# Packages that add routes, hooks and chores of their own: each may define
+# ``setup(app: web.Application) -> None``, called once per app by the factory.
+EXTENSIONS = ("federation", "p2p", "webui")
+
+
+async def _every(shoal: Shoal, chore: Periodic) -> None:
+    while True:
+        await asyncio.sleep(chore.interval)
+        try:
+            await chore.run(shoal)
+        except Exception:
+            log.exception("periodic %s failed", chore.name)
+
+
+class NotMigrated(RuntimeError):
+    """The database is behind the code's migrations and this process may not migrate it."""
+
+
+async def prepare_database(shoal: Shoal, *, migrate_now: bool) -> None:
+    """Apply pending migrations (embedded mode) or refuse to start on an old schema."""
+    if not await migrate.pending(shoal.db):
+        return
+    if not migrate_now:
+        raise NotMigrated("the database schema is not up to date: run `shoal db upgrade` first")
+    log.info("applying database migrations")
+    await migrate.upgrade(shoal.db)
+
+
+def create_app(settings: Settings, *, migrate_on_start: bool | None = None) -> web.Application:
+    """Build the application; resources open on startup and close on cleanup.
+
+    ``migrate_on_start`` defaults to True in embedded mode (SQLite) and False otherwise,
+    where `shoal db upgrade` is an explicit deployment step.
+    """
+    if migrate_on_start is None:
+        migrate_on_start = settings.is_sqlite
+    app = web.Application(
+        middlewares=[error_middleware, auth_middleware], client_max_size=settings.max_json_body
+    )
+    app[SETTINGS] = settings
+
+    async def resources(app: web.Application) -> AsyncIterator[None]:
+        async with open_shoal(settings) as shoal:
+            await prepare_database(shoal, migrate_now=migrate_on_start)
+            app[SHOAL] = shoal
+            from .jobs import create_queue
+            from .services.users import ensure_admin
+
+            jobs = create_queue(shoal, consume=settings.workers_mode == "embedded")
+            await jobs.start()
+            shoal.jobs = jobs
+            try:
+                await ensure_admin(shoal)
+                for hook in STARTUP_HOOKS:
+                    await hook(shoal, app)
+                tasks = [asyncio.create_task(_every(shoal, chore), name=chore.name) for chore in PERIODIC]
+                try:
+                    yield
+                finally:
+                    for task in tasks:
+                        task.cancel()
+                    for task in tasks:
+                        with contextlib.suppress(asyncio.CancelledError):
+                            await task
+            finally:
+                await jobs.close()
+
+    app.cleanup_ctx.append(resources)
+    setup_api(app)
+    for name in EXTENSIONS:
+        module = importlib.import_module(name)
+        setup = getattr(module, "setup", None)
+        if setup is not None:
+            setup(app)
+    _register_chores(settings)
+    app.on_shutdown.append(_flush_views_on_shutdown)
+    return app
+
+
+async def _flush_views_on_shutdown(app: web.Application) -> None:
+    """Write buffered view counts before the process stops (embedded mode keeps them in memory)."""
+    from .services.views import flush_views
+
+    shoal = app.get(SHOAL)
+    if shoal is not None:
+        try:
+            await flush_views(shoal)
+        except Exception:
+            log.exception("could not flush view counts on shutdown")
+
+
+def _register_chores(settings: Settings) -> None:
+    from .services.uploads import expire_uploads
+
+    if not any(chore.name == "expire_uploads" for chore in PERIODIC):
+        PERIODIC.append(Periodic("expire_uploads", 300.0, expire_uploads))
+    if not any(chore.name == "flush_views" for chore in PERIODIC):
+        from .services.views import flush_views
+
+        PERIODIC.append(Periodic("flush_views", settings.views_flush_interval, flush_views))

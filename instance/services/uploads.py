@@ -1,0 +1,517 @@
+"""Uploads: multipart, resumable (PeerTube's protocol) and direct to S3 with presigned parts.
+
+Bytes never pass through memory whole: multipart and resumable uploads stream to a file
+under ``<data dir>/uploads``; direct uploads go from the client to the bucket. Once all
+bytes are there, the original is put in storage under ``originals/<uuid>/`` and the video
+row and its processing work row are written in one transaction.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import math
+import re
+import secrets
+import uuid as uuid_lib
+from collections.abc import AsyncIterator
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from pydantic import Field, ValidationError, field_validator
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from ..api.registry import Body, validation_problem
+from ..core import Shoal
+from ..errors import ApiError, BadRequest, Conflict, Forbidden, NotFound, PayloadTooLarge, TooManyRequests
+from ..models import Actor, ActorKind, Privacy, UploadSession, User, Video, VideoState, utcnow
+from ..vocab import CATEGORIES, LANGUAGES, LICENCES
+from . import processing  # noqa: F401  (registers the process_video job)
+
+log = logging.getLogger("shoal.uploads")
+
+CHUNK = 1024 * 1024
+S3_PART_MIN = 8 * 1024 * 1024
+S3_MAX_PARTS = 10_000
+_SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+class VideoAttributes(Body):
+    """The video fields an upload carries (PeerTube's names)."""
+
+    name: str = Field(min_length=3, max_length=120)
+    channel_id: int
+    privacy: int = Privacy.PUBLIC
+    description: str = Field("", max_length=10_000)
+    support: str = Field("", max_length=1000)
+    tags: list[str] = Field(default_factory=list, max_length=5)
+    nsfw: bool = False
+    comments_enabled: bool = True
+    download_enabled: bool = True
+    wait_transcoding: bool = True
+    category: int | None = None
+    licence: int | None = None
+    language: str | None = None
+    originally_published_at: datetime | None = None
+    filename: str | None = Field(None, max_length=255)
+
+    @field_validator("privacy")
+    @classmethod
+    def _privacy(cls, value: int) -> int:
+        if value not in {p.value for p in Privacy}:
+            raise ValueError("must be 1 (public), 2 (unlisted), 3 (private) or 4 (internal)")
+        return value
+
+    @field_validator("tags")
+    @classmethod
+    def _tags(cls, value: list[str]) -> list[str]:
+        for tag in value:
+            if not 2 <= len(tag) <= 30:
+                raise ValueError("each tag has 2 to 30 characters")
+        return value
+
+    @field_validator("category")
+    @classmethod
+    def _category(cls, value: int | None) -> int | None:
+        if value is not None and value not in CATEGORIES:
+            raise ValueError("unknown category id")
+        return value
+
+    @field_validator("licence")
+    @classmethod
+    def _licence(cls, value: int | None) -> int | None:
+        if value is not None and value not in LICENCES:
+            raise ValueError("unknown licence id")
+        return value
+
+    @field_validator("language")
+    @classmethod
+    def _language(cls, value: str | None) -> str | None:
+        if value is not None and value not in LANGUAGES:
+            raise ValueError("unknown language code")
+        return value
+
+
+def parse_attributes(data: dict[str, Any]) -> VideoAttributes:
+    """Validate upload fields (JSON values or form strings); 400 names the bad field."""
+    try:
+        return VideoAttributes.model_validate(data)
+    except ValidationError as exc:
+        raise validation_problem(exc, "upload") from None
+
+
+def safe_filename(name: str | None) -> str:
+    """A storage-safe version of a client's file name (never a path)."""
+    base = Path((name or "video").replace("\\", "/")).name
+    cleaned = _SAFE_NAME.sub("-", base).strip("-.") or "video"
+    return cleaned[-100:]
+
+
+def uploads_dir(shoal: Shoal) -> Path:
+    path = shoal.settings.data_dir / "uploads"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def resumable_path(shoal: Shoal, upload_id: str) -> Path:
+    return uploads_dir(shoal) / "resumable" / f"{upload_id}.part"
+
+
+async def used_quota(session: AsyncSession, user: User, *, excluding: str | None = None) -> int:
+    """Bytes the user's uploads take: processed originals plus uploads in progress."""
+    videos = await session.scalar(
+        select(func.coalesce(func.sum(Video.source_size), 0))
+        .join(Actor, Actor.id == Video.channel_id)
+        .where(Actor.owner_id == user.account_id)
+    )
+    pending = select(func.coalesce(func.sum(UploadSession.size), 0)).where(
+        UploadSession.user_id == user.id, UploadSession.video_id.is_(None)
+    )
+    if excluding is not None:
+        pending = pending.where(UploadSession.id != excluding)
+    return int(videos or 0) + int(await session.scalar(pending) or 0)
+
+
+async def check_upload_allowed(
+    shoal: Shoal,
+    session: AsyncSession,
+    user: User,
+    channel_id: int,
+    size: int | None,
+    *,
+    excluding: str | None = None,
+) -> Actor:
+    """The target channel, once the user may upload ``size`` bytes to it (413 with a code if not)."""
+    channel = await session.get(Actor, channel_id)
+    if channel is None or channel.kind != ActorKind.GROUP or channel.host is not None:
+        raise NotFound(f"No channel with id {channel_id}.", code="channel_not_found", field="channelId")
+    if channel.owner_id != user.account_id:
+        raise Forbidden("You can only upload to your own channels.", code="not_owner", field="channelId")
+    limit = shoal.settings.max_upload_size
+    if size is not None and size > limit:
+        raise PayloadTooLarge(
+            f"The file is larger than this instance accepts ({limit} bytes).", code="max_file_size_reached"
+        )
+    if size is not None and user.video_quota >= 0:
+        used = await used_quota(session, user, excluding=excluding)
+        if used + size > user.video_quota:
+            raise PayloadTooLarge(
+                f"This upload would exceed your quota ({used} of {user.video_quota} bytes used).",
+                code="quota_reached",
+            )
+    return channel
+
+
+async def stream_to_file(chunks: AsyncIterator[bytes], path: Path, *, limit: int, mode: str = "wb") -> int:
+    """Write ``chunks`` to ``path``; raise 413 past ``limit`` bytes. Returns bytes written."""
+    written = 0
+    loop = asyncio.get_running_loop()
+    with path.open(mode) as fh:
+        async for chunk in chunks:
+            written += len(chunk)
+            if written > limit:
+                raise PayloadTooLarge(
+                    f"The file is larger than this upload allows ({limit} bytes).",
+                    code="max_file_size_reached",
+                )
+            await loop.run_in_executor(None, fh.write, chunk)
+    return written
+
+
+async def create_video_from_file(
+    shoal: Shoal, user: User, attrs: VideoAttributes, path: Path, filename: str | None
+) -> Video:
+    """Put the received file in storage as the original and create the video and its work row."""
+    size = path.stat().st_size
+    video_uuid = str(uuid_lib.uuid4())
+    source_key = f"originals/{video_uuid}/{safe_filename(filename or attrs.filename)}"
+    async with shoal.db.read() as session:
+        await check_upload_allowed(shoal, session, user, attrs.channel_id, size)
+    await shoal.storage.put_file(source_key, path)
+    try:
+        return await _create_video(shoal, user, attrs, video_uuid, source_key, size, filename)
+    except BaseException:
+        await shoal.storage.delete(source_key)
+        raise
+    finally:
+        path.unlink(missing_ok=True)
+
+
+async def _create_video(
+    shoal: Shoal,
+    user: User,
+    attrs: VideoAttributes,
+    video_uuid: str,
+    source_key: str,
+    size: int,
+    filename: str | None,
+    upload: UploadSession | None = None,
+) -> Video:
+    from ..jobs import add_work, ring_item
+    from .videos import add_video
+
+    async with shoal.db.write() as session:
+        channel = await check_upload_allowed(
+            shoal, session, user, attrs.channel_id, size, excluding=upload.id if upload else None
+        )
+        video = await add_video(
+            shoal,
+            session,
+            channel,
+            uuid=video_uuid,
+            name=attrs.name,
+            privacy=attrs.privacy,
+            description=attrs.description,
+            support=attrs.support,
+            tags=attrs.tags,
+            nsfw=attrs.nsfw,
+            comments_enabled=attrs.comments_enabled,
+            download_enabled=attrs.download_enabled,
+            wait_transcoding=attrs.wait_transcoding,
+            category=attrs.category,
+            licence=attrs.licence,
+            language=attrs.language,
+            originally_published_at=attrs.originally_published_at,
+            state=VideoState.RECEIVED,
+        )
+        video.source_key = source_key
+        video.source_size = size
+        video.source_filename = (filename or attrs.filename or "")[:255] or None
+        video.storage_prefix = secrets.token_hex(8)
+        if upload is not None:
+            upload.video_id = video.id
+        item = await add_work(session, "process_video", str(video.id), dedupe_key=f"process_video:{video.id}")
+    log.info("video %s received (%d bytes) from %s", video.uuid, size, user.username)
+    await ring_item(shoal, item)
+    return video
+
+
+# Resumable uploads ----------------------------------------------------------------------
+
+_locks: dict[str, asyncio.Lock] = {}
+
+
+async def start_resumable(
+    shoal: Shoal, user: User, attrs: VideoAttributes, size: int, content_type: str
+) -> tuple[UploadSession, bool]:
+    """Start (or find the same unfinished) resumable upload. Returns (session, created)."""
+    if size < 0:
+        raise BadRequest(
+            "X-Upload-Content-Length must be the file size.",
+            code="invalid_field",
+            field="X-Upload-Content-Length",
+        )
+    async with shoal.db.write() as session:
+        existing = await session.scalar(
+            select(UploadSession).where(
+                UploadSession.user_id == user.id,
+                UploadSession.kind == "resumable",
+                UploadSession.filename == (attrs.filename or ""),
+                UploadSession.size == size,
+                UploadSession.video_id.is_(None),
+                UploadSession.expires_at > utcnow(),
+            )
+        )
+        if existing is not None and existing.attributes.get("name") == attrs.name:
+            return existing, False
+        await check_upload_allowed(shoal, session, user, attrs.channel_id, size)
+        upload = UploadSession(
+            id=secrets.token_urlsafe(18),
+            kind="resumable",
+            user_id=user.id,
+            channel_id=attrs.channel_id,
+            filename=attrs.filename or "",
+            size=size,
+            content_type=content_type,
+            attributes=attrs.model_dump(mode="json", by_alias=True),
+            expires_at=utcnow() + timedelta(seconds=shoal.settings.upload_session_ttl),
+        )
+        session.add(upload)
+    path = resumable_path(shoal, upload.id)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.touch()
+    return upload, True
+
+
+async def get_upload(shoal: Shoal, user: User, upload_id: str, kind: str) -> UploadSession:
+    async with shoal.db.read() as session:
+        upload = await session.get(UploadSession, upload_id)
+    if upload is None or upload.user_id != user.id or upload.kind != kind:
+        raise NotFound("No such upload (it may have expired).", code="upload_not_found", field="upload_id")
+    return upload
+
+
+def resumable_offset(shoal: Shoal, upload: UploadSession) -> int:
+    path = resumable_path(shoal, upload.id)
+    return path.stat().st_size if path.exists() else 0
+
+
+async def append_chunk(
+    shoal: Shoal,
+    user: User,
+    upload_id: str,
+    start: int,
+    end: int,
+    total: int,
+    chunks: AsyncIterator[bytes],
+) -> int | Video:
+    """Append bytes ``start..end`` to a resumable upload.
+
+    Returns the new offset, or the created video once the last byte arrived. A chunk that
+    does not start at the current offset is refused with 409 and the current ``Range``.
+    """
+    upload = await get_upload(shoal, user, upload_id, "resumable")
+    if upload.video_id is not None:
+        async with shoal.db.read() as session:
+            video = await session.get(Video, upload.video_id)
+        if video is not None:
+            return video
+    if total != upload.size:
+        raise BadRequest(
+            f"The total size must be {upload.size}.", code="invalid_content_range", field="Content-Range"
+        )
+    lock = _locks.setdefault(upload_id, asyncio.Lock())
+    if lock.locked():
+        raise TooManyRequests("Another chunk of this upload is still being received.", retry_after=1)
+    async with lock:
+        path = resumable_path(shoal, upload_id)
+        offset = path.stat().st_size if path.exists() else 0
+        if start != offset:
+            raise Conflict(
+                f"This chunk starts at {start} but the upload is at {offset}.",
+                code="range_mismatch",
+                headers=range_header(offset),
+            )
+        if end < start - 1 or end >= upload.size:
+            raise BadRequest(
+                "Content-Range is outside the file.", code="invalid_content_range", field="Content-Range"
+            )
+        await stream_to_file(chunks, path, limit=end - start + 1, mode="ab")
+        offset = path.stat().st_size
+        async with shoal.db.write() as session:
+            row = await session.get(UploadSession, upload_id)
+            if row is not None:
+                row.expires_at = utcnow() + timedelta(seconds=shoal.settings.upload_session_ttl)
+        if offset < upload.size:
+            return offset
+        attrs = VideoAttributes.model_validate(upload.attributes)
+        video_uuid = str(uuid_lib.uuid4())
+        source_key = f"originals/{video_uuid}/{safe_filename(upload.filename)}"
+        await shoal.storage.put_file(source_key, path)
+        try:
+            video = await _create_video(
+                shoal, user, attrs, video_uuid, source_key, upload.size, upload.filename, upload
+            )
+        except BaseException:
+            await shoal.storage.delete(source_key)
+            raise
+        path.unlink(missing_ok=True)
+        async with shoal.db.write() as session:
+            row = await session.get(UploadSession, upload_id)
+            if row is not None:
+                await session.delete(row)
+        _locks.pop(upload_id, None)
+        return video
+
+
+def range_header(offset: int) -> dict[str, str]:
+    """The ``Range`` header telling a client how many bytes we have (none: no header)."""
+    return {"Range": f"bytes=0-{offset - 1}"} if offset > 0 else {}
+
+
+async def cancel_upload(shoal: Shoal, user: User, upload_id: str) -> None:
+    """Drop an unfinished upload and its bytes (resumable or direct)."""
+    async with shoal.db.read() as session:
+        upload = await session.get(UploadSession, upload_id)
+    if upload is None or upload.user_id != user.id:
+        raise NotFound("No such upload (it may have expired).", code="upload_not_found", field="upload_id")
+    await _discard(shoal, upload)
+
+
+async def _discard(shoal: Shoal, upload: UploadSession) -> None:
+    if upload.kind == "s3" and upload.s3_key and upload.s3_upload_id and upload.video_id is None:
+        with contextlib.suppress(Exception):
+            await shoal.storage.abort_multipart_upload(upload.s3_key, upload.s3_upload_id)
+        with contextlib.suppress(Exception):
+            await shoal.storage.delete(upload.s3_key)
+    resumable_path(shoal, upload.id).unlink(missing_ok=True)
+    async with shoal.db.write() as session:
+        row = await session.get(UploadSession, upload.id)
+        if row is not None:
+            await session.delete(row)
+
+
+async def expire_uploads(shoal: Shoal) -> int:
+    """Remove idle uploads past their expiry, and part files no session owns. Returns the count."""
+    async with shoal.db.read() as session:
+        expired = list(
+            await session.scalars(
+                select(UploadSession).where(
+                    UploadSession.expires_at <= utcnow(), UploadSession.video_id.is_(None)
+                )
+            )
+        )
+        known = set(await session.scalars(select(UploadSession.id)))
+    for upload in expired:
+        await _discard(shoal, upload)
+        log.info("expired upload %s (%s, %d bytes declared)", upload.id, upload.kind, upload.size)
+    removed = len(expired)
+    cutoff = utcnow().timestamp() - shoal.settings.upload_session_ttl
+    stale = [p for p in (uploads_dir(shoal) / "resumable").glob("*.part") if p.stem not in known]
+    stale += list(uploads_dir(shoal).glob("multipart-*.part"))
+    for part in stale:
+        if part.stat().st_mtime < cutoff:
+            part.unlink(missing_ok=True)
+            removed += 1
+    return removed
+
+
+# Direct uploads to S3 ---------------------------------------------------------------------
+
+
+async def start_direct(
+    shoal: Shoal, user: User, attrs: VideoAttributes, size: int, content_type: str
+) -> tuple[UploadSession, list[dict[str, Any]]]:
+    """Start a multipart upload in the bucket and presign one URL per part."""
+    if shoal.storage.kind != "s3":
+        raise BadRequest(
+            "Direct uploads need S3 storage; use the resumable upload.", code="direct_upload_unavailable"
+        )
+    if size <= 0:
+        raise BadRequest("size must be the file size in bytes.", code="invalid_field", field="size")
+    async with shoal.db.read() as session:
+        await check_upload_allowed(shoal, session, user, attrs.channel_id, size)
+    part_size = max(S3_PART_MIN, math.ceil(size / S3_MAX_PARTS))
+    upload_id = secrets.token_urlsafe(18)
+    key = f"uploads/{upload_id}/{safe_filename(attrs.filename)}"
+    s3_upload_id = await shoal.storage.create_multipart_upload(key, content_type)
+    ttl = shoal.settings.upload_session_ttl
+    try:
+        parts = []
+        for number in range(1, math.ceil(size / part_size) + 1):
+            url = await shoal.storage.presign_upload_part(key, s3_upload_id, number, ttl)
+            parts.append({"partNumber": number, "url": url})
+        async with shoal.db.write() as session:
+            await check_upload_allowed(shoal, session, user, attrs.channel_id, size)
+            upload = UploadSession(
+                id=upload_id,
+                kind="s3",
+                user_id=user.id,
+                channel_id=attrs.channel_id,
+                filename=attrs.filename or "",
+                size=size,
+                content_type=content_type,
+                attributes=attrs.model_dump(mode="json", by_alias=True),
+                s3_key=key,
+                s3_upload_id=s3_upload_id,
+                part_size=part_size,
+                expires_at=utcnow() + timedelta(seconds=ttl),
+            )
+            session.add(upload)
+    except BaseException:
+        await shoal.storage.abort_multipart_upload(key, s3_upload_id)
+        raise
+    return upload, parts
+
+
+async def complete_direct(shoal: Shoal, user: User, upload_id: str, parts: list[tuple[int, str]]) -> Video:
+    """Complete the bucket's multipart upload, check the object, and create the video."""
+    upload = await get_upload(shoal, user, upload_id, "s3")
+    if upload.video_id is not None:
+        async with shoal.db.read() as session:
+            video = await session.get(Video, upload.video_id)
+        if video is not None:
+            return video
+    assert upload.s3_key and upload.s3_upload_id
+    if not parts:
+        raise BadRequest("List the uploaded parts with their ETags.", code="invalid_field", field="parts")
+    try:
+        await shoal.storage.complete_multipart_upload(upload.s3_key, upload.s3_upload_id, sorted(parts))
+    except Exception as exc:
+        raise BadRequest(
+            f"The bucket refused to complete the upload: {exc}.", code="upload_incomplete"
+        ) from None
+    info = await shoal.storage.stat(upload.s3_key)
+    if info is None or info.size != upload.size:
+        await _discard(shoal, upload)
+        got = info.size if info else 0
+        raise BadRequest(
+            f"The uploaded object has {got} bytes, not the {upload.size} announced; it was discarded.",
+            code="size_mismatch",
+        )
+    attrs = VideoAttributes.model_validate(upload.attributes)
+    try:
+        video = await _create_video(
+            shoal, user, attrs, str(uuid_lib.uuid4()), upload.s3_key, upload.size, upload.filename, upload
+        )
+    except ApiError:
+        await _discard(shoal, upload)
+        raise
+    async with shoal.db.write() as session:
+        row = await session.get(UploadSession, upload_id)
+        if row is not None:
+            await session.delete(row)
+    return video

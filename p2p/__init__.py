@@ -1,0 +1,43 @@
+"""Torrents, the seeder, the built-in tracker and redundancy.
+
+``setup(app)`` (called by the app factory) adds the tracker routes (``/tracker/announce``,
+``/tracker/scrape``, ``/tracker/socket``), ``/download/torrents/<file>``, the tracker and
+seeder startup hooks and the peer-expiry chore. The ``make_torrents`` job and its publish
+hook live in :mod:`p2p.jobs` (listed in ``JOB_MODULES``, so workers have them too).
+"""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+
+def setup(app: web.Application) -> None:
+    """Add the P2P routes, startup hooks and chores to ``app``."""
+    from instance.app import PERIODIC, STARTUP_HOOKS, Periodic
+
+    from . import jobs  # noqa: F401 - the make_torrents job and the publish hook
+    from .files import download_torrent
+    from .seeder import start_in_web
+    from .tracker import http_announce, http_scrape, start_tracker, sweep_peers, ws_tracker
+
+    app.router.add_get("/tracker/announce", http_announce)
+    app.router.add_get("/tracker/scrape", http_scrape)
+    app.router.add_get("/tracker/socket", ws_tracker)
+    app.router.add_get("/download/torrents/{file}", download_torrent)
+    for hook in (start_tracker, start_in_web):
+        if hook not in STARTUP_HOOKS:
+            STARTUP_HOOKS.append(hook)
+    if not any(chore.name == "tracker_sweep" for chore in PERIODIC):
+        PERIODIC.append(Periodic("tracker_sweep", 60.0, sweep_peers))
+    _hook_video_updates()
+
+
+def _hook_video_updates() -> None:
+    """Remake or remove torrents when a video changes (privacy, title), if videos offer the hook."""
+    from instance.services import videos
+
+    from .jobs import after_update
+
+    hooks = getattr(videos, "UPDATE_HOOKS", None)
+    if hooks is not None and after_update not in hooks:
+        hooks.append(after_update)

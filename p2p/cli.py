@@ -1,0 +1,57 @@
+"""`shoal seeder`: the BitTorrent seeder as its own process (scaled mode, or any mode by choice)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import signal
+import sys
+
+from instance.cli import COMMANDS, EXTRA_HELP, EXTRA_PARSERS
+from instance.settings import Settings
+
+log = logging.getLogger("shoal.p2p.seeder")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Options of `shoal seeder` (everything else comes from the settings)."""
+    parser.add_argument("--port", type=int, help="BitTorrent listen port (default: SHOAL_SEEDER_PORT)")
+
+
+async def run_seeder(settings: Settings, args: argparse.Namespace) -> int:
+    """Seed until SIGTERM or SIGINT. Exit 0 after a clean stop, 1 on an unmigrated database, 2 on settings."""
+    from instance import migrate
+    from instance.core import open_shoal
+    from instance.logs import setup_logging
+
+    from .seeder import Seeder
+
+    setup_logging(settings.log_level, settings.log_format)
+    if not settings.p2p_enabled:
+        print("shoal seeder: P2P is disabled (SHOAL_P2P_ENABLED=false)", file=sys.stderr)
+        return 2
+    if args.port is not None:
+        settings = settings.model_copy(update={"seeder_port": args.port})
+    async with open_shoal(settings) as shoal:
+        if await migrate.pending(shoal.db):
+            print("shoal seeder: the database is not up to date: run `shoal db upgrade`", file=sys.stderr)
+            return 1
+        seeder = Seeder(shoal)
+        await seeder.start()
+        print(f"shoal seeder listening on port {seeder.listen_port}")
+        sys.stdout.flush()
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, stop.set)
+        try:
+            await stop.wait()
+        finally:
+            await seeder.stop()
+    return 0
+
+
+EXTRA_PARSERS["seeder"] = add_arguments
+EXTRA_HELP["seeder"] = "seed the published videos over BitTorrent and WebTorrent"
+COMMANDS["seeder"] = run_seeder

@@ -1,0 +1,172 @@
+"""Torrents of local videos: making and removing them, their web seeds, and the infohashes we know.
+
+A video's torrents are made by the ``make_torrents`` job once it is published, one per
+rendition, stored as ``torrents/<prefix>-<res>-hls.torrent`` and recorded on the rendition
+(``torrent_path``, ``info_hash``). Only public and unlisted videos get torrents; the same
+job removes them when a video is private, internal or hidden, so it is run again after
+any change of privacy or title (a new title is a new torrent name, hence a new infohash,
+as in PeerTube).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import posixpath
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from sqlalchemy import select
+
+from instance.api.serializers import media_url, needs_file_token, tracker_urls
+from instance.core import Shoal
+from instance.jobs import submit
+from instance.models import Privacy, Rendition, Video, VideoState
+
+from .swarm import swarm_ids
+from .torrents import make_torrent, torrent_file_name, torrent_name
+
+log = logging.getLogger("shoal.p2p")
+
+MAKE_TORRENTS = "make_torrents"
+KNOWN_TTL = 60.0
+KNOWN_MIN_RELOAD = 5.0
+_KNOWN = "p2p.known"
+
+
+def may_have_torrents(video: Video) -> bool:
+    """Public and unlisted, published, local videos that are not hidden get torrents."""
+    return (
+        video.is_local
+        and video.state == VideoState.PUBLISHED
+        and video.privacy in (Privacy.PUBLIC, Privacy.UNLISTED)
+        and not needs_file_token(video)
+    )
+
+
+def web_seed_url(shoal: Shoal, video: Video, rendition: Rendition) -> str:
+    """The rendition file's public URL: the object's own URL with S3 storage, else ours."""
+    public = shoal.storage.public_url(rendition.file_path)
+    return public or media_url(shoal, video, rendition.file_path) or ""
+
+
+async def submit_make_torrents(shoal: Shoal, video_id: int) -> None:
+    """Queue the ``make_torrents`` job of a video (publish and update hooks call this)."""
+    await submit(shoal, MAKE_TORRENTS, str(video_id), dedupe_key=f"{MAKE_TORRENTS}:{video_id}")
+
+
+async def make_torrents(shoal: Shoal, video_id: int) -> int:
+    """Make (or remove) the torrents of one video; returns how many it has now. Idempotent."""
+    async with shoal.db.read() as session:
+        video = await session.get(Video, video_id)
+        if video is None:
+            return 0
+        renditions = list(
+            (await session.execute(select(Rendition).where(Rendition.video_id == video_id))).scalars()
+        )
+    if not may_have_torrents(video) or not shoal.settings.p2p_enabled:
+        await remove_torrents(shoal, video, renditions)
+        return 0
+    prefix = video.storage_prefix or video.uuid
+    trackers = tracker_urls(shoal)
+    made: dict[int, tuple[str, str]] = {}
+    for rendition in renditions:
+        name = torrent_name(video.name, rendition.height)
+        seeds = [web_seed_url(shoal, video, rendition)]
+        key = f"torrents/{torrent_file_name(prefix, rendition.height)}"
+        local = shoal.storage.local_path(rendition.file_path)
+        with tempfile.TemporaryDirectory(dir=shoal.settings.data_dir) as tmp:
+            if local is None:
+                local = Path(tmp) / posixpath.basename(rendition.file_path)
+                await shoal.storage.get_to_file(rendition.file_path, local)
+            torrent = await asyncio.to_thread(
+                make_torrent, local, name=name, trackers=trackers, web_seeds=seeds
+            )
+        await shoal.storage.put_bytes(key, torrent.data, "application/x-bittorrent")
+        made[rendition.id] = (key, torrent.info_hash)
+    async with shoal.db.write() as session:
+        for rendition_id, (key, info_hash) in made.items():
+            row = await session.get(Rendition, rendition_id)
+            if row is not None:
+                row.torrent_path, row.info_hash = key, info_hash
+    forget_known(shoal)
+    log.info("made %d torrents of video %s", len(made), video.uuid)
+    return len(made)
+
+
+async def remove_torrents(shoal: Shoal, video: Video, renditions: list[Rendition]) -> None:
+    """Delete a video's torrent files and clear its renditions' torrent fields."""
+    stale = [r for r in renditions if r.torrent_path or r.info_hash]
+    if not stale:
+        return
+    for rendition in stale:
+        if rendition.torrent_path and "://" not in rendition.torrent_path:
+            await shoal.storage.delete(rendition.torrent_path)
+    async with shoal.db.write() as session:
+        for rendition in stale:
+            row = await session.get(Rendition, rendition.id)
+            if row is not None:
+                row.torrent_path = row.info_hash = None
+    forget_known(shoal)
+    log.info("removed the torrents of video %s", video.uuid)
+
+
+# ---------------------------------------------------------------- infohashes the tracker accepts
+
+
+@dataclass
+class KnownHashes:
+    """The set of hex infohashes the tracker accepts, and when it was loaded."""
+
+    hashes: frozenset[str] = frozenset()
+    loaded: float = 0.0
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+
+
+def forget_known(shoal: Shoal) -> None:
+    """Make the next lookup reload the known infohashes (this process only)."""
+    known = shoal.extras.get(_KNOWN)
+    if known is not None:
+        known.loaded = 0.0
+
+
+async def load_known(shoal: Shoal) -> frozenset[str]:
+    """Every infohash this instance accepts: torrents of its public and unlisted videos, their
+    PeerTube swarm ids, and the torrents of remote videos (of instances it follows)."""
+    hashes: set[str] = set()
+    async with shoal.db.read() as session:
+        rows = await session.execute(
+            select(Video, Rendition)
+            .join(Rendition, Rendition.video_id == Video.id)
+            .where(Video.state == VideoState.PUBLISHED)
+        )
+        by_video: dict[int, tuple[Video, list[Rendition]]] = {}
+        for video, rendition in rows:
+            by_video.setdefault(video.id, (video, []))[1].append(rendition)
+    for video, renditions in by_video.values():
+        if video.is_local:
+            if not may_have_torrents(video):
+                continue
+            hashes.update(swarm_ids(shoal, video, renditions))
+        elif video.privacy not in (Privacy.PUBLIC, Privacy.UNLISTED):
+            continue
+        hashes.update(r.info_hash.lower() for r in renditions if r.info_hash)
+    return frozenset(hashes)
+
+
+async def is_known(shoal: Shoal, info_hash: str) -> bool:
+    """Whether the tracker accepts ``info_hash`` (hex). The set is cached for a minute and
+    reloaded at most every few seconds when an unknown hash is asked about, so a video
+    published a moment ago is accepted at once."""
+    known: KnownHashes = shoal.extras.setdefault(_KNOWN, KnownHashes())
+    now = time.monotonic()
+    age = now - known.loaded
+    if age < KNOWN_TTL and (info_hash in known.hashes or age < KNOWN_MIN_RELOAD):
+        return info_hash in known.hashes
+    async with known.lock:
+        if time.monotonic() - known.loaded >= min(age, KNOWN_MIN_RELOAD):
+            known.hashes = await load_known(shoal)
+            known.loaded = time.monotonic()
+    return info_hash in known.hashes

@@ -1,0 +1,573 @@
+"""The built-in tracker: HTTP announce and scrape (BEP 3, compact BEP 23) and the WebTorrent
+WebSocket protocol (announces carrying WebRTC offers, offers and answers relayed between peers).
+
+Only infohashes this instance knows are accepted (:func:`p2p.service.is_known`); announces
+are rate limited per client IP; a peer that stops announcing expires after
+:data:`PEER_TTL`. Swarms live in this process's memory in the embedded mode and in Redis
+in the scaled mode, so any web process answers any peer. A WebSocket peer's socket stays
+in the process it connected to: a message for a peer connected elsewhere goes through one
+Redis pub/sub channel that every web process listens to.
+
+HTTP peers (``ip:port``) and WebSocket peers (WebRTC) are two swarms of the same infohash,
+kept apart: neither kind can connect to the other.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ipaddress
+import json
+import logging
+import random
+import struct
+import time
+from typing import Any, Protocol
+from urllib.parse import unquote_to_bytes
+
+from aiohttp import WSMsgType, web
+from redis.asyncio import Redis
+
+from instance.api.registry import SHOAL, client_ip
+from instance.core import Shoal
+
+from .service import is_known
+
+log = logging.getLogger("shoal.p2p.tracker")
+
+INTERVAL = 120
+MIN_INTERVAL = 30
+PEER_TTL = 2 * INTERVAL + 30
+DEFAULT_NUMWANT = 50
+MAX_NUMWANT = 200
+MAX_OFFERS = 10
+WS_MAX_MESSAGE = 64 * 1024
+HTTP, WS = "http", "ws"
+_STATE = "p2p.tracker"
+
+
+class TrackerError(Exception):
+    """An announce or scrape the tracker refuses; the message is the BEP 3 ``failure reason``."""
+
+
+# ---------------------------------------------------------------- bencoding
+
+
+def bencode(value: Any) -> bytes:
+    """Bencode ints, bytes, str, lists and dicts (keys sorted, as BEP 3 requires)."""
+    if isinstance(value, bool):
+        value = int(value)
+    if isinstance(value, int):
+        return b"i%de" % value
+    if isinstance(value, str):
+        value = value.encode()
+    if isinstance(value, bytes):
+        return b"%d:%s" % (len(value), value)
+    if isinstance(value, list | tuple):
+        return b"l" + b"".join(bencode(v) for v in value) + b"e"
+    if isinstance(value, dict):
+        items = sorted((k.encode() if isinstance(k, str) else k, v) for k, v in value.items())
+        return b"d" + b"".join(bencode(k) + bencode(v) for k, v in items) + b"e"
+    raise TypeError(f"cannot bencode {type(value).__name__}")
+
+
+# ---------------------------------------------------------------- swarm state
+
+
+class Swarms(Protocol):
+    """Peers of each (kind, infohash): a record per peer id, expiring after ``ttl`` seconds."""
+
+    async def put(
+        self, kind: str, info_hash: str, peer_id: str, record: dict[str, Any], ttl: int
+    ) -> None: ...
+
+    async def remove(self, kind: str, info_hash: str, peer_id: str) -> None: ...
+
+    async def peers(self, kind: str, info_hash: str) -> dict[str, dict[str, Any]]: ...
+
+    async def completed(self, info_hash: str) -> None: ...
+
+    async def downloaded(self, info_hash: str) -> int: ...
+
+    async def sweep(self) -> int: ...
+
+
+class MemorySwarms:
+    """Swarms in this process's memory (embedded mode: one web process)."""
+
+    def __init__(self) -> None:
+        self._swarms: dict[tuple[str, str], dict[str, dict[str, Any]]] = {}
+        self._downloaded: dict[str, int] = {}
+
+    async def put(self, kind: str, info_hash: str, peer_id: str, record: dict[str, Any], ttl: int) -> None:
+        self._swarms.setdefault((kind, info_hash), {})[peer_id] = {**record, "exp": time.time() + ttl}
+
+    async def remove(self, kind: str, info_hash: str, peer_id: str) -> None:
+        swarm = self._swarms.get((kind, info_hash))
+        if swarm is not None:
+            swarm.pop(peer_id, None)
+            if not swarm:
+                del self._swarms[(kind, info_hash)]
+
+    async def peers(self, kind: str, info_hash: str) -> dict[str, dict[str, Any]]:
+        now = time.time()
+        swarm = self._swarms.get((kind, info_hash), {})
+        for peer_id in [p for p, r in swarm.items() if r["exp"] < now]:
+            del swarm[peer_id]
+        return dict(swarm)
+
+    async def completed(self, info_hash: str) -> None:
+        self._downloaded[info_hash] = self._downloaded.get(info_hash, 0) + 1
+
+    async def downloaded(self, info_hash: str) -> int:
+        return self._downloaded.get(info_hash, 0)
+
+    async def sweep(self) -> int:
+        now, removed = time.time(), 0
+        for key in list(self._swarms):
+            swarm = self._swarms[key]
+            for peer_id in [p for p, r in swarm.items() if r["exp"] < now]:
+                del swarm[peer_id]
+                removed += 1
+            if not swarm:
+                del self._swarms[key]
+        return removed
+
+
+class RedisSwarms:
+    """Swarms in Redis (scaled mode): a hash per swarm, peer id → JSON record with its expiry."""
+
+    def __init__(self, redis: Redis, prefix: str) -> None:
+        self._redis = redis
+        self._prefix = f"{prefix}:trk"
+
+    def _key(self, kind: str, info_hash: str) -> str:
+        return f"{self._prefix}:{kind}:{info_hash}"
+
+    async def put(self, kind: str, info_hash: str, peer_id: str, record: dict[str, Any], ttl: int) -> None:
+        key = self._key(kind, info_hash)
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.hset(key, peer_id, json.dumps({**record, "exp": time.time() + ttl}))
+            pipe.expire(key, ttl)
+            await pipe.execute()
+
+    async def remove(self, kind: str, info_hash: str, peer_id: str) -> None:
+        await self._redis.hdel(self._key(kind, info_hash), peer_id)
+
+    async def peers(self, kind: str, info_hash: str) -> dict[str, dict[str, Any]]:
+        key = self._key(kind, info_hash)
+        raw = await self._redis.hgetall(key)
+        now, out, stale = time.time(), {}, []
+        for field, value in raw.items():
+            record = json.loads(value)
+            peer_id = field.decode() if isinstance(field, bytes) else field
+            if record["exp"] < now:
+                stale.append(peer_id)
+            else:
+                out[peer_id] = record
+        if stale:
+            await self._redis.hdel(key, *stale)
+        return out
+
+    async def completed(self, info_hash: str) -> None:
+        await self._redis.hincrby(f"{self._prefix}:downloaded", info_hash, 1)
+
+    async def downloaded(self, info_hash: str) -> int:
+        value = await self._redis.hget(f"{self._prefix}:downloaded", info_hash)
+        return int(value or 0)
+
+    async def sweep(self) -> int:
+        return 0  # each swarm's key expires with its last announce; stale fields go on read
+
+
+def _counts(peers: dict[str, dict[str, Any]]) -> tuple[int, int]:
+    complete = sum(1 for r in peers.values() if r.get("left", 1) == 0)
+    return complete, len(peers) - complete
+
+
+# ---------------------------------------------------------------- the tracker
+
+
+class Tracker:
+    """One web process's tracker: the swarm store, its WebSocket peers and the relay channel."""
+
+    def __init__(self, shoal: Shoal) -> None:
+        self.shoal = shoal
+        redis = shoal.redis
+        self.swarms: Swarms = RedisSwarms(redis, shoal.settings.redis_prefix) if redis else MemorySwarms()
+        self.sockets: dict[str, web.WebSocketResponse] = {}
+        self.channel = f"{shoal.settings.redis_prefix}:trk:relay"
+        self._listener: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        if self.shoal.redis is not None:
+            ready = asyncio.Event()
+            self._listener = asyncio.create_task(self._listen(ready), name="tracker-relay")
+            await asyncio.wait_for(ready.wait(), 10)
+
+    async def close(self) -> None:
+        if self._listener is not None:
+            self._listener.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._listener
+        for ws in list(self.sockets.values()):
+            await ws.close()
+
+    async def _listen(self, ready: asyncio.Event) -> None:
+        assert self.shoal.redis is not None
+        while True:
+            pubsub = self.shoal.redis.pubsub()
+            try:
+                await pubsub.subscribe(self.channel)
+                ready.set()
+                async for message in pubsub.listen():
+                    if message.get("type") != "message":
+                        continue
+                    data = json.loads(message["data"])
+                    ws = self.sockets.get(data["to"])
+                    if ws is not None and not ws.closed:
+                        await ws.send_json(data["message"])
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("tracker relay listener failed; reconnecting")
+                await asyncio.sleep(1)
+            finally:
+                with contextlib.suppress(Exception):
+                    await pubsub.aclose()
+
+    async def deliver(self, peer_id: str, message: dict[str, Any]) -> None:
+        """Send ``message`` to a WebSocket peer, here or through Redis to the process holding it."""
+        ws = self.sockets.get(peer_id)
+        if ws is not None and not ws.closed:
+            await ws.send_json(message)
+        elif self.shoal.redis is not None:
+            await self.shoal.redis.publish(self.channel, json.dumps({"to": peer_id, "message": message}))
+
+    async def check(self, ip: str, info_hash: str) -> None:
+        """Refuse when P2P is off, the client announces too often, or the infohash is unknown."""
+        settings = self.shoal.settings
+        if not settings.p2p_enabled:
+            raise TrackerError("P2P is disabled on this instance")
+        limit, window = settings.rate("tracker")
+        if await self.shoal.limiter.hit("tracker", ip, limit, window):
+            raise TrackerError("too many announces, slow down")
+        if not await is_known(self.shoal, info_hash):
+            raise TrackerError("unknown infohash")
+
+    async def scrape(self, info_hashes: list[str]) -> dict[str, dict[str, int]]:
+        """complete / incomplete / downloaded of every known infohash asked about."""
+        files: dict[str, dict[str, int]] = {}
+        for info_hash in info_hashes:
+            if not await is_known(self.shoal, info_hash):
+                continue
+            peers = await self.swarms.peers(HTTP, info_hash)
+            peers.update(await self.swarms.peers(WS, info_hash))
+            complete, incomplete = _counts(peers)
+            files[info_hash] = {
+                "complete": complete,
+                "incomplete": incomplete,
+                "downloaded": await self.swarms.downloaded(info_hash),
+            }
+        return files
+
+
+def tracker_of(request: web.Request) -> Tracker:
+    shoal = request.app[SHOAL]
+    tracker = shoal.extras.get(_STATE)
+    if tracker is None:
+        raise web.HTTPServiceUnavailable(text="the tracker is starting")
+    return tracker
+
+
+async def start_tracker(shoal: Shoal, app: web.Application) -> None:
+    """Startup hook: this process's tracker (closed with the app)."""
+    tracker = Tracker(shoal)
+    await tracker.start()
+    shoal.extras[_STATE] = tracker
+
+    async def close(_: web.Application) -> None:
+        await tracker.close()
+
+    app.on_shutdown.append(close)
+
+
+async def sweep_peers(shoal: Shoal) -> None:
+    """Chore: forget peers that stopped announcing (memory swarms; Redis expires on its own)."""
+    tracker = shoal.extras.get(_STATE)
+    if tracker is not None:
+        await tracker.swarms.sweep()
+
+
+# ---------------------------------------------------------------- HTTP announce and scrape
+
+
+def _raw_query(request: web.Request) -> dict[str, list[bytes]]:
+    """The query as bytes: ``info_hash`` and ``peer_id`` are 20 raw bytes, percent-encoded."""
+    out: dict[str, list[bytes]] = {}
+    for part in request.rel_url.raw_query_string.split("&"):
+        if not part:
+            continue
+        name, _, value = part.partition("=")
+        out.setdefault(unquote_to_bytes(name.replace("+", " ")).decode("latin-1"), []).append(
+            unquote_to_bytes(value.replace("+", " "))
+        )
+    return out
+
+
+def _bencoded(value: dict[str, Any]) -> web.Response:
+    return web.Response(body=bencode(value), content_type="text/plain", headers={"Cache-Control": "no-store"})
+
+
+def _int(query: dict[str, list[bytes]], name: str, default: int | None = None) -> int:
+    values = query.get(name)
+    if not values:
+        if default is None:
+            raise TrackerError(f"missing {name}")
+        return default
+    try:
+        return int(values[0])
+    except ValueError:
+        raise TrackerError(f"invalid {name}") from None
+
+
+def _hash20(query: dict[str, list[bytes]], name: str) -> bytes:
+    values = query.get(name)
+    if not values or len(values[0]) != 20:
+        raise TrackerError(f"invalid {name}")
+    return values[0]
+
+
+def _compact(peers: list[dict[str, Any]]) -> tuple[bytes, bytes]:
+    four, six = b"", b""
+    for peer in peers:
+        address = ipaddress.ip_address(peer["ip"])
+        packed = address.packed + struct.pack("!H", peer["port"])
+        if address.version == 4:
+            four += packed
+        else:
+            six += packed
+    return four, six
+
+
+async def http_announce(request: web.Request) -> web.Response:
+    """BEP 3 announce; peers compact (BEP 23, with ``peers6`` of BEP 7) unless ``compact=0``."""
+    tracker = tracker_of(request)
+    try:
+        query = _raw_query(request)
+        info_hash = _hash20(query, "info_hash").hex()
+        peer_id = _hash20(query, "peer_id").hex()
+        port = _int(query, "port")
+        if not 0 < port < 65536:
+            raise TrackerError("invalid port")
+        left = _int(query, "left", 1)
+        event = query.get("event", [b""])[0].decode("latin-1")
+        numwant = min(max(_int(query, "numwant", DEFAULT_NUMWANT), 0), MAX_NUMWANT)
+        compact = query.get("compact", [b"1"])[0] != b"0"
+        ip = client_ip(request)
+        await tracker.check(ip, info_hash)
+    except TrackerError as exc:
+        return _bencoded({"failure reason": str(exc)})
+    swarms = tracker.swarms
+    if event == "stopped":
+        await swarms.remove(HTTP, info_hash, peer_id)
+    else:
+        await swarms.put(HTTP, info_hash, peer_id, {"ip": ip, "port": port, "left": left}, PEER_TTL)
+        if event == "completed":
+            await swarms.completed(info_hash)
+    peers = await swarms.peers(HTTP, info_hash)
+    complete, incomplete = _counts(peers)
+    others = [dict(r, peer_id=p) for p, r in peers.items() if p != peer_id]
+    random.shuffle(others)
+    others = others[:numwant]
+    answer: dict[str, Any] = {
+        "interval": INTERVAL,
+        "min interval": MIN_INTERVAL,
+        "complete": complete,
+        "incomplete": incomplete,
+    }
+    if compact:
+        answer["peers"], six = _compact(others)
+        if six:
+            answer["peers6"] = six
+    else:
+        answer["peers"] = [
+            {"peer id": bytes.fromhex(r["peer_id"]), "ip": r["ip"], "port": r["port"]} for r in others
+        ]
+    return _bencoded(answer)
+
+
+async def http_scrape(request: web.Request) -> web.Response:
+    """BEP 48 scrape of the ``info_hash`` values asked about (unknown ones are left out)."""
+    tracker = tracker_of(request)
+    query = _raw_query(request)
+    hashes = [value.hex() for value in query.get("info_hash", []) if len(value) == 20]
+    try:
+        settings = tracker.shoal.settings
+        if not settings.p2p_enabled:
+            raise TrackerError("P2P is disabled on this instance")
+        limit, window = settings.rate("tracker")
+        if await tracker.shoal.limiter.hit("tracker", client_ip(request), limit, window):
+            raise TrackerError("too many requests, slow down")
+    except TrackerError as exc:
+        return _bencoded({"failure reason": str(exc)})
+    files = await tracker.scrape(hashes)
+    return _bencoded({"files": {bytes.fromhex(h): v for h, v in files.items()}})
+
+
+# ---------------------------------------------------------------- WebSocket (WebTorrent)
+
+
+def _binary(value: Any) -> str:
+    """A 20-byte id sent as a JSON string of code points 0–255 → hex; TrackerError otherwise."""
+    if not isinstance(value, str):
+        raise TrackerError("invalid id")
+    try:
+        raw = value.encode("latin-1")
+    except UnicodeEncodeError:
+        raise TrackerError("invalid id") from None
+    if len(raw) != 20:
+        raise TrackerError("invalid id")
+    return raw.hex()
+
+
+def _text(hex_id: str) -> str:
+    return bytes.fromhex(hex_id).decode("latin-1")
+
+
+class SocketPeer:
+    """One WebSocket connection: its peer id (from its first announce) and its swarms."""
+
+    def __init__(self, tracker: Tracker, ws: web.WebSocketResponse, ip: str) -> None:
+        self.tracker, self.ws, self.ip = tracker, ws, ip
+        self.peer_id: str | None = None
+        self.swarms: set[str] = set()
+
+    async def handle(self, data: dict[str, Any]) -> bool:
+        """Answer one message; False to close the socket (an unknown infohash, as PeerTube)."""
+        action = data.get("action")
+        if action == "announce":
+            return await self._announce(data)
+        if action == "scrape":
+            raw = data.get("info_hash")
+            raw = raw if isinstance(raw, list) else [raw] if raw else []
+            hashes = []
+            for value in raw:
+                with contextlib.suppress(TrackerError):
+                    hashes.append(_binary(value))
+            files = await self.tracker.scrape(hashes)
+            await self.ws.send_json({"action": "scrape", "files": {_text(h): v for h, v in files.items()}})
+            return True
+        await self.ws.send_json({"failure reason": "invalid action"})
+        return True
+
+    async def _announce(self, data: dict[str, Any]) -> bool:
+        tracker = self.tracker
+        raw_hash = data.get("info_hash")
+        try:
+            info_hash = _binary(raw_hash)
+            peer_id = _binary(data.get("peer_id"))
+        except TrackerError as exc:
+            await self.ws.send_json({"action": "announce", "failure reason": str(exc)})
+            return True
+        if self.peer_id is None:
+            self.peer_id = peer_id
+            tracker.sockets[peer_id] = self.ws
+        elif peer_id != self.peer_id:
+            await self.ws.send_json({"action": "announce", "failure reason": "one peer id per socket"})
+            return True
+        if "answer" in data:
+            # An answer to an offer is relayed to the peer that made it; it is not an announce.
+            try:
+                to_peer = _binary(data.get("to_peer_id"))
+            except TrackerError:
+                return True
+            await tracker.deliver(
+                to_peer,
+                {
+                    "action": "announce",
+                    "answer": data["answer"],
+                    "offer_id": data.get("offer_id"),
+                    "peer_id": _text(peer_id),
+                    "info_hash": raw_hash,
+                },
+            )
+            return True
+        try:
+            await tracker.check(self.ip, info_hash)
+        except TrackerError as exc:
+            await self.ws.send_json({"action": "announce", "failure reason": str(exc), "info_hash": raw_hash})
+            return str(exc) != "unknown infohash"
+        swarms = tracker.swarms
+        left = data.get("left")
+        left = left if isinstance(left, int) else 1
+        if data.get("event") == "stopped":
+            await swarms.remove(WS, info_hash, peer_id)
+            self.swarms.discard(info_hash)
+        else:
+            await swarms.put(WS, info_hash, peer_id, {"left": left}, PEER_TTL)
+            self.swarms.add(info_hash)
+            if data.get("event") == "completed":
+                await swarms.completed(info_hash)
+        peers = await swarms.peers(WS, info_hash)
+        complete, incomplete = _counts(peers)
+        await self.ws.send_json(
+            {
+                "action": "announce",
+                "interval": INTERVAL,
+                "info_hash": raw_hash,
+                "complete": complete,
+                "incomplete": incomplete,
+            }
+        )
+        offers = data.get("offers")
+        if isinstance(offers, list) and data.get("event") != "stopped":
+            others = [p for p in peers if p != peer_id]
+            random.shuffle(others)
+            for target, offer in zip(others, offers[:MAX_OFFERS], strict=False):
+                if not isinstance(offer, dict):
+                    continue
+                await tracker.deliver(
+                    target,
+                    {
+                        "action": "announce",
+                        "offer": offer.get("offer"),
+                        "offer_id": offer.get("offer_id"),
+                        "peer_id": _text(peer_id),
+                        "info_hash": raw_hash,
+                    },
+                )
+        return True
+
+    async def closed(self) -> None:
+        """The socket went away: leave every swarm it joined."""
+        if self.peer_id is None:
+            return
+        if self.tracker.sockets.get(self.peer_id) is self.ws:
+            del self.tracker.sockets[self.peer_id]
+        for info_hash in self.swarms:
+            await self.tracker.swarms.remove(WS, info_hash, self.peer_id)
+
+
+async def ws_tracker(request: web.Request) -> web.WebSocketResponse:
+    """The WebTorrent tracker protocol over one WebSocket (JSON text messages)."""
+    tracker = tracker_of(request)
+    ws = web.WebSocketResponse(heartbeat=30, max_msg_size=WS_MAX_MESSAGE)
+    await ws.prepare(request)
+    peer = SocketPeer(tracker, ws, client_ip(request))
+    try:
+        async for message in ws:
+            if message.type != WSMsgType.TEXT:
+                continue
+            try:
+                data = json.loads(message.data)
+            except ValueError:
+                continue
+            if not isinstance(data, dict):
+                continue
+            if not await peer.handle(data):
+                break
+    finally:
+        await peer.closed()
+        await ws.close()
+    return ws

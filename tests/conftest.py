@@ -1,0 +1,382 @@
+"""Fixtures: real Shoal instances on loopback, in the embedded or the scaled mode.
+
+``SHOAL_TEST_BACKEND=embedded`` (default): SQLite files and local storage.
+``SHOAL_TEST_BACKEND=scaled``: PostgreSQL (``SHOAL_TEST_DATABASE_URL``), Redis
+(``SHOAL_TEST_REDIS_URL``) and S3 storage on a ``moto_server`` started here. If PostgreSQL
+or Redis cannot be reached the run stops with the reason; it never skips.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import os
+import shutil
+import socket
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import asyncpg
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestServer
+from redis.asyncio import Redis
+
+from instance import migrate
+from instance.api.registry import SHOAL
+from instance.app import create_app
+from instance.core import Shoal
+from instance.db import Database
+from instance.settings import Settings, load_settings
+from tests.s3server import MOTO_ACCESS_KEY, MOTO_SECRET_KEY, allow_anonymous_reads, run_moto_server
+
+BACKEND = os.environ.get("SHOAL_TEST_BACKEND", "embedded")
+PG_URL = os.environ.get("SHOAL_TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test")
+REDIS_URL = os.environ.get("SHOAL_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+SCALED = BACKEND == "scaled"
+_counter = itertools.count()
+
+for _name in [n for n in os.environ if n.startswith("SHOAL_") and not n.startswith("SHOAL_TEST_")]:
+    del os.environ[_name]
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "scaled_only: needs Redis/PostgreSQL; runs in the scaled run only")
+    config.addinivalue_line("markers", "embedded_only: the embedded mode only; runs in the embedded run")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Tests of one mode belong to that mode's run; the other run deselects them (never skips)."""
+    other = "embedded_only" if SCALED else "scaled_only"
+    selected = [item for item in items if item.get_closest_marker(other) is None]
+    deselected = [item for item in items if item.get_closest_marker(other) is not None]
+    if deselected:
+        config.hook.pytest_deselected(items=deselected)
+        items[:] = selected
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    if SCALED:
+        return f"shoal backend: scaled (PostgreSQL {PG_URL}, Redis {REDIS_URL}, S3 moto_server)"
+    return "shoal backend: embedded (SQLite, local storage, in-process jobs)"
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def pg_dsn(database: str | None = None) -> str:
+    """The asyncpg DSN of the test server, optionally for another database."""
+    dsn = PG_URL.replace("postgresql+asyncpg://", "postgresql://")
+    if database is None:
+        return dsn
+    return dsn.rsplit("/", 1)[0] + "/" + database
+
+
+def asyncpg_to_sqlalchemy(dsn: str) -> str:
+    return "postgresql+asyncpg://" + dsn.split("://", 1)[1]
+
+
+@pytest.fixture(scope="session")
+def backend_services() -> Iterator[dict[str, Any]]:
+    """Check (scaled mode) that PostgreSQL and Redis answer, and start moto_server for S3."""
+    if not SCALED:
+        yield {}
+        return
+
+    async def check() -> None:
+        try:
+            conn = await asyncpg.connect(pg_dsn(), timeout=5)
+            await conn.close()
+        except (OSError, asyncpg.PostgresError) as exc:
+            pytest.exit(f"scaled test run: PostgreSQL at {PG_URL} is unreachable: {exc}", returncode=3)
+        redis = Redis.from_url(REDIS_URL)
+        try:
+            await redis.ping()
+        except OSError as exc:
+            pytest.exit(f"scaled test run: Redis at {REDIS_URL} is unreachable: {exc}", returncode=3)
+        finally:
+            await redis.aclose()
+
+    asyncio.run(check())
+    with run_moto_server() as endpoint:
+        yield {"s3_endpoint": endpoint}
+
+
+@pytest.fixture(scope="session")
+def template_database(tmp_path_factory: pytest.TempPathFactory, backend_services: dict) -> Iterator[str]:
+    """A database migrated once per session; each test gets a copy of it."""
+    if not SCALED:
+        path = tmp_path_factory.mktemp("template") / "template.db"
+
+        async def make_sqlite() -> None:
+            db = Database(f"sqlite+aiosqlite:///{path}")
+            await migrate.upgrade(db)
+            await db.close()
+
+        asyncio.run(make_sqlite())
+        yield str(path)
+        return
+    name = f"shoal_tpl_{os.getpid()}"
+
+    async def make_pg() -> None:
+        conn = await asyncpg.connect(pg_dsn())
+        try:
+            await conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
+            await conn.execute(f'CREATE DATABASE "{name}"')
+        finally:
+            await conn.close()
+        db = Database(asyncpg_to_sqlalchemy(pg_dsn(name)))
+        await migrate.upgrade(db)
+        await db.close()
+
+    async def drop_pg() -> None:
+        conn = await asyncpg.connect(pg_dsn())
+        try:
+            await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        finally:
+            await conn.close()
+
+    asyncio.run(make_pg())
+    yield name
+    asyncio.run(drop_pg())
+
+
+@dataclass
+class Backend:
+    """Where one test instance keeps its data; ``cleanup`` removes it."""
+
+    overrides: dict[str, Any]
+    cleanup: Callable[[], Awaitable[None]]
+
+
+async def make_backend(template: str, data_dir: Path, services: dict[str, Any]) -> Backend:
+    """A fresh database copied from the template (and a bucket and Redis prefix when scaled)."""
+    tag = f"{os.getpid()}_{next(_counter)}_{uuid.uuid4().hex[:6]}"
+    data_dir.mkdir(parents=True, exist_ok=True)
+    if not SCALED:
+        db_path = data_dir / "shoal.db"
+        shutil.copyfile(template, db_path)
+
+        async def nothing() -> None:
+            return None
+
+        return Backend({"data_dir": data_dir, "database_url": f"sqlite+aiosqlite:///{db_path}"}, nothing)
+    name = f"shoal_t_{tag}"
+    conn = await asyncpg.connect(pg_dsn())
+    try:
+        await conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
+    finally:
+        await conn.close()
+    bucket = f"shoal-{tag.replace('_', '-')}"
+    prefix = f"shoaltest:{tag}"
+
+    async def drop() -> None:
+        conn = await asyncpg.connect(pg_dsn())
+        try:
+            await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        finally:
+            await conn.close()
+        redis = Redis.from_url(REDIS_URL)
+        try:
+            keys = [key async for key in redis.scan_iter(f"{prefix}*")]
+            if keys:
+                await redis.delete(*keys)
+        finally:
+            await redis.aclose()
+
+    from instance.storage import S3Options, storage_from_url
+
+    storage = storage_from_url(
+        f"s3://{bucket}/media",
+        s3=S3Options(
+            endpoint_url=services["s3_endpoint"],
+            region="us-east-1",
+            access_key=MOTO_ACCESS_KEY,
+            secret_key=MOTO_SECRET_KEY,
+        ),
+    )
+    await storage.ensure_bucket()
+    await storage.close()
+    folders = ("hls", "thumbnails", "previews", "storyboards", "torrents")
+    public = tuple(f"media/{folder}/" for folder in folders)
+    await asyncio.to_thread(allow_anonymous_reads, services["s3_endpoint"], bucket, public)
+    return Backend(
+        {
+            "data_dir": data_dir,
+            "database_url": asyncpg_to_sqlalchemy(pg_dsn(name)),
+            "redis_url": REDIS_URL,
+            "redis_prefix": prefix,
+            "storage_url": f"s3://{bucket}/media",
+            "s3_endpoint_url": services["s3_endpoint"],
+            "s3_access_key": MOTO_ACCESS_KEY,
+            "s3_secret_key": MOTO_SECRET_KEY,
+        },
+        drop,
+    )
+
+
+class ApiClient:
+    """A small JSON client for one test instance; ``token`` is sent as a bearer token."""
+
+    def __init__(self, session: aiohttp.ClientSession, base_url: str, token: str | None = None) -> None:
+        self.session = session
+        self.base_url = base_url
+        self.token = token
+
+    def as_user(self, token: str | None) -> ApiClient:
+        return ApiClient(self.session, self.base_url, token)
+
+    async def request(self, method: str, path: str, **kwargs: Any) -> tuple[int, Any]:
+        """Send a request; return the status and the decoded JSON body (or text, or None)."""
+        headers = dict(kwargs.pop("headers", {}) or {})
+        if self.token and "Authorization" not in headers:
+            headers["Authorization"] = f"Bearer {self.token}"
+        async with self.session.request(method, self.base_url + path, headers=headers, **kwargs) as resp:
+            raw = await resp.read()
+            if not raw:
+                return resp.status, None
+            if resp.content_type in ("application/json", "application/problem+json"):
+                return resp.status, await resp.json(content_type=None)
+            return resp.status, raw.decode(errors="replace")
+
+    async def get(self, path: str, **kwargs: Any) -> tuple[int, Any]:
+        return await self.request("GET", path, **kwargs)
+
+    async def post(self, path: str, **kwargs: Any) -> tuple[int, Any]:
+        return await self.request("POST", path, **kwargs)
+
+    async def put(self, path: str, **kwargs: Any) -> tuple[int, Any]:
+        return await self.request("PUT", path, **kwargs)
+
+    async def delete(self, path: str, **kwargs: Any) -> tuple[int, Any]:
+        return await self.request("DELETE", path, **kwargs)
+
+    async def login(self, username: str, password: str) -> str:
+        """Password grant through the real OAuth endpoints; returns the access token."""
+        status, client = await self.get("/api/v1/oauth-clients/local")
+        assert status == 200, client
+        status, body = await self.post(
+            "/api/v1/users/token",
+            data={
+                "client_id": client["client_id"],
+                "client_secret": client["client_secret"],
+                "grant_type": "password",
+                "username": username,
+                "password": password,
+            },
+        )
+        assert status == 200, body
+        return body["access_token"]
+
+
+@dataclass
+class Instance:
+    """A running Shoal instance for a test: its settings, resources, URL and an anonymous client."""
+
+    settings: Settings
+    app: web.Application
+    server: TestServer
+    url: str
+    client: ApiClient
+    worker: Any = None
+
+    @property
+    def shoal(self) -> Shoal:
+        return self.app[SHOAL]
+
+    async def create_user(self, username: str, *, password: str = "password123", role: Any = None, **kw: Any):
+        """Create a user directly through the service layer (fast path for tests)."""
+        from instance.models import Role
+        from instance.services.users import create_user
+
+        async with self.shoal.db.write() as session:
+            return await create_user(
+                self.shoal,
+                session,
+                username=username,
+                email=kw.pop("email", f"{username}@example.org"),
+                password=password,
+                role=role if role is not None else Role.USER,
+                **kw,
+            )
+
+    async def user_client(
+        self, username: str, *, password: str = "password123", role: Any = None
+    ) -> ApiClient:
+        """Create a user and return a client logged in as them."""
+        await self.create_user(username, password=password, role=role)
+        token = await self.client.login(username, password)
+        return self.client.as_user(token)
+
+
+InstanceFactory = Callable[..., Awaitable[Instance]]
+
+
+async def start_worker(settings: Settings) -> contextlib.AsyncExitStack:
+    """What `shoal worker` runs — an arq consumer over its own resources — inside the test process."""
+    from instance.core import open_shoal
+    from instance.jobs import ArqQueue
+
+    stack = contextlib.AsyncExitStack()
+    shoal = await stack.enter_async_context(open_shoal(settings))
+    queue = ArqQueue(shoal, consume=True)
+    shoal.jobs = queue
+    await queue.start()
+    stack.push_async_callback(queue.close)
+    return stack
+
+
+@pytest.fixture
+async def make_instance(
+    tmp_path: Path, template_database: str, backend_services: dict[str, Any]
+) -> AsyncIterator[InstanceFactory]:
+    """Start real Shoal instances on loopback ports: ``await make_instance(**setting_overrides)``."""
+    started: list[tuple[Instance, Backend]] = []
+    session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=120))
+
+    async def start(name: str | None = None, *, worker: bool = True, **overrides: Any) -> Instance:
+        name = name or f"i{len(started)}"
+        port = overrides.pop("port", None) or free_port()
+        backend = await make_backend(template_database, tmp_path / name, backend_services)
+        values = {
+            **backend.overrides,
+            "public_url": f"http://127.0.0.1:{port}",
+            "listen": f"127.0.0.1:{port}",
+            "federation_allow_hosts": "127.0.0.1",
+            "secret_key": f"test-secret-{name}",
+            **overrides,
+        }
+        settings = load_settings(**values)
+        app = create_app(settings)
+        server = TestServer(app, host="127.0.0.1", port=port)
+        await server.start_server()
+        url = f"http://127.0.0.1:{port}"
+        instance = Instance(settings, app, server, url, ApiClient(session, url))
+        started.append((instance, backend))
+        if settings.workers_mode == "external" and worker:
+            instance.worker = await start_worker(settings)
+        return instance
+
+    try:
+        yield start
+    finally:
+        for instance, backend in reversed(started):
+            if instance.worker is not None:
+                await instance.worker.aclose()
+            await instance.server.close()
+            await backend.cleanup()
+        await session.close()
+
+
+@pytest.fixture
+async def instance(make_instance: InstanceFactory) -> Instance:
+    """One running instance with default settings."""
+    return await make_instance()

@@ -1,0 +1,136 @@
+"""deploy/nginx/shoal.conf with the real Debian nginx: `nginx -t`, then in front of a real instance."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+
+from tests import media
+from tests.conftest import ApiClient, free_port
+from tests.deploy import nginxconf
+from tests.instance.test_pipeline import upload, wait_done
+
+
+def test_nginx_accepts_the_deploy_config(tmp_path: Path) -> None:
+    site = nginxconf.prepare(
+        tmp_path / "nginx", web=["127.0.0.1:9001", "127.0.0.1:9002"], storage_dir=tmp_path
+    )
+    result = nginxconf.check_config(site)
+    assert result.returncode == 0, result.stderr
+    assert "test is successful" in result.stderr
+
+
+def test_nginx_rejects_a_broken_config(tmp_path: Path) -> None:
+    """The check can fail: the same config with a typo is refused."""
+    site = nginxconf.prepare(tmp_path / "nginx", web=["127.0.0.1:9001"], storage_dir=tmp_path)
+    conf = site.directory / "shoal.conf"
+    conf.write_text(conf.read_text().replace("proxy_cache_lock on;", "proxy_cache_lock maybe;", 1))
+    result = nginxconf.check_config(site)
+    assert result.returncode != 0 and "proxy_cache_lock" in result.stderr
+
+
+def test_deploy_config_covers_the_required_features() -> None:
+    text = nginxconf.DEPLOY_CONF.read_text()
+    for needle in (
+        "ssl http2",
+        "client_max_body_size 8g",
+        "proxy_request_buffering off",
+        "$http_upgrade",
+        "/tracker/socket",
+        "/events$",
+        "internal;",
+        "proxy_cache shoal_s3",
+        "limit_req zone=shoal_api",
+    ):
+        assert needle in text, needle
+
+
+async def curl(*args: str) -> subprocess.CompletedProcess[str]:
+    """curl in a thread: the instance under test runs on this event loop."""
+    return await asyncio.to_thread(
+        subprocess.run, ["curl", "-sk", *args], capture_output=True, text=True, timeout=30
+    )
+
+
+@pytest.mark.embedded_only
+async def test_instance_behind_nginx_files_sent_by_nginx(make_instance, tmp_path: Path) -> None:
+    """Upload through nginx, watch the events over a WebSocket through nginx, then read the
+    private video's files through nginx: Shoal checks the token, nginx sends the bytes."""
+    port = free_port()
+    site = nginxconf.prepare(
+        tmp_path / "nginx", web=[f"127.0.0.1:{port}"], storage_dir=tmp_path / "web" / "storage"
+    )
+    instance = await make_instance(
+        "web",
+        port=port,
+        public_url=site.https_url,
+        trust_proxy=True,
+        accel_redirect_prefix="/internal-storage/",
+    )
+    clip = media.make_clip(tmp_path, "short.mp4", 640, 360, 30, 2.0)
+    with nginxconf.running(site):
+        assert "HTTP/2 200" in (await curl("-D-", "-o/dev/null", site.https_url + "/api/v1/config")).stdout
+        assert site.https_url in (await curl("-D-", "-o/dev/null", site.http_url + "/about")).stdout
+        async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(ssl=False)) as session:
+            anonymous = ApiClient(session, site.https_url)
+            await instance.create_user("alice")
+            alice = anonymous.as_user(await anonymous.login("alice", "password123"))
+            ref = await upload(alice, clip, "Behind nginx", privacy=3)
+            events: list[dict[str, Any]] = []
+            url = f"{site.https_url}/api/v1/videos/{ref['id']}/events"
+            headers = {"Authorization": f"Bearer {alice.token}"}
+            async with session.ws_connect(url, headers=headers) as ws:
+                async for msg in ws:
+                    events.append(json.loads(msg.data))
+            assert events and events[-1]["stateName"] == "published", events
+            video = await wait_done(alice, ref["id"])
+            master = video["streamingPlaylists"][0]["playlistUrl"]
+            assert master.startswith(site.https_url + "/static/streaming-playlists/hls/private/")
+
+            async with session.get(master) as resp:
+                assert resp.status == 403
+            status, body = await alice.post(f"/api/v1/videos/{video['uuid']}/token")
+            assert status == 200, body
+            token = body["files"]["token"]
+            async with session.get(master, params={"videoFileToken": token}) as resp:
+                assert resp.status == 200
+                assert "videoFileToken=" in await resp.text()
+
+            file_url = video["streamingPlaylists"][0]["files"][0]["fileUrl"]
+            name = file_url.rsplit("/", 1)[1]
+            stored = (tmp_path / "web" / "storage" / "hls" / video["uuid"] / name).read_bytes()
+            ranged = {"Range": "bytes=100-1099"}
+            async with session.get(file_url, params={"videoFileToken": token}, headers=ranged) as resp:
+                assert resp.status == 206, await resp.text()
+                assert resp.headers["Server"].startswith("nginx")
+                assert resp.headers["Content-Range"] == f"bytes 100-1099/{len(stored)}"
+                assert resp.headers["Access-Control-Allow-Origin"] == "*"
+                assert await resp.read() == stored[100:1100]
+            async with session.get(file_url) as resp:
+                assert resp.status == 403
+            internal = f"{site.https_url}/internal-storage/hls/{video['uuid']}/{name}"
+            async with session.get(internal) as resp:
+                assert resp.status == 404
+        streams = await asyncio.to_thread(
+            subprocess.run,
+            [
+                "ffprobe",
+                "-v",
+                "error",
+                "-show_entries",
+                "stream=codec_type",
+                "-of",
+                "json",
+                f"{master}?videoFileToken={token}",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert '"video"' in streams.stdout, streams.stderr

@@ -1,0 +1,176 @@
+"""Delivery: one durable row per inbox, shared inboxes deduplicated, retried until a stopped host is back."""
+
+from __future__ import annotations
+
+import secrets
+
+from sqlalchemy import select
+
+from federation.actors import resolve_actor
+from federation.delivery import deliver, followers_of, resume_host
+from instance.models import Actor, ActorKind, RemoteHost
+from tests.conftest import Instance, InstanceFactory
+from tests.federation.conftest import follow_state, wait_for, work_rows
+
+
+async def _subscribe(viewer_instance: Instance, name: str, channel_instance: Instance, channel: str) -> None:
+    client = await viewer_instance.user_client(name)
+    uri = f"{channel}@{channel_instance.settings.public_host}"
+    status, body = await client.post("/api/v1/users/me/subscriptions", json={"uri": uri})
+    assert status == 204, body
+    follower = f"{viewer_instance.url}/accounts/{name}"
+    target = f"{channel_instance.url}/video-channels/{channel}"
+
+    async def accepted() -> bool:
+        return await follow_state(viewer_instance.shoal, follower, target) == "accepted"
+
+    await wait_for(accepted, what=f"{name} to follow {uri}")
+
+
+async def _local(instance: Instance, ap_id: str) -> Actor:
+    async with instance.shoal.db.read() as session:
+        actor = await session.scalar(select(Actor).where(Actor.ap_id == ap_id))
+        assert actor is not None
+        session.expunge(actor)
+        return actor
+
+
+def _note(channel: Actor) -> dict:
+    return {
+        "id": f"{channel.ap_id}/tests/{secrets.token_hex(6)}",
+        "type": "ShoalTestPing",
+        "actor": channel.ap_id,
+        "to": ["https://www.w3.org/ns/activitystreams#Public"],
+    }
+
+
+async def test_followers_share_one_inbox_row(make_instance: InstanceFactory) -> None:
+    a = await make_instance("a")
+    b = await make_instance("b")
+    c = await make_instance("c")
+    await a.create_user("alice")
+    await _subscribe(b, "viewer1", a, "alice_channel")
+    await _subscribe(b, "viewer2", a, "alice_channel")
+    await _subscribe(c, "viewer3", a, "alice_channel")
+    local = await a.user_client("local_fan")
+    status, _ = await local.post("/api/v1/users/me/subscriptions", json={"uri": "alice_channel"})
+    assert status == 204
+    channel = await _local(a, f"{a.url}/video-channels/alice_channel")
+    remote_b = await resolve_actor(a.shoal, f"{b.url}/accounts/viewer1")
+
+    activity = _note(channel)
+    async with a.shoal.db.write() as session:
+        items = await deliver(
+            a.shoal, session, activity, signer=channel,
+            recipients=[followers_of(channel), remote_b, channel.followers_url, channel],
+        )  # fmt: skip
+    # b's two followers and the explicit b actor share b's inbox; the local follower gets nothing.
+    assert sorted(item.subject for item in items) == sorted([f"{b.url}/inbox", f"{c.url}/inbox"])
+
+    async def received(instance: Instance) -> bool:
+        return any(row.subject == activity["id"] for row in await work_rows(instance.shoal, "inbox"))
+
+    await wait_for(lambda: received(b), what="b to receive the activity")
+    await wait_for(lambda: received(c), what="c to receive the activity")
+    rows = await work_rows(a.shoal, "deliver")
+    assert all(row.state == "succeeded" for row in rows if row.payload["activity"]["id"] == activity["id"])
+
+
+async def test_a_stopped_instance_receives_once_restarted(make_instance: InstanceFactory) -> None:
+    a = await make_instance("a")
+    b = await make_instance("b")
+    await b.create_user("bob")
+    await _subscribe(a, "fan", b, "bob_channel")
+    channel = await _local(b, f"{b.url}/video-channels/bob_channel")
+    a_host = a.settings.public_host
+    keep = {
+        "port": a.settings.listen_port,
+        "data_dir": a.settings.data_dir,
+        "database_url": a.settings.effective_database_url,
+        "storage_url": a.settings.effective_storage_url,
+        "redis_prefix": a.settings.redis_prefix,
+        "secret_key": "test-secret-a",
+    }
+    if a.worker is not None:
+        await a.worker.aclose()
+        a.worker = None
+    await a.server.close()
+
+    activity = _note(channel)
+    async with b.shoal.db.write() as session:
+        await deliver(b.shoal, session, activity, signer=channel, recipients=[followers_of(channel)])
+
+    async def failed_once() -> bool:
+        rows = [
+            r for r in await work_rows(b.shoal, "deliver") if r.payload["activity"]["id"] == activity["id"]
+        ]
+        return bool(rows) and rows[0].state == "pending" and rows[0].attempts >= 1 and rows[0].last_error
+
+    await wait_for(failed_once, what="the delivery to a stopped instance to fail and wait")
+    async with b.shoal.db.read() as session:
+        health = await session.get(RemoteHost, a_host)
+        assert health is not None and health.failures >= 1
+
+    restarted = await make_instance("a-again", **keep)
+
+    async def received() -> bool:
+        return any(row.subject == activity["id"] for row in await work_rows(restarted.shoal, "inbox"))
+
+    # The backoff would retry in about a minute; lifting the pause makes the row due now.
+    await resume_host(b.shoal, a_host)
+    await wait_for(received, what="the restarted instance to receive the delivery")
+    rows = [r for r in await work_rows(b.shoal, "deliver") if r.payload["activity"]["id"] == activity["id"]]
+
+    async def succeeded() -> bool:
+        rows = [
+            r for r in await work_rows(b.shoal, "deliver") if r.payload["activity"]["id"] == activity["id"]
+        ]
+        return rows[0].state == "succeeded"
+
+    await wait_for(succeeded, what="the delivery row to succeed")
+    assert len(rows) == 1
+
+
+async def test_refused_and_rejected_deliveries_fail_at_once(make_instance: InstanceFactory) -> None:
+    a = await make_instance("a")
+    await a.create_user("alice")
+    channel = await _local(a, f"{a.url}/video-channels/alice_channel")
+    # Another name for the same server, so the inbox is not recognised as our own.
+    elsewhere = a.url.replace("127.0.0.1", "localhost")
+    async with a.shoal.db.write() as session:
+        private_host = Actor(
+            kind=ActorKind.PERSON, preferred_username="x", host="10.0.0.1", ap_id="http://10.0.0.1/users/x",
+            inbox_url="http://10.0.0.1/users/x/inbox",
+        )  # fmt: skip
+        no_inbox = Actor(
+            kind=ActorKind.PERSON, preferred_username="y", host=a.settings.public_host + ".",
+            ap_id=f"{a.url}./users/y", inbox_url=f"{elsewhere}/no-such-inbox",
+        )  # fmt: skip
+        session.add_all([private_host, no_inbox])
+        await session.flush()
+        activity = _note(channel)
+        items = await deliver(a.shoal, session, activity, signer=channel, recipients=[private_host, no_inbox])
+    assert len(items) == 2
+
+    async def finished() -> list:
+        rows = [
+            r for r in await work_rows(a.shoal, "deliver") if r.payload["activity"]["id"] == activity["id"]
+        ]
+        return rows if all(r.state == "failed" for r in rows) else []
+
+    rows = {row.subject: row for row in await wait_for(finished, what="both deliveries to fail")}
+    assert rows["http://10.0.0.1/users/x/inbox"].attempts == 1
+    assert "not allowlisted" in rows["http://10.0.0.1/users/x/inbox"].last_error
+    assert rows[f"{elsewhere}/no-such-inbox"].attempts == 1
+    assert "answered 404" in rows[f"{elsewhere}/no-such-inbox"].last_error
+
+
+def test_retry_schedule_spans_days() -> None:
+    from instance.jobs import job_kind
+
+    kind = job_kind("deliver")
+    ceilings = [min(60 * 2 ** (n - 1), 86400) for n in range(1, kind.max_attempts)]
+    assert ceilings[0] == 60 and max(ceilings) == 86400
+    # With the jitter each wait is between half its ceiling and all of it: 2.7 to 5.4 days.
+    assert 2.5 * 86400 < sum(ceilings) / 2 and sum(ceilings) < 6 * 86400
+    assert kind.backoff(1) <= 60 and kind.backoff(30) <= 86400

@@ -1,0 +1,101 @@
+"""Migrations match the models on the backend in use, and go down to base and up again.
+
+Embedded runs use a fresh SQLite file; scaled runs create (and drop) a fresh PostgreSQL
+database next to the test databases.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import asyncpg
+import pytest
+from alembic import command
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy import inspect
+from sqlalchemy.engine import Connection
+
+from instance import migrate
+from instance.db import Database
+from instance.models import Base
+from tests.conftest import SCALED, asyncpg_to_sqlalchemy, pg_dsn
+
+
+@pytest.fixture
+async def empty_database(tmp_path: Path, backend_services: dict) -> AsyncIterator[Database]:
+    """A new, empty database of the backend under test."""
+    if not SCALED:
+        db = Database(f"sqlite+aiosqlite:///{tmp_path / 'fresh.db'}")
+        try:
+            yield db
+        finally:
+            await db.close()
+        return
+    name = f"shoal_mig_{os.getpid()}_{uuid.uuid4().hex[:8]}"
+    conn = await asyncpg.connect(pg_dsn())
+    try:
+        await conn.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await conn.close()
+    db = Database(asyncpg_to_sqlalchemy(pg_dsn(name)))
+    try:
+        yield db
+    finally:
+        await db.close()
+        conn = await asyncpg.connect(pg_dsn())
+        try:
+            await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        finally:
+            await conn.close()
+
+
+# Full-text search objects made by raw DDL in 0006_search, not declared in the models:
+# SQLite's FTS5 table (and its shadow tables), PostgreSQL's expression GIN index.
+FTS_OBJECTS = ("videos_fts", "ix_videos_search")
+
+
+def _not_fts(name: str | None, type_: str, parent_names: dict) -> bool:
+    return not (name or "").startswith(FTS_OBJECTS)
+
+
+def _diff(connection: Connection) -> list:
+    context = MigrationContext.configure(connection, opts={"compare_type": True, "include_name": _not_fts})
+    return compare_metadata(context, Base.metadata)
+
+
+def _downgrade(connection: Connection) -> None:
+    cfg = migrate.alembic_config()
+    cfg.attributes["connection"] = connection
+    command.downgrade(cfg, "base")
+
+
+def _tables(connection: Connection) -> set[str]:
+    return set(inspect(connection).get_table_names()) - {"alembic_version"}
+
+
+async def test_migrated_schema_matches_models(empty_database: Database) -> None:
+    await migrate.upgrade(empty_database)
+    assert await migrate.current_revision(empty_database) == migrate.head_revision()
+    async with empty_database.engine.connect() as connection:
+        diff = await connection.run_sync(_diff)
+    assert diff == [], f"models and migrations differ: {diff}"
+
+
+async def test_downgrade_to_base_and_upgrade_again(empty_database: Database) -> None:
+    await migrate.upgrade(empty_database)
+    async with empty_database.engine.connect() as connection:
+        first = await connection.run_sync(_tables)
+        assert {"actors", "users", "videos", "renditions", "follows"} <= first
+        await connection.run_sync(_downgrade)
+        await connection.commit()
+    async with empty_database.engine.connect() as connection:
+        assert await connection.run_sync(_tables) == set()
+    assert await migrate.current_revision(empty_database) is None
+    await migrate.upgrade(empty_database)
+    assert await migrate.current_revision(empty_database) == migrate.head_revision()
+    async with empty_database.engine.connect() as connection:
+        assert await connection.run_sync(_tables) == first

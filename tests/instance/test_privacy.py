@@ -1,0 +1,169 @@
+"""Who sees which video: the full matrix of viewers × privacies × states, over get and lists.
+
+One instance, twelve videos (public/unlisted/private/internal × published/processing/hidden)
+owned by ``owner``; every viewer asks for every video and for every list, and each answer
+is compared with the table below.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from sqlalchemy import update
+
+from instance.models import Privacy, Role, Video, VideoState
+from tests.conftest import ApiClient, Instance
+from tests.instance.test_videos import login, new_video
+
+PRIVACIES = {
+    "public": Privacy.PUBLIC,
+    "unlisted": Privacy.UNLISTED,
+    "private": Privacy.PRIVATE,
+    "internal": Privacy.INTERNAL,
+}
+CONDITIONS = ("published", "processing", "hidden")
+VIEWERS = ("anonymous", "user", "owner", "moderator", "admin")
+
+# Which (privacy, condition) each viewer may open with the video's id.
+ALL = {(p, c) for p in PRIVACIES for c in CONDITIONS}
+CAN_GET = {
+    "anonymous": {("public", "published"), ("unlisted", "published")},
+    "user": {("public", "published"), ("unlisted", "published"), ("internal", "published")},
+    "owner": ALL,
+    "moderator": ALL,
+    "admin": ALL,
+}
+# Which videos each viewer finds in the general lists (GET /videos, channel, account videos).
+IN_LISTS = {
+    "anonymous": {("public", "published")},
+    "user": {("public", "published"), ("internal", "published")},
+    "owner": {("public", "published"), ("internal", "published")},
+    "moderator": {("public", "published"), ("internal", "published")},
+    "admin": {("public", "published"), ("internal", "published")},
+}
+
+
+async def _setup(instance: Instance) -> tuple[dict[str, ApiClient], dict[tuple[str, str], Video]]:
+    clients = {
+        "anonymous": instance.client,
+        "user": await login(instance, "someone"),
+        "owner": await login(instance, "owner"),
+        "moderator": await login(instance, "mod", Role.MODERATOR),
+        "admin": await login(instance, "boss", Role.ADMIN),
+    }
+    videos: dict[tuple[str, str], Video] = {}
+    for pname, privacy in PRIVACIES.items():
+        for condition in CONDITIONS:
+            state = VideoState.TRANSCODING if condition == "processing" else VideoState.PUBLISHED
+            videos[(pname, condition)] = await new_video(
+                instance, "owner", f"{pname} {condition}", privacy=privacy, state=state
+            )
+    hidden = [v.id for (_, c), v in videos.items() if c == "hidden"]
+    async with instance.shoal.db.write() as session:
+        await session.execute(update(Video).where(Video.id.in_(hidden)).values(hidden=True))
+    return clients, videos
+
+
+async def test_visibility_matrix(instance: Instance) -> None:
+    clients, videos = await _setup(instance)
+    by_id = {video.id: key for key, video in videos.items()}
+    wrong: list[str] = []
+    for viewer in VIEWERS:
+        client = clients[viewer]
+        asks = [(key, ident) for key, video in videos.items() for ident in (str(video.id), video.short_uuid)]
+        answers = await asyncio.gather(*(client.get(f"/api/v1/videos/{ident}") for _, ident in asks))
+        for (key, _), (status, body) in zip(asks, answers, strict=True):
+            expected = 200 if key in CAN_GET[viewer] else 404
+            if status != expected:
+                wrong.append(f"{viewer} GET {key}: {status}, expected {expected}")
+            if status == 404 and body["code"] != "video_not_found":
+                wrong.append(f"{viewer} GET {key}: code {body['code']}")
+        for path in (
+            "/api/v1/videos?count=100",
+            "/api/v1/video-channels/owner_channel/videos?count=100",
+            "/api/v1/accounts/owner/videos?count=100",
+        ):
+            status, body = await client.get(path)
+            assert status == 200, (viewer, path, body)
+            seen = {by_id[item["id"]] for item in body["data"]}
+            if seen != IN_LISTS[viewer]:
+                wrong.append(f"{viewer} {path}: {sorted(seen)}, expected {sorted(IN_LISTS[viewer])}")
+            if body["total"] != len(IN_LISTS[viewer]):
+                wrong.append(f"{viewer} {path}: total {body['total']}")
+    assert not wrong, "\n".join(wrong)
+
+    status, body = await clients["owner"].get("/api/v1/users/me/videos?count=100")
+    assert status == 200 and body["total"] == 12
+    assert {by_id[item["id"]] for item in body["data"]} == ALL
+
+
+async def test_privileged_list_filters(instance: Instance) -> None:
+    clients, videos = await _setup(instance)
+    by_id = {video.id: key for key, video in videos.items()}
+
+    async def listed(viewer: str, path: str) -> set[tuple[str, str]] | int:
+        status, body = await clients[viewer].get(path)
+        if status != 200:
+            assert body["code"] == "insufficient_role", body
+            return status
+        return {by_id[item["id"]] for item in body["data"]}
+
+    # Moderators may ask for any privacy, and for unpublished (1) and hidden (2) videos.
+    assert await listed("moderator", "/api/v1/videos?privacyOneOf=3") == {("private", "published")}
+    assert await listed("admin", "/api/v1/videos?privacyOneOf=2&privacyOneOf=3") == {
+        ("unlisted", "published"),
+        ("private", "published"),
+    }
+    assert await listed("moderator", "/api/v1/videos?privacyOneOf=1&include=3") == {
+        ("public", c) for c in CONDITIONS
+    }
+    assert await listed("moderator", "/api/v1/videos?include=1") == {
+        ("public", "published"),
+        ("public", "processing"),
+        ("internal", "published"),
+        ("internal", "processing"),
+    }
+    # Others may narrow to what they can list anyway, and are refused beyond it.
+    assert await listed("user", "/api/v1/videos?privacyOneOf=4") == {("internal", "published")}
+    assert await listed("user", "/api/v1/videos?privacyOneOf=1&privacyOneOf=4") == {
+        ("public", "published"),
+        ("internal", "published"),
+    }
+    assert await listed("anonymous", "/api/v1/videos?privacyOneOf=1") == {("public", "published")}
+    assert await listed("anonymous", "/api/v1/videos?privacyOneOf=4") == 403
+    assert await listed("user", "/api/v1/videos?privacyOneOf=3") == 403
+    assert await listed("user", "/api/v1/videos?privacyOneOf=2") == 403
+    assert await listed("user", "/api/v1/videos?include=1") == 403
+    assert await listed("owner", "/api/v1/videos?privacyOneOf=3") == 403
+    # On their own channel and account, the owner may ask like a moderator.
+    assert await listed("owner", "/api/v1/video-channels/owner_channel/videos?privacyOneOf=3") == {
+        ("private", "published")
+    }
+    assert await listed("owner", "/api/v1/accounts/owner/videos?privacyOneOf=3&include=3") == {
+        ("private", c) for c in CONDITIONS
+    }
+    assert await listed("user", "/api/v1/video-channels/owner_channel/videos?privacyOneOf=3") == 403
+    assert await listed("user", "/api/v1/accounts/owner/videos?include=2") == 403
+
+
+async def test_privacy_change_moves_video_in_and_out_of_sight(instance: Instance) -> None:
+    owner = await login(instance, "owner")
+    viewer = await login(instance, "viewer")
+    video = await new_video(instance, "owner")
+    status, _ = await owner.put(f"/api/v1/videos/{video.id}", json={"privacy": 3})
+    assert status == 204
+    for client in (instance.client, viewer):
+        status, _ = await client.get(f"/api/v1/videos/{video.id}")
+        assert status == 404
+        status, body = await client.get("/api/v1/videos")
+        assert body["total"] == 0
+    status, body = await owner.get(f"/api/v1/videos/{video.id}")
+    assert status == 200 and body["privacy"] == {"id": 3, "label": "Private"}
+    status, _ = await owner.put(f"/api/v1/videos/{video.id}", json={"privacy": 4})
+    status, _ = await instance.client.get(f"/api/v1/videos/{video.id}")
+    assert status == 404
+    status, body = await viewer.get("/api/v1/videos")
+    assert body["total"] == 1 and body["data"][0]["privacy"]["id"] == 4
+    status, _ = await owner.put(f"/api/v1/videos/{video.id}", json={"privacy": 1})
+    status, body = await instance.client.get("/api/v1/videos")
+    assert body["total"] == 1

@@ -1,0 +1,231 @@
+"""Torrents of published videos, seeded by the instance, fetched by real clients.
+
+A real upload goes through the pipeline; the ``make_torrents`` job makes a v1 torrent per
+rendition; a libtorrent client downloads a rendition from the seeder alone (web seed
+removed from its copy); aria2c downloads one from the .torrent. In the scaled mode storage
+is S3 (moto): the web seed is the object's URL and the seeder fills its cache from S3.
+Not covered yet: the web seed alone with the seeder stopped, and a seeder restart.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import aiohttp
+import libtorrent as lt
+import pytest
+from sqlalchemy import select
+
+from instance.models import Privacy, Rendition, Video
+from p2p.seeder import close_session, seeder_of
+from p2p.service import make_torrents
+from tests import media
+from tests.conftest import SCALED, Instance
+from tests.instance.test_pipeline import upload, wait_done
+
+TIMEOUT = 120
+
+
+@pytest.fixture(scope="session")
+def media_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("p2p-media")
+
+
+def small_clip(media_dir: Path) -> Path:
+    return media.make_clip(media_dir, "p2p-small.mp4", 320, 180, 30, 2.0)
+
+
+async def wait_for(check: Any, what: str, timeout: float = TIMEOUT) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = await check()
+        if value:
+            return value
+        await asyncio.sleep(0.3)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+async def wait_torrents(instance: Instance, video_id: int) -> list[dict[str, Any]]:
+    async def check() -> list[dict[str, Any]] | None:
+        status, body = await instance.client.get(f"/api/v1/videos/{video_id}")
+        assert status == 200, body
+        files = body["streamingPlaylists"][0]["files"] if body["streamingPlaylists"] else []
+        return files if files and all(f["magnetUri"] for f in files) else None
+
+    return await wait_for(check, "the torrents")
+
+
+async def get_bytes(url: str) -> tuple[int, bytes, Any]:
+    async with aiohttp.ClientSession() as session, session.get(url) as resp:
+        return resp.status, await resp.read(), resp.headers
+
+
+def client_session() -> lt.session:
+    return lt.session(
+        {
+            "listen_interfaces": "127.0.0.1:0",
+            "enable_dht": False,
+            "enable_lsd": False,
+            "enable_upnp": False,
+            "enable_natpmp": False,
+            "allow_multiple_connections_per_ip": True,
+            "webtorrent_stun_server": "",
+            # Our WebSocket tracker is the first tier and answers: a WebTorrent-capable client
+            # would stop there and find only WebRTC peers, which never connect on loopback.
+            "announce_to_all_tiers": True,
+            "announce_to_all_trackers": True,
+            "ssrf_mitigation": False,  # the tracker is on 127.0.0.1
+            "stop_tracker_timeout": 2,
+        }
+    )
+
+
+async def download(torrent: bytes, save_dir: Path, *, web_seed: bool) -> Path:
+    """Download with a fresh libtorrent session; without ``web_seed`` the url-list is removed."""
+    meta = lt.bdecode(torrent)
+    if not web_seed:
+        meta.pop(b"url-list", None)
+    # A desktop client: no WebTorrent (WebRTC never connects on loopback, and a libtorrent
+    # 2.1.1 session that tried may block when closed).
+    meta[b"announce-list"] = [t for t in meta[b"announce-list"] if not t[0].startswith(b"ws")]
+    if web_seed:
+        # The web seed alone: no tracker, so no peer at all.
+        meta.pop(b"announce-list")
+        meta.pop(b"announce", None)
+    params = lt.add_torrent_params()
+    params.ti = lt.torrent_info(lt.bencode(meta))
+    params.save_path = str(save_dir)
+    params.flags &= ~(lt.torrent_flags.paused | lt.torrent_flags.auto_managed)
+    holder = [client_session()]
+    session = holder[0]
+    try:
+        handle = session.add_torrent(params)
+        deadline = time.monotonic() + TIMEOUT
+        while not handle.status().is_seeding:
+            assert time.monotonic() < deadline, f"download stalled: {handle.status().progress:.0%}"
+            session.pop_alerts()
+            await asyncio.sleep(0.3)
+        if not web_seed:
+            assert handle.status().total_payload_download > 0
+    finally:
+        del session, handle
+        await asyncio.to_thread(close_session, holder)
+    return save_dir / meta[b"info"][b"name"].decode()
+
+
+async def test_torrents_seeder_web_seed_and_aria2c(
+    make_instance: Any, media_dir: Path, tmp_path: Path
+) -> None:
+    instance: Instance = await make_instance(seeder_enabled=True, transcoding_resolutions="144")
+    shoal = instance.shoal
+    alice = await instance.user_client("alice")
+    video = await upload(alice, small_clip(media_dir), 'Garden: a tour / "part" 1', privacy=1)
+    details = await wait_done(alice, video["id"])
+    assert details["state"]["id"] == 1, details
+    files = await wait_torrents(instance, video["id"])
+    host = instance.url.removeprefix("http://")
+    trackers = [f"ws://{host}/tracker/socket", f"{instance.url}/tracker/announce"]
+    status, body = await instance.client.get(f"/api/v1/videos/{video['id']}")
+    assert body["trackerUrls"] == trackers
+
+    async with shoal.db.read() as session:
+        renditions = list(
+            (await session.execute(select(Rendition).where(Rendition.video_id == video["id"]))).scalars()
+        )
+    by_height = {r.height: r for r in renditions}
+    file = files[0]
+    rendition = by_height[file["resolution"]["id"]]
+    prefix = rendition.file_path.split("/")[-1].rsplit("-", 2)[0]
+    assert rendition.torrent_path == f"torrents/{prefix}-{rendition.height}-hls.torrent"
+    expected = await shoal.storage.open_range(rendition.file_path, 0, rendition.size - 1)
+    assert len(expected) == rendition.size
+
+    # The .torrent: v1 only, PeerTube's name, web seed, the two trackers; served twice.
+    name = rendition.torrent_path.split("/")[-1]
+    status, torrent, headers = await get_bytes(f"{instance.url}/download/torrents/{name}")
+    assert status == 200 and headers["Content-Disposition"] == f'attachment; filename="{name}"'
+    status, lazy, _ = await get_bytes(file["torrentUrl"])
+    assert status == 200 and lazy == torrent
+    assert file["torrentUrl"].endswith(f"/lazy-static/torrents/{name}")
+    meta = lt.bdecode(torrent)
+    info = meta[b"info"]
+    assert b"pieces" in info and b"meta version" not in info and b"files" not in info
+    assert info[b"name"] == f"Garden- a tour - -part- 1 {rendition.height}p.mp4".encode()
+    assert info[b"length"] == rendition.size
+    web_seed = shoal.storage.public_url(rendition.file_path) if SCALED else file["fileUrl"]
+    assert meta[b"url-list"] in (web_seed.encode(), [web_seed.encode()])
+    assert meta[b"announce-list"] == [[trackers[0].encode()], [trackers[1].encode()]]
+    assert str(lt.torrent_info(torrent).info_hashes().v1) == rendition.info_hash
+
+    magnet = urlsplit(file["magnetUri"])
+    params = parse_qs(magnet.query)
+    assert magnet.scheme == "magnet"
+    assert params["xt"] == [f"urn:btih:{rendition.info_hash}"]
+    assert params["dn"] == [details["name"]]
+    assert params["tr"] == trackers
+    assert params["xs"] == [file["torrentUrl"]] and params["ws"] == [file["fileUrl"]]
+
+    # The seeder picks the torrent up (from local storage, or its cache filled from S3).
+    seeder = seeder_of(shoal)
+    assert seeder is not None and seeder.listen_port > 0
+
+    async def seeding() -> bool:
+        return rendition.info_hash in seeder.handles
+
+    await wait_for(seeding, "the seeder")
+    if SCALED:
+        cached = seeder.cache_dir / rendition.file_path.split("/")[-1]
+        assert cached.read_bytes() == expected
+
+    # 1. From the seeder alone: the client's copy has no web seed.
+    got = await download(torrent, tmp_path / "from-seeder", web_seed=False)
+    assert got.read_bytes() == expected
+
+    # 2. aria2c, from the .torrent (tracker → seeder, and the web seed).
+    out = tmp_path / "aria2c"
+    out.mkdir()
+    (tmp_path / "r.torrent").write_bytes(torrent)
+    proc = await asyncio.create_subprocess_exec(
+        "aria2c", "--seed-time=0", "--enable-dht=false", "--bt-enable-lpd=false",
+        "--enable-peer-exchange=false", "--quiet=true", "-d", str(out), str(tmp_path / "r.torrent"),
+    )  # fmt: skip
+    assert await asyncio.wait_for(proc.wait(), TIMEOUT) == 0
+    assert (out / info[b"name"].decode()).read_bytes() == expected
+
+
+async def test_private_videos_have_no_torrents(make_instance: Any, media_dir: Path) -> None:
+    instance: Instance = await make_instance(transcoding_resolutions="144")
+    shoal = instance.shoal
+    alice = await instance.user_client("alice")
+    public = await upload(alice, small_clip(media_dir), "Soon private", privacy=1)
+    private = await upload(alice, small_clip(media_dir), "Private from the start", privacy=3)
+    await wait_done(alice, private["id"])
+    await wait_done(alice, public["id"])
+    await wait_torrents(instance, public["id"])
+    assert await make_torrents(shoal, private["id"]) == 0
+
+    async def rows(video_id: int) -> list[Rendition]:
+        async with shoal.db.read() as session:
+            result = await session.execute(select(Rendition).where(Rendition.video_id == video_id))
+            return list(result.scalars())
+
+    assert all(r.info_hash is None and r.torrent_path is None for r in await rows(private["id"]))
+    status, body = await alice.get(f"/api/v1/videos/{private['id']}")
+    assert status == 200 and body["trackerUrls"] == []
+    assert all(
+        f["torrentUrl"] is None and f["magnetUri"] is None for f in body["streamingPlaylists"][0]["files"]
+    )
+
+    # A public video made private loses its torrents (files and rows).
+    made = await rows(public["id"])
+    keys = [r.torrent_path for r in made]
+    assert all(keys) and all([await shoal.storage.exists(k) for k in keys])
+    async with shoal.db.write() as session:
+        (await session.get(Video, public["id"])).privacy = Privacy.PRIVATE
+    assert await make_torrents(shoal, public["id"]) == 0
+    assert not any([await shoal.storage.exists(k) for k in keys])
+    assert all(r.info_hash is None for r in await rows(public["id"]))

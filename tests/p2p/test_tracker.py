@@ -1,0 +1,252 @@
+"""The built-in tracker: HTTP announce and scrape, the WebTorrent WebSocket protocol, known infohashes."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import ipaddress
+import json
+import os
+import struct
+from typing import Any
+from urllib.parse import quote_from_bytes
+
+import aiohttp
+import libtorrent as lt
+import pytest
+from aiohttp.test_utils import TestServer
+from yarl import URL
+
+from instance.app import create_app
+from instance.models import Privacy, Rendition, Video
+from p2p.swarm import swarm_id, swarm_ids
+from tests.conftest import SCALED, Instance, free_port
+from tests.instance.test_videos import add_renditions, new_video
+
+KNOWN = bytes.fromhex(f"{720:040x}")
+
+
+async def published(instance: Instance, privacy: Privacy = Privacy.PUBLIC) -> Video:
+    """A published video with two renditions whose infohashes are 720 and 360 (hex, padded)."""
+    await instance.create_user("alice")
+    video = await new_video(instance, "alice", "Tracker test", privacy=privacy)
+    await add_renditions(instance, video)
+    return video
+
+
+async def announce(
+    session: aiohttp.ClientSession, base: str, info_hash: bytes, peer_id: bytes, port: int, **extra: Any
+) -> dict[bytes, Any]:
+    query = f"info_hash={quote_from_bytes(info_hash)}&peer_id={quote_from_bytes(peer_id)}&port={port}"
+    query += "".join(f"&{k}={v}" for k, v in extra.items())
+    async with session.get(URL(f"{base}/tracker/announce?{query}", encoded=True)) as resp:
+        assert resp.status == 200
+        return lt.bdecode(await resp.read())
+
+
+def compact_peers(blob: bytes) -> list[tuple[str, int]]:
+    return [
+        (str(ipaddress.IPv4Address(blob[i : i + 4])), struct.unpack("!H", blob[i + 4 : i + 6])[0])
+        for i in range(0, len(blob), 6)
+    ]
+
+
+async def test_http_announce_returns_other_peers_compact_and_not(instance: Instance) -> None:
+    await published(instance)
+    a, b = os.urandom(20), os.urandom(20)
+    async with aiohttp.ClientSession() as session:
+        first = await announce(session, instance.url, KNOWN, a, 6881, left=0, compact=1)
+        assert first[b"peers"] == b"" and first[b"interval"] > 0 and first[b"complete"] == 1
+        second = await announce(session, instance.url, KNOWN, b, 6882, left=100, compact=1)
+        assert compact_peers(second[b"peers"]) == [("127.0.0.1", 6881)]
+        assert (second[b"complete"], second[b"incomplete"]) == (1, 1)
+        plain = await announce(session, instance.url, KNOWN, b, 6882, left=100, compact=0)
+        assert plain[b"peers"] == [{b"peer id": a, b"ip": b"127.0.0.1", b"port": 6881}]
+        # A stopped peer leaves the swarm.
+        await announce(session, instance.url, KNOWN, a, 6881, left=0, event="stopped")
+        after = await announce(session, instance.url, KNOWN, b, 6882, left=100)
+        assert after[b"peers"] == b""
+        # Unknown infohashes are refused.
+        refused = await announce(session, instance.url, os.urandom(20), a, 6881)
+        assert refused[b"failure reason"] == b"unknown infohash"
+        # Scrape: counts of known infohashes only.
+        unknown = os.urandom(20)
+        query = f"info_hash={quote_from_bytes(KNOWN)}&info_hash={quote_from_bytes(unknown)}"
+        url = f"{instance.url}/tracker/scrape?{query}"
+        async with session.get(URL(url, encoded=True)) as resp:
+            scrape = lt.bdecode(await resp.read())
+        assert scrape[b"files"] == {KNOWN: {b"complete": 0, b"incomplete": 1, b"downloaded": 0}}
+
+
+async def test_announces_are_rate_limited_per_ip(make_instance: Any) -> None:
+    instance = await make_instance(rate_limit_tracker="3/600")
+    await published(instance)
+    async with aiohttp.ClientSession() as session:
+        for _ in range(3):
+            ok = await announce(session, instance.url, KNOWN, os.urandom(20), 6881)
+            assert b"failure reason" not in ok
+        limited = await announce(session, instance.url, KNOWN, os.urandom(20), 6881)
+        assert b"slow down" in limited[b"failure reason"]
+
+
+async def test_private_video_ids_are_refused(instance: Instance) -> None:
+    video = await published(instance, Privacy.PRIVATE)
+    async with instance.shoal.db.read() as session:
+        row = await session.get(Video, video.id)
+        renditions = list((await session.execute(Rendition.__table__.select())).all())
+    ids = swarm_ids(instance.shoal, row, [Rendition(height=r.height) for r in renditions])
+    assert len(ids) == 2
+    async with aiohttp.ClientSession() as session:
+        for info_hash in [KNOWN, *(bytes.fromhex(i) for i in ids)]:
+            refused = await announce(session, instance.url, info_hash, os.urandom(20), 6881)
+            assert refused[b"failure reason"] == b"unknown infohash"
+
+
+def test_swarm_id_is_peertubes_formula() -> None:
+    master = "https://peertube.example/static/streaming-playlists/hls/0c1f/3e5a-master.m3u8"
+    # PeerTube: sha1(`${P2P_MEDIA_LOADER_PEER_VERSION}${playlistUrl}+V${i}`), peer version 2.
+    for index in (0, 1, 2):
+        expected = hashlib.sha1(f"2{master}+V{index}".encode()).hexdigest()
+        assert swarm_id(master, index) == expected
+    assert swarm_id(master, 0) != swarm_id(master, 1)
+
+
+async def test_swarm_ids_follow_the_master_playlist_and_are_accepted(instance: Instance) -> None:
+    video = await published(instance)
+    status, body = await instance.client.get(f"/api/v1/videos/{video.uuid}")
+    assert status == 200
+    master = body["streamingPlaylists"][0]["playlistUrl"]
+    async with instance.shoal.db.read() as session:
+        row = await session.get(Video, video.id)
+        rows = (await session.execute(Rendition.__table__.select())).all()
+    ids = swarm_ids(instance.shoal, row, [Rendition(height=r.height) for r in rows])
+    assert ids == [swarm_id(master, 0), swarm_id(master, 1)]
+    async with aiohttp.ClientSession() as session:
+        for info_hash in ids:
+            ok = await announce(session, instance.url, bytes.fromhex(info_hash), os.urandom(20), 6881)
+            assert b"failure reason" not in ok
+
+
+def binary(raw: bytes) -> str:
+    return raw.decode("latin-1")
+
+
+async def receive(ws: aiohttp.ClientWebSocketResponse, **match: Any) -> dict[str, Any]:
+    """The next message having every key/value of ``match`` (others are skipped)."""
+    async with asyncio.timeout(20):
+        while True:
+            message = await ws.receive_json()
+            if all(message.get(k) == v for k, v in match.items()):
+                return message
+
+
+async def ws_exchange(url_a: str, url_b: str) -> None:
+    """Two WebTorrent peers (on the same or different web processes) trade an offer and an answer."""
+    info_hash = binary(KNOWN)
+    id_a, id_b = binary(os.urandom(20)), binary(os.urandom(20))
+
+    def offer(peer: str, n: int) -> dict[str, Any]:
+        return {"offer_id": binary(os.urandom(20)), "offer": {"type": "offer", "sdp": f"sdp of {peer} #{n}"}}
+
+    async with aiohttp.ClientSession() as session:
+        async with session.ws_connect(url_a) as ws_a, session.ws_connect(url_b) as ws_b:
+            base = {
+                "action": "announce",
+                "info_hash": info_hash,
+                "numwant": 5,
+                "uploaded": 0,
+                "downloaded": 0,
+            }
+            await ws_a.send_json(
+                {**base, "peer_id": id_a, "left": 0, "event": "started", "offers": [offer("a", 1)]}
+            )
+            answer = await receive(ws_a, action="announce", interval=120)
+            assert answer["info_hash"] == info_hash
+            offers_b = [offer("b", 1), offer("b", 2)]
+            await ws_b.send_json(
+                {**base, "peer_id": id_b, "left": 10, "event": "started", "offers": offers_b}
+            )
+            await receive(ws_b, action="announce", interval=120)
+            got = await receive(ws_a, peer_id=id_b)
+            assert got["offer"] == offers_b[0]["offer"] or got["offer"] == offers_b[1]["offer"]
+            assert got["info_hash"] == info_hash
+            # A answers B's offer: B receives it, from A, with the same offer id.
+            await ws_a.send_json(
+                {
+                    **base,
+                    "peer_id": id_a,
+                    "to_peer_id": id_b,
+                    "offer_id": got["offer_id"],
+                    "answer": {"type": "answer", "sdp": "answer of a"},
+                }
+            )
+            got_answer = await receive(ws_b, peer_id=id_a)
+            assert got_answer["answer"] == {"type": "answer", "sdp": "answer of a"}
+            assert got_answer["offer_id"] == got["offer_id"]
+            # And the other way round: A's next offers reach B, B's answer reaches A.
+            offers_a = [offer("a", 2)]
+            await ws_a.send_json({**base, "peer_id": id_a, "left": 0, "offers": offers_a})
+            got_b = await receive(ws_b, peer_id=id_a, offer_id=offers_a[0]["offer_id"])
+            assert got_b["offer"] == offers_a[0]["offer"]
+            await ws_b.send_json(
+                {
+                    **base,
+                    "peer_id": id_b,
+                    "to_peer_id": id_a,
+                    "offer_id": offers_a[0]["offer_id"],
+                    "answer": {"type": "answer", "sdp": "answer of b"},
+                }
+            )
+            got_a = await receive(ws_a, peer_id=id_b, offer_id=offers_a[0]["offer_id"])
+            assert got_a["answer"]["sdp"] == "answer of b"
+            # An unknown infohash is refused and the socket closed.
+            await ws_b.send_json({**base, "peer_id": id_b, "info_hash": binary(os.urandom(20)), "left": 1})
+            refused = await receive(ws_b, action="announce")
+            assert refused["failure reason"] == "unknown infohash"
+            closing = await ws_b.receive(timeout=10)
+            assert closing.type in (
+                aiohttp.WSMsgType.CLOSE,
+                aiohttp.WSMsgType.CLOSED,
+                aiohttp.WSMsgType.CLOSING,
+            )
+
+
+async def test_websocket_peers_receive_each_others_offers_and_answers(instance: Instance) -> None:
+    await published(instance)
+    url = instance.url.replace("http://", "ws://") + "/tracker/socket"
+    await ws_exchange(url, url)
+
+
+@pytest.mark.scaled_only
+async def test_any_web_process_answers_any_peer(instance: Instance) -> None:
+    """Two web processes of one instance (same database, Redis and bucket): swarms are shared."""
+    assert SCALED
+    await published(instance)
+    port = free_port()
+    other = TestServer(create_app(instance.settings), host="127.0.0.1", port=port)
+    await other.start_server()
+    try:
+        second = f"http://127.0.0.1:{port}"
+        a = os.urandom(20)
+        async with aiohttp.ClientSession() as session:
+            await announce(session, instance.url, KNOWN, a, 7001, left=0)
+            seen = await announce(session, second, KNOWN, os.urandom(20), 7002, left=5)
+            assert compact_peers(seen[b"peers"]) == [("127.0.0.1", 7001)]
+        await ws_exchange(
+            instance.url.replace("http://", "ws://") + "/tracker/socket",
+            second.replace("http://", "ws://") + "/tracker/socket",
+        )
+    finally:
+        await other.close()
+
+
+async def test_p2p_disabled_refuses_everything(make_instance: Any) -> None:
+    instance = await make_instance(p2p_enabled=False)
+    video = await published(instance)
+    async with aiohttp.ClientSession() as session:
+        refused = await announce(session, instance.url, KNOWN, os.urandom(20), 6881)
+        assert b"disabled" in refused[b"failure reason"]
+    status, body = await instance.client.get(f"/api/v1/videos/{video.uuid}")
+    assert status == 200 and body["trackerUrls"] == []
+    assert all(f["magnetUri"] is None for f in body["streamingPlaylists"][0]["files"])
+    json.dumps(body)

@@ -1,0 +1,377 @@
+"""Single-pass HLS packaging: one ffmpeg decodes the upload once and encodes every rung.
+
+Output, per rung ``R`` (the short side): ``{prefix}-R-fragmented.mp4`` (one fragmented MP4
+holding the init section and every segment as a byte range) and ``{prefix}-R.m3u8``;
+plus ``{prefix}-master.m3u8`` written by us with measured bandwidths. This is PeerTube's
+VOD layout, so its players and P2P loader work unchanged.
+
+Lower rungs are scaled from the rung above (cascade), which is cheaper than scaling each
+from the source. Every rung gets keyframes at the same timestamps (one per GOP, closed)
+so segment boundaries line up and players switch renditions cleanly.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import math
+import os
+import re
+import shutil
+import tempfile
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+import ffmpeg
+
+from . import _process
+from .errors import TranscodeFailed
+from .ladder import Plan
+from .playlist import (
+    Variant,
+    peak_bandwidth,
+    read_media_playlist,
+    render_master_playlist,
+    retarget_media_playlist,
+)
+
+ProgressCallback = Callable[[float], Awaitable[None]]
+
+PROGRESS_INTERVAL_SECONDS = 0.5
+_PREFIX = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}")
+
+
+@dataclass(frozen=True)
+class Rendition:
+    """One produced rung, as measured from the files on disk."""
+
+    resolution: int
+    width: int
+    height: int
+    fps: float
+    average_bandwidth: int
+    peak_bandwidth: int
+    codecs: str
+    file_name: str
+    playlist_name: str
+    size: int
+    segment_count: int
+    duration: float
+
+
+@dataclass(frozen=True)
+class HlsResult:
+    """What :func:`transcode_hls` wrote into ``out_dir``."""
+
+    out_dir: Path
+    master_playlist: str
+    renditions: tuple[Rendition, ...]
+    duration: float
+
+    @property
+    def media_playlists(self) -> tuple[str, ...]:
+        """Names of the media playlists, e.g. for :func:`transcoding.write_segments_sha256`."""
+        return tuple(r.playlist_name for r in self.renditions)
+
+    @property
+    def files(self) -> tuple[str, ...]:
+        """Every file written, master playlist last."""
+        names = [n for r in self.renditions for n in (r.file_name, r.playlist_name)]
+        return (*names, self.master_playlist)
+
+
+def output_names(prefix: str, resolution: int) -> tuple[str, str]:
+    """The fragmented MP4 and media playlist names of a rung (PeerTube's naming)."""
+    return f"{prefix}-{resolution}-fragmented.mp4", f"{prefix}-{resolution}.m3u8"
+
+
+async def transcode_hls(
+    input_path: str | os.PathLike[str],
+    out_dir: str | os.PathLike[str],
+    plan: Plan,
+    *,
+    prefix: str,
+    on_progress: ProgressCallback | None = None,
+    timeout: float | None = None,
+    nice: int = 10,
+) -> HlsResult:
+    """Encode every rung of ``plan`` in one ffmpeg run and write the HLS files.
+
+    ``on_progress`` is an *async* callable awaited with a percentage (0–100, strictly
+    increasing, at most every half second, 100 last, once the files are in place); keep
+    it short, ffmpeg's output waits meanwhile. ``timeout`` bounds the ffmpeg run in
+    seconds; ``nice`` lowers its CPU priority so the web process stays responsive.
+
+    Files appear in ``out_dir`` only once everything succeeded, the master playlist last.
+    On any failure, timeout or cancellation nothing this call wrote is left behind, and
+    :class:`TranscodeFailed` (or its subclass :class:`Timeout`) carries ffmpeg's last lines.
+    """
+    if not _PREFIX.fullmatch(prefix):
+        raise ValueError(f"unsafe file name prefix {prefix!r}")
+    source = Path(input_path).absolute()
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix=f".{prefix}-", suffix=".work", dir=out))
+    placed: list[Path] = []
+    done = False
+    try:
+        argv = build_command(source, plan, prefix)
+        progress = _Progress(plan.duration, on_progress)
+        finished = await _process.run(
+            argv,
+            timeout=timeout,
+            nice=nice,
+            cwd=work,
+            on_line=progress.line,
+            timeout_code="transcode_timeout",
+        )
+        if finished.returncode != 0:
+            raise TranscodeFailed(
+                "ffmpeg_failed",
+                f"ffmpeg exited with status {finished.returncode}: "
+                f"{finished.stderr_tail[-1] if finished.stderr_tail else 'no message'}",
+                finished.stderr,
+            )
+        measured = await asyncio.gather(*(_measure(work, prefix, r.resolution) for r in plan.rungs))
+        renditions = sorted(measured, key=lambda r: r.resolution, reverse=True)
+        master = f"{prefix}-master.m3u8"
+        (work / master).write_text(
+            render_master_playlist(_variant(r) for r in renditions), encoding="utf-8"
+        )
+        result = HlsResult(
+            out_dir=out,
+            master_playlist=master,
+            renditions=tuple(renditions),
+            duration=max(r.duration for r in renditions),
+        )
+        for name in result.files:
+            os.replace(work / name, out / name)
+            placed.append(out / name)
+        done = True
+    finally:
+        if not done:
+            for path in placed:
+                path.unlink(missing_ok=True)
+        shutil.rmtree(work, ignore_errors=True)
+    await progress.finish()
+    return result
+
+
+def build_command(source: Path, plan: Plan, prefix: str) -> list[str]:
+    """The ffmpeg argv for ``plan``; run it with the working directory as output dir.
+
+    The upload is read as a plain file only (``-protocol_whitelist file``) with the
+    demuxer the probe found (``-f``), so nothing is guessed at transcode time.
+    """
+    upload = ffmpeg.input(f"file:{source}", f=plan.demuxer, protocol_whitelist="file")
+    top = plan.rungs[0]
+    # A still picture must not outlast the audio, or it adds a trailing segment of silence.
+    still_frames = max(1, math.floor(plan.duration * top.frame_rate))
+    if plan.still is None:
+        video = upload[str(plan.video_stream)].filter("fps", fps=str(plan.source_frame_rate))
+        rate = plan.source_frame_rate
+    elif plan.still.cover_stream is not None:
+        video = (
+            upload[str(plan.still.cover_stream)]
+            .filter("scale", top.width, top.height, force_original_aspect_ratio="decrease")
+            .filter("pad", top.width, top.height, -1, -1, color=plan.still.color)
+            .filter("loop", loop=-1, size=1)
+            .filter("fps", fps=str(top.frame_rate))
+            .filter("trim", end_frame=still_frames)
+        )
+        rate = top.frame_rate
+    else:
+        video = ffmpeg.input(
+            f"color=c={plan.still.color}:s={top.width}x{top.height}:r={top.frame_rate}"
+            f":d={float(still_frames / top.frame_rate):.6f}",
+            f="lavfi",
+        ).video
+        rate = top.frame_rate
+
+    outputs = []
+    for index, rung in enumerate(plan.rungs):
+        if rung.frame_rate != rate:
+            video = video.filter("fps", fps=str(rung.frame_rate))
+            rate = rung.frame_rate
+        video = video.filter("scale", rung.width, rung.height)
+        if index == 0:
+            video = video.filter("format", "yuv420p")
+        video = video.filter("setsar", 1)
+        if index < len(plan.rungs) - 1:
+            branches = video.split()
+            outputs.append(branches[0])
+            video = branches[1]
+        else:
+            outputs.append(video)
+
+    streams: list[Any] = list(outputs)
+    options: dict[str, Any] = {
+        "c:v": "libx264",
+        "preset": plan.preset,
+        "crf": plan.crf,
+        "sc_threshold": 0,
+        "flags:v": "+cgop",
+        "force_key_frames:v": f"expr:gte(t,n_forced*{plan.gop_seconds:g})",
+    }
+    if plan.threads:
+        options["threads"] = plan.threads
+    for index, rung in enumerate(plan.rungs):
+        options[f"maxrate:v:{index}"] = rung.bitrate
+        options[f"bufsize:v:{index}"] = rung.bufsize
+        # Keyframes come from -force_key_frames at the same timestamps in every rung;
+        # x264's own interval is only a ceiling that must never fire first.
+        options[f"g:v:{index}"] = 2 * rung.gop_frames
+        options[f"keyint_min:v:{index}"] = rung.gop_frames
+    variants = [f"v:{i},name:{r.resolution}" for i, r in enumerate(plan.rungs)]
+    if plan.audio is not None:
+        streams += [upload[str(plan.audio_stream)]] * len(plan.rungs)
+        variants = [f"v:{i},a:{i},name:{r.resolution}" for i, r in enumerate(plan.rungs)]
+        if plan.audio.copy:
+            options["c:a"] = "copy"
+        else:
+            options.update({"c:a": "aac", "b:a": plan.audio.bitrate, "ac": plan.audio.channels})
+            if plan.audio.sample_rate:
+                options["ar"] = plan.audio.sample_rate
+    options.update(
+        {
+            "map_metadata": -1,
+            "map_chapters": -1,
+            "max_muxing_queue_size": 4096,
+            "f": "hls",
+            "hls_time": f"{plan.segment_seconds:g}",
+            "hls_playlist_type": "vod",
+            "hls_segment_type": "fmp4",
+            # single_file: one fMP4 per variant, init section and segments as byte ranges
+            # (ffmpeg 5.1 only names separate init files init_N.mp4; single_file avoids them).
+            "hls_flags": "single_file+independent_segments",
+            "hls_segment_filename": f"{prefix}-%v-fragmented.mp4",
+            "var_stream_map": " ".join(variants),
+        }
+    )
+    output = ffmpeg.output(*streams, f"{prefix}-%v.m3u8", **options)
+    return _process.ffmpeg_argv(output.compile(cmd=_process.FFMPEG))
+
+
+class _Progress:
+    """Turns ffmpeg's ``-progress`` lines into throttled, increasing percentages."""
+
+    def __init__(self, duration: float, callback: ProgressCallback | None) -> None:
+        self.duration = duration
+        self.callback = callback
+        self.reported = -1.0
+        self.last_call = 0.0
+
+    async def line(self, line: str) -> None:
+        key, _, value = line.partition("=")
+        if self.callback is None or key != "out_time_us" or not value.isdigit():
+            return
+        percent = round(min(99.9, int(value) / 1e6 / max(self.duration, 0.001) * 100), 1)
+        now = time.monotonic()
+        if percent > self.reported and now - self.last_call >= PROGRESS_INTERVAL_SECONDS:
+            self.reported, self.last_call = percent, now
+            await self.callback(percent)
+
+    async def finish(self) -> None:
+        if self.callback is not None:
+            await self.callback(100.0)
+
+
+async def _measure(work: Path, prefix: str, resolution: int) -> Rendition:
+    """Check one rung's output and measure what the master playlist must say about it."""
+    file_name, playlist_name = output_names(prefix, resolution)
+    media, playlist_path = work / file_name, work / playlist_name
+    if not media.is_file() or not playlist_path.is_file():
+        raise TranscodeFailed("missing_output", f"ffmpeg did not write the {resolution}p rung.")
+    playlist_path.write_text(
+        retarget_media_playlist(playlist_path.read_text(encoding="utf-8"), file_name),
+        encoding="utf-8",
+    )
+    playlist = await asyncio.to_thread(read_media_playlist, playlist_path)
+    if not playlist.segments or not playlist.ended or playlist.duration <= 0:
+        raise TranscodeFailed("bad_output", f"The {resolution}p playlist is incomplete.")
+    streams = await _probe_output(media)
+    video = next((s for s in streams if s.get("codec_type") == "video"), None)
+    if video is None:
+        raise TranscodeFailed("bad_output", f"The {resolution}p rung has no video.")
+    codecs = [_codec_string(s) for s in streams if s.get("codec_type") in ("video", "audio")]
+    size = media.stat().st_size
+    average = round(size * 8 / playlist.duration)
+    rate = Fraction(video.get("avg_frame_rate") or "0/1")
+    if rate <= 0:
+        rate = Fraction(video.get("r_frame_rate") or "0/1")
+    return Rendition(
+        resolution=resolution,
+        width=int(video["width"]),
+        height=int(video["height"]),
+        fps=round(float(rate), 3),
+        average_bandwidth=average,
+        peak_bandwidth=max(average, peak_bandwidth(playlist)),
+        codecs=",".join(codecs),
+        file_name=file_name,
+        playlist_name=playlist_name,
+        size=size,
+        segment_count=len(playlist.segments),
+        duration=playlist.duration,
+    )
+
+
+async def _probe_output(media: Path) -> list[dict[str, Any]]:
+    argv = [
+        _process.FFPROBE,
+        "-hide_banner",
+        "-v",
+        "error",
+        "-protocol_whitelist",
+        "file",
+        "-of",
+        "json",
+        "-show_streams",
+        "-show_data",
+        f"file:{media}",
+    ]
+    done = await _process.run(argv, timeout=60, timeout_code="probe_timeout")
+    if done.returncode != 0:
+        raise TranscodeFailed("bad_output", f"{media.name} cannot be read back.", done.stderr)
+    return json.loads(done.stdout).get("streams") or []
+
+
+def _codec_string(stream: dict[str, Any]) -> str:
+    """RFC 6381 codec string from the stream's decoder configuration record."""
+    data = _hexdump_bytes(stream.get("extradata") or "")
+    name = stream.get("codec_name")
+    if name == "h264" and len(data) >= 4 and data[0] == 1:
+        return f"avc1.{data[1]:02x}{data[2]:02x}{data[3]:02x}"
+    if name == "aac" and len(data) >= 2:
+        object_type = data[0] >> 3
+        if object_type == 31:
+            object_type = 32 + (((data[0] & 0x07) << 3) | (data[1] >> 5))
+        return f"mp4a.40.{object_type}"
+    raise TranscodeFailed("bad_output", f"No codec string for a {name} stream.")
+
+
+def _hexdump_bytes(dump: str) -> bytes:
+    """Bytes from ffprobe's ``-show_data`` dump ("00000000: 0164 001e ...  .d..")."""
+    data = bytearray()
+    for line in dump.splitlines():
+        _offset, sep, rest = line.partition(": ")
+        if not sep:
+            continue
+        for group in rest[:40].split():
+            data += bytes.fromhex(group)
+    return bytes(data)
+
+
+def _variant(rendition: Rendition) -> Variant:
+    return Variant(
+        uri=rendition.playlist_name,
+        bandwidth=rendition.peak_bandwidth,
+        average_bandwidth=rendition.average_bandwidth,
+        width=rendition.width,
+        height=rendition.height,
+        frame_rate=rendition.fps,
+        codecs=rendition.codecs,
+    )

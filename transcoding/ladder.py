@@ -1,0 +1,261 @@
+"""Planning the HLS ladder: which renditions to make from an upload, and how.
+
+The rules follow PeerTube's, so that renditions look the same to its players: a rung's
+"resolution" is the short side of the picture (portrait video too), rungs never upscale,
+bitrates come from a bits-per-pixel table, and rungs under 720p are capped at 30 fps.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from fractions import Fraction
+
+from .probe import MediaInfo
+
+# Bits per pixel per frame (average, maximum, minimum) by rung, from PeerTube's
+# packages/core-utils/src/videos/bitrate.ts (itself from a Bitmovin article).
+BITS_PER_PIXEL: dict[int, tuple[float, float, float]] = {
+    144: (0.19, 0.32, 0.02),
+    240: (0.17, 0.29, 0.02),
+    360: (0.15, 0.26, 0.02),
+    480: (0.12, 0.22, 0.02),
+    720: (0.11, 0.19, 0.02),
+    1080: (0.10, 0.17, 0.02),
+    1440: (0.09, 0.16, 0.02),
+    2160: (0.08, 0.14, 0.02),
+}
+AUDIO_COPY_MAX_BITRATE = 384_000
+AUDIO_SAMPLE_RATES = (44100, 48000)
+
+
+@dataclass(frozen=True)
+class LadderSettings:
+    """How an instance wants its ladder built. Defaults match PeerTube's."""
+
+    heights: tuple[int, ...] = (2160, 1440, 1080, 720, 480, 360, 240)
+    keep_source_resolution: bool = True
+    max_fps: int = 60
+    low_rung_max_fps: int = 30
+    high_rung_min_resolution: int = 720
+    preset: str = "veryfast"
+    crf: int = 23
+    threads: int = 0
+    gop_seconds: float = 2.0
+    segment_seconds: float = 4.0
+    still_size: tuple[int, int] = (854, 480)
+    still_fps: int = 5
+    still_color: str = "0x202020"
+
+    def __post_init__(self) -> None:
+        if not self.heights or any(h < 2 or h % 2 for h in self.heights):
+            raise ValueError("ladder heights must be even numbers of at least 2")
+        if self.segment_seconds < self.gop_seconds or self.gop_seconds <= 0:
+            raise ValueError("segments must hold at least one GOP")
+
+
+@dataclass(frozen=True)
+class Rung:
+    """One rendition: picture size, frame rate and the bitrate cap of its encoder.
+
+    ``resolution`` is the short side and names the files (``…-720-fragmented.mp4``).
+    ``bitrate`` is both x264's ``-maxrate`` and the target; ``bufsize`` is twice that.
+    """
+
+    resolution: int
+    width: int
+    height: int
+    frame_rate: Fraction
+    bitrate: int
+    bufsize: int
+    gop_frames: int
+
+    @property
+    def fps(self) -> float:
+        """The frame rate as a float, for playlists and display."""
+        return float(self.frame_rate)
+
+
+@dataclass(frozen=True)
+class AudioPlan:
+    """What happens to the audio: copied as is, or encoded to stereo AAC-LC."""
+
+    copy: bool
+    bitrate: int | None = None
+    channels: int = 2
+    sample_rate: int | None = None
+
+
+@dataclass(frozen=True)
+class StillImage:
+    """The picture shown with an audio-only upload: its cover art, else a solid colour."""
+
+    cover_stream: int | None
+    color: str
+
+
+@dataclass(frozen=True)
+class Plan:
+    """Everything :func:`transcoding.transcode_hls` needs, decided ahead of time.
+
+    Rungs are ordered from the highest to the lowest; they share keyframe times (one
+    every ``gop_seconds``) and are cut into segments of about ``segment_seconds``.
+    """
+
+    rungs: tuple[Rung, ...]
+    audio: AudioPlan | None
+    duration: float
+    demuxer: str
+    video_stream: int | None
+    audio_stream: int | None
+    source_frame_rate: Fraction
+    still: StillImage | None = None
+    preset: str = "veryfast"
+    crf: int = 23
+    threads: int = 0
+    gop_seconds: float = 2.0
+    segment_seconds: float = 4.0
+
+
+def plan_ladder(info: MediaInfo, settings: LadderSettings | None = None) -> Plan:
+    """Decide the renditions for a probed upload.
+
+    Video: every configured rung at or below the source's short side (never upscaling),
+    plus the source's own resolution when it falls between two rungs; a source smaller
+    than every rung gets a single rung at its own size. Audio-only: one 480p rung showing
+    a still image. Audio is copied when it is already stereo AAC-LC at a sane bitrate.
+    """
+    settings = settings or LadderSettings()
+    common = dict(
+        duration=info.duration,
+        demuxer=info.demuxer,
+        video_stream=info.video_stream,
+        audio_stream=info.audio_stream,
+        audio=plan_audio(info) if info.has_audio else None,
+        preset=settings.preset,
+        crf=settings.crf,
+        threads=settings.threads,
+        gop_seconds=settings.gop_seconds,
+        segment_seconds=settings.segment_seconds,
+    )
+    if not info.has_video:
+        width, height = settings.still_size
+        rate = Fraction(settings.still_fps)
+        rung = _rung(min(width, height), width, height, rate, None, settings)
+        return Plan(
+            rungs=(rung,),
+            source_frame_rate=rate,
+            still=StillImage(info.cover_stream, settings.still_color),
+            **common,
+        )
+
+    source_rate = info.frame_rate or Fraction(30)
+    short, long_ = sorted((info.width, info.height))
+    resolutions = sorted({h for h in settings.heights if h <= short}, reverse=True)
+    own = max(2, short - short % 2)
+    if not resolutions:
+        resolutions = [own]
+    elif settings.keep_source_resolution and _between_steps(own, settings.heights):
+        resolutions = sorted({*resolutions, own}, reverse=True)
+
+    rungs = []
+    for resolution in resolutions:
+        other = _even(resolution * long_ / short)
+        width, height = (resolution, other) if info.is_portrait else (other, resolution)
+        cap = (
+            settings.max_fps
+            if resolution >= settings.high_rung_min_resolution
+            else settings.low_rung_max_fps
+        )
+        rate = reduce_frame_rate(source_rate, cap)
+        rungs.append(_rung(resolution, width, height, rate, info.video_bitrate, settings))
+    return Plan(rungs=tuple(rungs), source_frame_rate=source_rate, **common)
+
+
+def plan_audio(info: MediaInfo) -> AudioPlan:
+    """PeerTube's audio rules: copy sane AAC, else pick 128/256/384 kb/s stereo AAC."""
+    bitrate = info.audio_bitrate
+    if (
+        info.audio_codec == "aac"
+        and info.audio_profile == "LC"
+        and info.audio_channels == 2
+        and info.audio_sample_rate in AUDIO_SAMPLE_RATES
+        and bitrate is not None
+        and bitrate <= AUDIO_COPY_MAX_BITRATE
+    ):
+        return AudioPlan(copy=True)
+    if info.audio_codec == "aac" and bitrate is not None:
+        target = min(max(bitrate, 128_000), AUDIO_COPY_MAX_BITRATE)
+    elif bitrate is None:
+        target = 256_000
+    elif bitrate <= 192_000:
+        target = 128_000
+    elif bitrate <= 384_000:
+        target = 256_000
+    else:
+        target = 384_000
+    rate = info.audio_sample_rate if info.audio_sample_rate in AUDIO_SAMPLE_RATES else 48000
+    return AudioPlan(copy=False, bitrate=target, channels=2, sample_rate=rate)
+
+
+def reduce_frame_rate(rate: Fraction, cap: int) -> Fraction:
+    """Divide ``rate`` by the smallest whole number that brings it under ``cap``.
+
+    Whole divisors keep frames evenly spaced: 60 → 30, 50 → 25, 59.94 → 29.97, 120 → 30.
+    """
+    if rate <= cap:
+        return rate
+    return rate / math.ceil(rate / cap)
+
+
+def rung_bitrate(
+    resolution: int, width: int, height: int, rate: Fraction, input_bitrate: int | None
+) -> int:
+    """PeerTube's target: max(min, min(average, 1.3 × input)) from bits per pixel."""
+    keys = [k for k in BITS_PER_PIXEL if k <= resolution] or [min(BITS_PER_PIXEL)]
+    average, _maximum, minimum = BITS_PER_PIXEL[max(keys)]
+    pixels_per_second = width * height * float(rate)
+    target = average * pixels_per_second
+    if input_bitrate:
+        target = min(target, 1.3 * input_bitrate)
+    return int(max(minimum * pixels_per_second, target))
+
+
+def max_bitrate(resolution: int, width: int, height: int, rate: Fraction) -> int:
+    """The bitrate above which a stream is too heavy for its size (PeerTube's max bpp)."""
+    keys = [k for k in BITS_PER_PIXEL if k <= resolution] or [min(BITS_PER_PIXEL)]
+    return int(BITS_PER_PIXEL[max(keys)][1] * width * height * float(rate))
+
+
+def _rung(
+    resolution: int,
+    width: int,
+    height: int,
+    rate: Fraction,
+    input_bitrate: int | None,
+    settings: LadderSettings,
+) -> Rung:
+    bitrate = rung_bitrate(resolution, width, height, rate, input_bitrate)
+    return Rung(
+        resolution=resolution,
+        width=width,
+        height=height,
+        frame_rate=rate,
+        bitrate=bitrate,
+        bufsize=2 * bitrate,
+        gop_frames=max(1, round(settings.gop_seconds * rate)),
+    )
+
+
+def _between_steps(resolution: int, heights: tuple[int, ...]) -> bool:
+    """True when the source sits strictly between two rungs and clearly above the lower.
+
+    A 1088-line camera file is "1080p": a 10 % margin keeps near-duplicates out.
+    """
+    lower = [h for h in heights if h < resolution]
+    higher = [h for h in heights if h > resolution]
+    return bool(lower and higher) and resolution >= 1.1 * max(lower)
+
+
+def _even(value: float) -> int:
+    return max(2, 2 * round(value / 2))

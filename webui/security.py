@@ -1,0 +1,75 @@
+"""Security headers on every response: a Content-Security-Policy and clickjacking protection.
+
+Scripts and media come only from this instance or the configured storage/CDN origin
+(``s3_public_url``, the S3 endpoint). Every page refuses to be framed except the embed
+page, whose whole purpose is to be put in other sites' iframes.
+"""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+from aiohttp import web
+
+from instance.settings import Settings
+
+EMBED_PREFIX = "/videos/embed/"
+
+
+def _origin(url: str | None) -> str | None:
+    if not url:
+        return None
+    parts = urlsplit(url)
+    if not parts.scheme or not parts.netloc:
+        return None
+    return f"{parts.scheme}://{parts.netloc}"
+
+
+def media_origins(settings: Settings) -> list[str]:
+    """The storage/CDN origins media may come from, besides the instance itself."""
+    origins = []
+    for url in (settings.s3_public_url, settings.s3_endpoint_url):
+        origin = _origin(url)
+        if origin and origin not in origins:
+            origins.append(origin)
+    return origins
+
+
+def content_security_policy(settings: Settings, *, embed: bool) -> str:
+    """The CSP of our pages (``embed`` allows any site to frame the page)."""
+    extra = " ".join(media_origins(settings))
+    sources = f"'self' {extra}".strip()
+    directives = [
+        "default-src 'self'",
+        f"script-src {sources}",
+        "style-src 'self'",
+        f"img-src 'self' data: blob: https: {extra}".strip(),
+        f"media-src {sources} blob:",
+        f"connect-src {sources}",
+        "worker-src 'self' blob:",
+        "font-src 'self'",
+        "object-src 'none'",
+        "base-uri 'self'",
+        "form-action 'self'",
+        "frame-src 'self'",
+        "frame-ancestors *" if embed else "frame-ancestors 'none'",
+    ]
+    return "; ".join(directives)
+
+
+def install(app: web.Application, settings: Settings) -> None:
+    """Add the headers to every response just before it is sent."""
+    page_csp = content_security_policy(settings, embed=False)
+    embed_csp = content_security_policy(settings, embed=True)
+
+    async def on_prepare(request: web.Request, response: web.StreamResponse) -> None:
+        headers = response.headers
+        headers.setdefault("X-Content-Type-Options", "nosniff")
+        headers.setdefault("Referrer-Policy", "strict-origin-when-cross-origin")
+        embed = request.path.startswith(EMBED_PREFIX)
+        if not embed:
+            headers.setdefault("X-Frame-Options", "DENY")
+        if "Content-Security-Policy" not in headers:
+            headers["Content-Security-Policy"] = embed_csp if embed else page_csp
+
+    app.on_response_prepare.append(on_prepare)

@@ -12,8 +12,8 @@ measured again (``--max-others``).
 
     python bench/transcode.py [--seconds 30] [--rounds 3] [--work DIR]
 
-To add an approach (e.g. upload → published end to end), write an
-``async def approach(bench: Bench) -> None`` and append it to ``APPROACHES``.
+To add an approach, write an ``async def approach(bench: Bench)`` and append it to
+``APPROACHES``; it returns None to be timed whole, or a ``Measurement`` of its own window.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ import os
 import platform
 import resource
 import shutil
+import socket
 import statistics
 import subprocess
 import sys
@@ -32,6 +33,8 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
+
+import aiohttp
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -67,7 +70,7 @@ class Measurement:
     others: float | None = None
 
 
-Approach = Callable[[Bench], Awaitable[None]]
+Approach = Callable[[Bench], Awaitable["Measurement | None"]]
 
 
 async def peertube_per_rung(bench: Bench) -> None:
@@ -153,26 +156,150 @@ async def shoal_transcode_hls(bench: Bench) -> None:
     await transcoding.transcode_hls(bench.source, bench.fresh("shoal"), plan, prefix="bench", nice=0)
 
 
+async def shoal_end_to_end(bench: Bench) -> Measurement:
+    """(d) A real ``shoal serve`` (embedded mode): upload through the API until ``published``.
+
+    The clock runs from the upload request to the published state (probe, transcode, thumbnail,
+    storyboard, manifest, torrents); CPU is what the server process and its ffmpeg children
+    spent in that window (from /proc). Starting the server and creating the user are not timed.
+    """
+    data = bench.fresh("e2e")
+    port = _free_port()
+    base = f"http://127.0.0.1:{port}"
+    env = {
+        **os.environ,
+        "SHOAL_DATA_DIR": str(data),
+        "SHOAL_LISTEN": f"127.0.0.1:{port}",
+        "SHOAL_PUBLIC_URL": base,
+        "SHOAL_TRANSCODING_RESOLUTIONS": ",".join(str(h) for h in BENCH_HEIGHTS),
+        "SHOAL_TRANSCODING_NICE": "0",
+        "SHOAL_LOG_LEVEL": "WARNING",
+    }
+    for name in ("SHOAL_CONFIG", "SHOAL_DATABASE_URL", "SHOAL_REDIS_URL", "SHOAL_STORAGE_URL"):
+        env.pop(name, None)
+    shoal = [sys.executable, "-m", "instance.cli"]
+    password = "bench-password"
+    create = await asyncio.create_subprocess_exec(
+        *shoal,
+        "user",
+        "create",
+        "--admin",
+        "bench",
+        "--password",
+        password,
+        env=env,
+        cwd=ROOT,
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    _, stderr = await create.communicate()
+    if create.returncode != 0:
+        raise RuntimeError(f"shoal user create failed: {stderr.decode()[-2000:]}")
+    server = await asyncio.create_subprocess_exec(*shoal, "serve", env=env, cwd=ROOT)
+    try:
+        async with aiohttp.ClientSession(base) as http:
+            await _until_up(http)
+            async with http.get("/api/v1/oauth-clients/local") as resp:
+                client = await resp.json()
+            form = {**client, "grant_type": "password", "username": "bench", "password": password}
+            async with http.post("/api/v1/users/token", data=form) as resp:
+                auth = {"Authorization": f"Bearer {(await resp.json())['access_token']}"}
+            async with http.get("/api/v1/users/me", headers=auth) as resp:
+                channel = (await resp.json())["videoChannels"][0]["id"]
+
+            cpu_before = _tree_cpu(server.pid)
+            started = time.perf_counter()
+            with bench.source.open("rb") as fh:
+                upload = aiohttp.FormData()
+                upload.add_field("channelId", str(channel))
+                upload.add_field("name", "bench")
+                upload.add_field("videofile", fh, filename=bench.source.name, content_type="video/mp4")
+                async with http.post("/api/v1/videos/upload", data=upload, headers=auth) as resp:
+                    if resp.status != 200:
+                        raise RuntimeError(f"upload failed: {resp.status} {await resp.text()}")
+                    uuid = (await resp.json())["video"]["uuid"]
+            while True:
+                async with http.get(f"/api/v1/videos/{uuid}", headers=auth) as resp:
+                    video = await resp.json()
+                label = video["state"]["label"].lower()
+                if label == "published":
+                    break
+                if video.get("failureReason"):
+                    raise RuntimeError(f"processing failed: {video['failureReason']}")
+                await asyncio.sleep(0.1)
+            wall = time.perf_counter() - started
+            cpu = _tree_cpu(server.pid) - cpu_before
+    finally:
+        server.terminate()
+        await server.wait()
+    return Measurement(wall, cpu)
+
+
 APPROACHES: list[tuple[str, Approach]] = [
     ("(a) one ffmpeg per rung, sequential (PeerTube)", peertube_per_rung),
     ("(b) one ffmpeg, split=4 + scale from source", plain_single_pass),
     ("(c) Shoal transcode_hls (cascade, aligned GOPs, AAC copy)", shoal_transcode_hls),
+    ("(d) Shoal end to end: upload → published (`shoal serve`)", shoal_end_to_end),
 ]
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+async def _until_up(http: aiohttp.ClientSession, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            async with http.get("/api/v1/config") as resp:
+                if resp.status == 200:
+                    return
+        except aiohttp.ClientConnectionError:
+            pass
+        if time.monotonic() > deadline:
+            raise RuntimeError("shoal serve did not start")
+        await asyncio.sleep(0.2)
+
+
+def _tree_cpu(pid: int) -> float:
+    """CPU seconds of a process and of the children it has waited for (utime+stime+cutime+cstime)
+    plus those of its children still running (an ffmpeg in progress)."""
+    tick = os.sysconf("SC_CLK_TCK")
+
+    def stat(p: int) -> list[str]:
+        raw = Path(f"/proc/{p}/stat").read_text()
+        return raw[raw.rindex(")") + 2 :].split()
+
+    total = sum(int(v) for v in stat(pid)[11:15]) / tick
+    for child in Path(f"/proc/{pid}/task").glob("*/children"):
+        for cpid in child.read_text().split():
+            try:
+                total += _tree_cpu(int(cpid))
+            except (OSError, ValueError):
+                pass
+    return total
 
 
 async def measure(approach: Approach, bench: Bench) -> Measurement:
     """Wall and child CPU seconds of one run, and the CPU other processes took meanwhile."""
     busy_before = _machine_busy()
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    self_before = resource.getrusage(resource.RUSAGE_SELF)
     started = time.perf_counter()
-    await approach(bench)
+    own = await approach(bench)
     wall = time.perf_counter() - started
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    self_after = resource.getrusage(resource.RUSAGE_SELF)
     busy_after = _machine_busy()
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    ours = cpu + (self_after.ru_utime - self_before.ru_utime) + (self_after.ru_stime - self_before.ru_stime)
     others = None
     if busy_before is not None and busy_after is not None:
-        others = max(0.0, busy_after - busy_before - cpu)
+        others = max(0.0, busy_after - busy_before - ours)
+    if own is not None:  # an approach that times its own window (the end-to-end run)
+        return Measurement(own.wall, own.cpu, others)
     return Measurement(wall, cpu, others)
 
 

@@ -1,6 +1,6 @@
 // The Shoal player: hls.js with adaptive quality, a manual quality menu, speed, fullscreen,
 // keyboard shortcuts, storyboard trick-play, resume position, a stats overlay, view reporting.
-import Hls from "hls.js";
+import Hls, { FetchLoader } from "hls.js";
 import { api } from "./api.js";
 import { createLoader } from "./p2p.js";
 
@@ -30,6 +30,8 @@ function withToken(url, token) {
   return `${url}${url.includes("?") ? "&" : "?"}videoFileToken=${encodeURIComponent(token)}`;
 }
 
+const fetchSupported = () => Boolean(self.fetch && self.AbortController && self.ReadableStream && self.Request);
+
 const resumeKey = () => `shoal-resume-${config.uuid}`;
 
 async function start() {
@@ -43,8 +45,22 @@ async function start() {
   const stats = { bytes: 0 };
   let hls = null;
   if (Hls.isSupported()) {
-    const hlsConfig = { capLevelToPlayerSize: false, startLevel: -1, enableWorker: true };
-    const p2pLoader = config.p2p ? createLoader(Hls.DefaultConfig.loader, config) : null;
+    // Segments are byte ranges of one file per rung. Chromium's HTTP cache stitches a range
+    // request from partial cache entries and sometimes hands back a truncated body, which breaks
+    // a quality switch back to an already-played rung; hls.js keeps what it needs in the media
+    // buffer, so ranged requests skip the HTTP cache (playlists stay cacheable).
+    const baseLoader = fetchSupported() ? FetchLoader : Hls.DefaultConfig.loader;
+    const hlsConfig = {
+      capLevelToPlayerSize: false,
+      startLevel: -1,
+      enableWorker: true,
+      loader: baseLoader,
+      fetchSetup: (context, init) => {
+        const url = token && !context.url.includes("videoFileToken=") ? withToken(context.url, token) : context.url;
+        return new Request(url, init.headers.has("Range") ? { ...init, cache: "no-store" } : init);
+      },
+    };
+    const p2pLoader = config.p2p ? createLoader(baseLoader, config) : null;
     if (p2pLoader) hlsConfig.loader = p2pLoader;
     if (token) {
       hlsConfig.xhrSetup = (xhr, url) => {

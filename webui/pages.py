@@ -23,6 +23,7 @@ from instance.services.sessions import safe_next, session_csrf_token
 from instance.services.videos import VideoFilters
 
 from . import render
+from .pagecache import shared_for_anonymous
 from .security import EMBED_PREFIX
 
 PAGE_SIZE = 24
@@ -110,6 +111,7 @@ def _cards(request: web.Request, items: list[Any]) -> list[dict[str, Any]]:
 
 
 @routes.get("/")
+@shared_for_anonymous
 async def home(request: web.Request) -> web.Response:
     """Recent or trending videos, local only or including followed instances, paginated."""
     from instance.services import views
@@ -203,6 +205,7 @@ async def _video(request: web.Request, ident: str) -> tuple[dict[str, Any], Any]
 
 
 @routes.get("/w/{ident}")
+@shared_for_anonymous
 async def watch(request: web.Request) -> web.Response:
     """The watch page: player, details, share box, downloads and comments."""
     shoal = shoal_of(request)
@@ -235,6 +238,7 @@ async def watch(request: web.Request) -> web.Response:
 
 
 @routes.get(EMBED_PREFIX + "{ident}")
+@shared_for_anonymous
 async def embed(request: web.Request) -> web.Response:
     """Just the player, for other sites' iframes."""
     try:

@@ -10,6 +10,7 @@ storage and (unless kept) the original are removed.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import shutil
 import time
@@ -138,19 +139,32 @@ async def _process(shoal: Shoal, video: Video) -> None:
     images = work / "images"
     images.mkdir()
     nice = shoal.settings.transcoding_nice
-    await transcoding.make_thumbnail(
-        source, images / f"{prefix}-thumbnail.jpg", None, *transcoding.THUMBNAIL_SIZE, info=info, nice=nice
-    )
-    await transcoding.make_thumbnail(
-        source, images / f"{prefix}-preview.jpg", None, *transcoding.PREVIEW_SIZE, info=info, nice=nice
-    )
-    await _set(shoal, video.id, progress=92)
-    storyboard = None
-    if info.has_video:
+
+    async def storyboard_of_smallest() -> Any:
+        if not info.has_video:
+            return None
         smallest = out / result.renditions[-1].file_name
-        storyboard = await transcoding.make_storyboard(smallest, images, prefix, result.duration, nice=nice)
-    manifest = await transcoding.write_segments_sha256_async(out, prefix, result.media_playlists)
-    manifest_name = manifest.name
+        return await transcoding.make_storyboard(smallest, images, prefix, result.duration, nice=nice)
+
+    # Independent short jobs (seeks, keyframe-only decodes, hashing) share the cores; if one
+    # fails the others are cancelled (their ffmpeg children die with them).
+    try:
+        async with asyncio.TaskGroup() as group:
+            sizes = (("thumbnail", transcoding.THUMBNAIL_SIZE), ("preview", transcoding.PREVIEW_SIZE))
+            for name, size in sizes:
+                group.create_task(
+                    transcoding.make_thumbnail(
+                        source, images / f"{prefix}-{name}.jpg", None, *size, info=info, nice=nice
+                    )
+                )
+            storyboard_task = group.create_task(storyboard_of_smallest())
+            manifest_task = group.create_task(
+                transcoding.write_segments_sha256_async(out, prefix, result.media_playlists)
+            )
+    except ExceptionGroup as failed:
+        raise failed.exceptions[0] from None  # the retry policy looks at the error itself
+    storyboard = storyboard_task.result()
+    manifest_name = manifest_task.result().name
     await _set(shoal, video.id, state=VideoState.PUBLISHING, progress=95)
     await _publish(shoal, video, out, images, result, storyboard, manifest_name, prefix)
 

@@ -204,7 +204,9 @@ async def on_view(shoal: Shoal, activity: dict[str, Any], actor: Actor) -> None:
         if not (activity.get("expires") or activity.get("expiration")):  # else a "watching" ping
             from instance.services.views import record_view
 
-            await record_view(shoal, video.id, f"ap:{actor.ap_id}")
+            # The sender counted this viewer once per window already (PeerTube sends one View
+            # per counted viewer), so each View id is a viewer here; replays share the id.
+            await record_view(shoal, video.id, f"ap:{_id(activity) or actor.ap_id}")
         return
     async with shoal.db.write() as session:
         if isinstance(result, dict) and same_host(actor, video.remote_url):
@@ -225,17 +227,19 @@ async def on_flag(shoal: Shoal, activity: dict[str, Any], actor: Actor) -> None:
         url = _id(obj)
         if not url:
             continue
-        video = await _local_or_known_video(shoal, url)
-        if video is not None:
-            report.video_id = video.id
-            continue
+        # A comment's URL extends its video's (``<video>/comments/<id>``): comments first.
         async with shoal.db.read() as session:
             comment = await comment_by_url(shoal, session, url)
             target = await session.scalar(select(Actor.id).where(Actor.ap_id == url))
         if comment is not None:
             report.comment_id, report.video_id = comment.id, report.video_id or comment.video_id
-        elif target is not None:
+            continue
+        if target is not None:
             report.account_id = target
+            continue
+        video = await _local_or_known_video(shoal, url)
+        if video is not None:
+            report.video_id = video.id
     if report.video_id is None and report.comment_id is None and report.account_id is None:
         return
     async with shoal.db.write() as session:

@@ -3,6 +3,10 @@
 - When a Follow of ours is accepted, the followed actor's outbox is crawled for its recent
   videos (``Create`` with the Video, or ``Announce`` of a video URL), at most
   :data:`BACKFILL_ITEMS` items, one request at a time.
+- A remote video seen for the first time (delivered, crawled, resolved by URL) has its
+  ``comments`` collection crawled by the durable ``fetch_comments`` job, at most
+  :data:`COMMENTS_ITEMS` comments from :data:`COMMENTS_PAGES` pages, so the comments it
+  already has appear here too (later ones are delivered).
 - A periodic chore re-fetches remote videos last fetched more than :data:`REFRESH_AFTER`
   ago (a 404/410 removes the local copy). ``state_changed_at`` of a remote video is the
   time it was last fetched.
@@ -18,7 +22,8 @@ from urllib.parse import urlsplit
 from sqlalchemy import select
 
 from instance.core import Shoal
-from instance.models import Actor, Video, VideoState, utcnow
+from instance.jobs import TryAgainLater, register_job, submit
+from instance.models import Actor, Video, VideoState, WorkItem, utcnow
 
 from .videos import InvalidObject, delete_remote_video, from_ap, get_or_fetch_video
 
@@ -29,22 +34,29 @@ MAX_PAGES = 20
 REFRESH_AFTER = timedelta(days=2)
 REFRESH_BATCH = 20
 REFRESH_INTERVAL = 600.0
+COMMENTS_ITEMS = 100
+COMMENTS_PAGES = 5
+FETCH_COMMENTS = "fetch_comments"
 
 
 def _host(url: str) -> str:
     return urlsplit(url).netloc.lower()
 
 
-async def _items(shoal: Shoal, url: str) -> list[dict[str, Any]]:
-    """Up to :data:`BACKFILL_ITEMS` items of an (Ordered)Collection, following pages."""
+async def _items(
+    shoal: Shoal, url: str, *, limit: int = BACKFILL_ITEMS, max_pages: int = MAX_PAGES
+) -> list[Any]:
+    """Up to ``limit`` items of an (Ordered)Collection, following at most ``max_pages`` pages
+    on the collection's own host."""
     from .http import fetch_json
 
     doc = await fetch_json(shoal, url)
     items: list[Any] = []
     pages = 0
     while True:
-        items += doc.get("orderedItems") or doc.get("items") or []
-        if len(items) >= BACKFILL_ITEMS or pages >= MAX_PAGES:
+        found = doc.get("orderedItems") or doc.get("items") or []
+        items += found if isinstance(found, list) else [found]
+        if len(items) >= limit or pages >= max_pages:
             break
         following = doc.get("first") if pages == 0 and "first" in doc else doc.get("next")
         if isinstance(following, dict) and following.get("type", "").endswith("Page"):
@@ -53,7 +65,7 @@ async def _items(shoal: Shoal, url: str) -> list[dict[str, Any]]:
         if not isinstance(following, str) or _host(following) != _host(url):
             break
         doc, pages = await fetch_json(shoal, following), pages + 1
-    return [item for item in items[:BACKFILL_ITEMS] if isinstance(item, dict)]
+    return items[:limit]
 
 
 async def backfill_outbox(shoal: Shoal, target: Actor) -> int:
@@ -68,6 +80,8 @@ async def backfill_outbox(shoal: Shoal, target: Actor) -> int:
         return 0
     origin = _host(target.ap_id)
     for item in items:
+        if not isinstance(item, dict):
+            continue
         obj = item.get("object")
         try:
             if item.get("type") == "Create" and isinstance(obj, dict) and obj.get("type") == "Video":
@@ -90,6 +104,67 @@ async def backfill_outbox(shoal: Shoal, target: Actor) -> int:
 async def on_follow_accepted(shoal: Shoal, follower: Actor, target: Actor) -> None:
     """``ON_FOLLOW_ACCEPTED`` hook: crawl the followed actor's outbox."""
     await backfill_outbox(shoal, target)
+
+
+async def queue_comments(shoal: Shoal, video: Video) -> None:
+    """Queue the crawl of a newly stored remote video's comments (once per video)."""
+    raw = video.remote_data or {}
+    url = raw.get("comments") if isinstance(raw, dict) else None
+    if video.is_local or not isinstance(url, str) or _host(url) != _host(video.remote_url or ""):
+        return
+    if not video.comments_enabled:
+        return
+    await submit(
+        shoal, FETCH_COMMENTS, str(video.id), payload={"url": url}, dedupe_key=f"{FETCH_COMMENTS}:{video.id}"
+    )
+
+
+async def fetch_comments(shoal: Shoal, video_id: int, url: str) -> int:
+    """Store the first comments of a remote video's ``comments`` collection; returns how many.
+
+    Items are comment URLs (PeerTube, Shoal) or embedded Notes; a Note embedded by another
+    host than its own is fetched from its origin instead of being trusted.
+    """
+    from .errors import FetchError
+    from .http import fetch_json
+    from .notes import store_note
+    from .videos import InvalidObject
+
+    async with shoal.db.read() as session:
+        if await session.get(Video, video_id) is None:
+            return 0
+    stored = 0
+    for item in await _items(shoal, url, limit=COMMENTS_ITEMS, max_pages=COMMENTS_PAGES):
+        note_url = item if isinstance(item, str) else item.get("id") if isinstance(item, dict) else None
+        if not isinstance(note_url, str):
+            continue
+        try:
+            if isinstance(item, dict) and _host(note_url) == _host(url):
+                doc = item
+            else:
+                doc = await fetch_json(shoal, note_url)
+            if doc.get("type") != "Note":
+                continue
+            comment = await store_note(shoal, doc)
+        except (FetchError, InvalidObject) as exc:
+            log.info("comment %s of video %s skipped: %s", note_url, video_id, exc)
+            continue
+        stored += comment.video_id == video_id
+    log.info("fetched %d comments of video %s from %s", stored, video_id, url)
+    return stored
+
+
+async def handle_fetch_comments(shoal: Shoal, item: WorkItem) -> None:
+    """Job ``fetch_comments``: crawl one remote video's comments (idempotent: stored by id)."""
+    from .errors import FetchError
+
+    try:
+        await fetch_comments(shoal, int(item.subject), item.payload["url"])
+    except FetchError as exc:
+        raise TryAgainLater(f"{exc.url}: {exc.reason}") from None
+
+
+register_job(FETCH_COMMENTS, handle_fetch_comments, max_attempts=3)
 
 
 async def refresh_remote_videos(shoal: Shoal) -> int:

@@ -4,7 +4,9 @@ Hooks into the core (registered when this module is imported — it is in ``JOB_
 so workers, which publish videos, have them too): :data:`PUBLISH_HOOKS` (Create),
 videos' ``UPDATE_HOOKS`` (Update, or Create/Delete when the privacy crosses the line
 between federated and not) and ``DELETE_HOOKS`` (Delete), comments' created/deleted
-hooks, ratings' hook. Only public and unlisted published videos ever leave the instance.
+hooks, ratings' hook, views' hook (a View to the origin of a remote video), abuse reports'
+hook (a Flag to the reported content's instance). Only public and unlisted published videos
+ever leave the instance.
 
 Recipients of a video's activities: the followers of its account, of its channel and of
 the instance's Application actor (instance follows). A comment goes to the commenter's
@@ -23,8 +25,8 @@ from sqlalchemy.orm import joinedload
 from instance.api.registry import iso
 from instance.core import Shoal
 from instance.models import Actor, Comment, Privacy, Video, VideoShare, utcnow
+from instance.services import abuses, processing, ratings, views
 from instance.services import comments as comment_service
-from instance.services import processing, ratings
 from instance.services import videos as video_service
 from instance.services.videos import renditions_of
 
@@ -55,13 +57,19 @@ def account_of(video: Video) -> Actor:
     return video.channel.owner or video.channel
 
 
-def create_activity(shoal: Shoal, video: Video, renditions: list[Any]) -> dict[str, Any]:
-    """``Create`` of a local video, id ``<video>/activity``, actor its account."""
+def create_activity(
+    shoal: Shoal, video: Video, renditions: list[Any], *, again: bool = False
+) -> dict[str, Any]:
+    """``Create`` of a local video, id ``<video>/activity``, actor its account.
+
+    ``again``: the video is shown again after being withdrawn; receivers apply an activity id
+    once, so this Create gets its own id, ``<video>/activity/<date>``.
+    """
     obj = to_ap(shoal, video, renditions, context=False)
     return with_context(
         {
             "type": "Create",
-            "id": f"{obj['id']}/activity",
+            "id": f"{obj['id']}/activity" + (f"/{iso(utcnow())}" if again else ""),
             "actor": account_of(video).ap_id,
             "object": obj,
             "to": obj["to"],
@@ -87,13 +95,14 @@ def update_activity(shoal: Shoal, video: Video, renditions: list[Any]) -> dict[s
     )
 
 
-def delete_activity(shoal: Shoal, video: Video) -> dict[str, Any]:
-    """``Delete`` of a video by URL, id ``<video>/delete``."""
+def delete_activity(shoal: Shoal, video: Video, *, withdrawn: bool = False) -> dict[str, Any]:
+    """``Delete`` of a video by URL, id ``<video>/delete`` (``<video>/delete/<date>`` when it is
+    only withdrawn — made private or internal — as that may happen more than once)."""
     vid = video_ap_id(shoal, video)
     return with_context(
         {
             "type": "Delete",
-            "id": f"{vid}/delete",
+            "id": f"{vid}/delete" + (f"/{iso(utcnow())}" if withdrawn else ""),
             "actor": account_of(video).ap_id,
             "object": vid,
             "to": [PUBLIC, *followers_urls(video.channel, video.channel.owner)],
@@ -181,12 +190,15 @@ async def on_update(shoal: Shoal, video_id: int, old_privacy: int | None = None,
     video, renditions = loaded
     was_federated = old_privacy in FEDERATED_PRIVACIES if old_privacy is not None else True
     if federates(video):
-        build = update_activity if was_federated else create_activity
-        await send_video(shoal, video, build(shoal, video, renditions))
+        if was_federated:
+            activity = update_activity(shoal, video, renditions)
+        else:
+            activity = create_activity(shoal, video, renditions, again=True)
+        await send_video(shoal, video, activity)
         if old_privacy is not None and old_privacy != Privacy.PUBLIC:
             await announce_video(shoal, video)
     elif was_federated and video.privacy not in FEDERATED_PRIVACIES:
-        await send_video(shoal, video, delete_activity(shoal, video))
+        await send_video(shoal, video, delete_activity(shoal, video, withdrawn=True))
 
 
 async def on_delete(shoal: Shoal, video: Video) -> None:
@@ -308,6 +320,59 @@ async def send_view(shoal: Shoal, video_id: int) -> None:
                       recipients=[video.channel, account_of(video)])  # fmt: skip
 
 
+# ---------------------------------------------------------------- abuse reports
+
+
+async def on_abuse(shoal: Shoal, report_id: int) -> None:
+    """A report about remote content: a ``Flag`` goes to its instance's moderators (the shared
+    inbox of the reported content's author), id ``<instance>/admin/abuses/<id>``. The actor is
+    the Application actor, as Mastodon does, so the reporter stays unknown to the other side."""
+    from instance.models import AbuseReport
+
+    from .actors import application_actor
+    from .delivery import deliver
+
+    async with shoal.db.read() as session:
+        report = await session.get(AbuseReport, report_id)
+        if report is None or report.ap_id is not None:
+            return
+        target: Actor | None = None
+        url: str | None = None
+        if report.comment_id is not None:
+            comment = await session.get(Comment, report.comment_id)
+            if comment is not None and comment.ap_id is not None and comment.account_id is not None:
+                target, url = await session.get(Actor, comment.account_id), comment.ap_id
+        elif report.video_id is not None:
+            video = await session.scalar(
+                select(Video)
+                .options(joinedload(Video.channel).joinedload(Actor.owner))
+                .where(Video.id == report.video_id)
+            )
+            if video is not None and not video.is_local:
+                target, url = account_of(video), video.remote_url
+        elif report.account_id is not None:
+            target = await session.get(Actor, report.account_id)
+            url = target.ap_id if target is not None else None
+        reason = report.reason
+        session.expunge_all()
+    if target is None or target.is_local or url is None:
+        return
+    app_actor = await application_actor(shoal)
+    activity = {
+        "type": "Flag",
+        "id": shoal.url(f"/admin/abuses/{report_id}"),
+        "actor": app_actor.ap_id,
+        "object": [url],
+        "content": reason,
+        "to": [target.ap_id],
+        "cc": [],
+    }
+    async with shoal.db.write() as session:
+        signer = await session.get(Actor, app_actor.id)
+        assert signer is not None
+        await deliver(shoal, session, with_context(activity), signer=signer, recipients=[target])
+
+
 async def resolve_video_url(shoal: Shoal, url: str) -> None:
     """Search by URL: fetch and store the remote video (``GET /search/videos``)."""
     from .videos import get_or_fetch_video
@@ -326,6 +391,8 @@ def install() -> None:
         (comment_service.CREATED_HOOKS, on_comment_created),
         (comment_service.DELETED_HOOKS, on_comment_deleted),
         (ratings.RATE_HOOKS, on_rate),
+        (views.VIEW_HOOKS, send_view),
+        (abuses.ABUSE_HOOKS, on_abuse),
     ]
     for hooks, hook in pairs:
         if hook not in hooks:

@@ -599,14 +599,24 @@ async def store_remote_video(shoal: Shoal, parsed: ParsedVideo, channel: Actor, 
 
 
 async def from_ap(shoal: Shoal, doc: dict[str, Any], *, fetched_from: str | None = None) -> Video:
-    """Store (or refresh) the remote video ``doc``; its channel is resolved (fetched if unknown)."""
+    """Store (or refresh) the remote video ``doc``; its channel is resolved (fetched if unknown).
+
+    A video new here gets its existing comments crawled (:func:`federation.backfill.queue_comments`).
+    """
     from .actors import resolve_actor
 
     parsed = parse_video(doc, fetched_from=fetched_from)
     if _is_local(shoal, parsed.remote_url):
         raise InvalidObject("a remote instance cannot create or update a video of ours")
     channel = await resolve_actor(shoal, parsed.channel_url)
-    return await store_remote_video(shoal, parsed, channel, doc)
+    async with shoal.db.read() as session:
+        known = await session.scalar(select(Video.id).where(Video.remote_url == parsed.remote_url))
+    stored = await store_remote_video(shoal, parsed, channel, doc)
+    if known is None:
+        from .backfill import queue_comments
+
+        await queue_comments(shoal, stored)
+    return stored
 
 
 def _is_local(shoal: Shoal, url: str) -> bool:

@@ -13,6 +13,7 @@ api = Api()
 ROUTE_MODULES = (
     "meta", "oauth", "users", "session", "channels", "accounts", "videos", "subscriptions", "jobs",
     "uploads", "files", "events", "views", "comments", "ratings", "server", "search", "search_videos",
+    "abuses",
 )  # fmt: skip
 
 

@@ -6,6 +6,9 @@ Redis in the scaled mode (shared by every web process, surviving restarts) and i
 the embedded mode, where pending counts are written to the database on shutdown. A chore
 flushes pending counts into ``videos.views`` and ``video_view_days`` every
 ``views_flush_interval`` seconds.
+
+A counted view of a remote video is also reported to its origin, which keeps the real count:
+:data:`VIEW_HOOKS` (``async (shoal, video_id)``, registered by federation) are called after it.
 """
 
 from __future__ import annotations
@@ -28,6 +31,8 @@ from .videos import Page, VideoFilters, filter_clauses, reading
 from .visibility import Viewer, listing_clause
 
 log = logging.getLogger("shoal.views")
+
+VIEW_HOOKS: list[Any] = []
 
 
 @dataclass
@@ -193,5 +198,12 @@ async def count_view(shoal: Shoal, ident: str, user: User | None, ip: str) -> bo
 
     async with shoal.db.read() as session:
         video = await get_video_for(shoal, session, ident, user)
-        video_id = video.id
-    return await record_view(shoal, video_id, viewer_key(user, ip))
+        video_id, remote = video.id, not video.is_local
+    counted = await record_view(shoal, video_id, viewer_key(user, ip))
+    if counted and remote:
+        for hook in VIEW_HOOKS:
+            try:
+                await hook(shoal, video_id)
+            except Exception:
+                log.exception("view hook %r failed", hook)
+    return counted

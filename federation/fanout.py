@@ -3,7 +3,8 @@
 Hooks into the core (registered when this module is imported — it is in ``JOB_MODULES``
 so workers, which publish videos, have them too): :data:`PUBLISH_HOOKS` (Create),
 videos' ``UPDATE_HOOKS`` (Update, or Create/Delete when the privacy crosses the line
-between federated and not) and ``DELETE_HOOKS`` (Delete), comments' created/deleted
+between federated and not), ``DELETE_HOOKS`` (Delete) and ``MEDIA_HOOKS`` (Update once
+torrents are made), comments' created/deleted
 hooks, ratings' hook, views' hook (a View to the origin of a remote video), abuse reports'
 hook (a Flag to the reported content's instance). Only public and unlisted published videos
 ever leave the instance.
@@ -201,6 +202,15 @@ async def on_update(shoal: Shoal, video_id: int, old_privacy: int | None = None,
         await send_video(shoal, video, delete_activity(shoal, video, withdrawn=True))
 
 
+async def on_media_changed(shoal: Shoal, video_id: int) -> None:
+    """A video's torrents were made or removed: an Update carries the new Infohash tags and
+    torrent/magnet links to followers (the Create went out before P2P had made them)."""
+    loaded = await load_video(shoal, video_id)
+    if loaded is None or not loaded[0].is_local or not federates(loaded[0]):
+        return
+    await send_video(shoal, loaded[0], update_activity(shoal, *loaded))
+
+
 async def on_delete(shoal: Shoal, video: Video) -> None:
     """A local video was deleted: send Delete when it had been federated."""
     if not video.is_local or video.privacy not in FEDERATED_PRIVACIES or video.published_at is None:
@@ -388,6 +398,7 @@ def install() -> None:
         (processing.PUBLISH_HOOKS, on_publish),
         (video_service.UPDATE_HOOKS, on_update),
         (video_service.DELETE_HOOKS, on_delete),
+        (video_service.MEDIA_HOOKS, on_media_changed),
         (comment_service.CREATED_HOOKS, on_comment_created),
         (comment_service.DELETED_HOOKS, on_comment_deleted),
         (ratings.RATE_HOOKS, on_rate),

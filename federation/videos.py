@@ -27,6 +27,7 @@ from instance.api.registry import iso
 from instance.api.serializers import media_url, tracker_urls, video_file
 from instance.core import Shoal
 from instance.models import Actor, ActorKind, Privacy, Rendition, Video, VideoState, utcnow
+from instance.services import videos as video_service
 from instance.vocab import CATEGORIES, LANGUAGES, LICENCES
 
 from .context import PUBLIC, PUBLIC_ALIASES, with_context
@@ -178,6 +179,12 @@ def _rendition_links(shoal: Shoal, video: Video, rendition: Rendition) -> list[d
     return links
 
 
+def _swarm_ids(shoal: Shoal, video: Video, renditions: list[Rendition]) -> list[str]:
+    if not shoal.settings.p2p_enabled or not video_service.SWARM_IDS:
+        return []
+    return list(video_service.SWARM_IDS[0](shoal, video, renditions))
+
+
 def _url_array(shoal: Shoal, video: Video, renditions: list[Rendition]) -> list[dict[str, Any]]:
     urls: list[dict[str, Any]] = [
         {"type": "Link", "mediaType": "text/html", "href": video_ap_id(shoal, video)}
@@ -185,18 +192,20 @@ def _url_array(shoal: Shoal, video: Video, renditions: list[Rendition]) -> list[
     master = media_url(shoal, video, video.master_playlist)
     if master and renditions:
         ordered = sorted(renditions, key=lambda r: r.height, reverse=True)
-        tag: list[dict[str, Any]] = []
+        # PeerTube's Infohash tags are the P2P swarm ids of the renditions (what its players
+        # announce to the tracker for HLS), not the torrents' infohashes, which are in magnets.
+        tag: list[dict[str, Any]] = [
+            {"type": "Infohash", "name": name} for name in _swarm_ids(shoal, video, ordered)
+        ]
         links: list[dict[str, Any]] = []
         for rendition in ordered:
-            rendition_links = _rendition_links(shoal, video, rendition)
-            if any(link["mediaType"] == MAGNET_MEDIA_TYPE for link in rendition_links):
-                tag.append({"type": "Infohash", "name": rendition.info_hash})
-            links += rendition_links
+            links += _rendition_links(shoal, video, rendition)
         sha = media_url(shoal, video, video.segments_sha256)
         if sha:
             tag.append({"type": "Link", "name": "sha256", "mediaType": "application/json", "href": sha})
         urls.append({"type": "Link", "mediaType": HLS_MEDIA_TYPE, "href": master, "tag": tag + links})
-    if any(link.get("mediaType") == MAGNET_MEDIA_TYPE for url in urls for link in url.get("tag", [])):
+    if any(link.get("type") == "Infohash" or link.get("mediaType") == MAGNET_MEDIA_TYPE
+           for url in urls for link in url.get("tag", [])):  # fmt: skip
         for href in tracker_urls(shoal):
             kind = "websocket" if href.startswith("ws") else "http"
             urls.append({"type": "Link", "name": f"tracker-{kind}", "rel": ["tracker", kind], "href": href})
@@ -354,7 +363,6 @@ def _playlist_of(file_url: str) -> str:
 def _parse_hls(doc: dict[str, Any]) -> tuple[str | None, str | None, list[dict[str, Any]]]:
     master = sha = None
     renditions: dict[int, dict[str, Any]] = {}
-    hashes: list[str] = []
     for link in _hrefs(doc.get("url")):
         if link.get("mediaType") != HLS_MEDIA_TYPE or not isinstance(link.get("tag"), list):
             continue
@@ -364,9 +372,7 @@ def _parse_hls(doc: dict[str, Any]) -> tuple[str | None, str | None, list[dict[s
         master = href
         for tag in _hrefs(link["tag"]):
             media_type, href = tag.get("mediaType"), tag.get("href")
-            if tag.get("type") == "Infohash" and isinstance(tag.get("name"), str):
-                if _INFOHASH.match(tag["name"]):
-                    hashes.append(tag["name"].lower())
+            if tag.get("type") == "Infohash":
                 continue
             if tag.get("name") == "sha256" and _is_url(href):
                 sha = href
@@ -394,9 +400,8 @@ def _parse_hls(doc: dict[str, Any]) -> tuple[str | None, str | None, list[dict[s
         break
     rungs = [r for r in renditions.values() if "file_path" in r]
     rungs.sort(key=lambda r: r["height"], reverse=True)
-    if hashes and not any("info_hash" in r for r in rungs) and len(hashes) == len(rungs):
-        for rung, info_hash in zip(rungs, hashes, strict=True):
-            rung["info_hash"] = info_hash
+    # Infohash tags are swarm ids (derived from the master playlist's URL), skipped above:
+    # the torrents' infohashes come from the magnets only.
     return master, sha, rungs
 
 

@@ -5,7 +5,8 @@ rendition, stored as ``torrents/<prefix>-<res>-hls.torrent`` and recorded on the
 (``torrent_path``, ``info_hash``). Only public and unlisted videos get torrents; the same
 job removes them when a video is private, internal or hidden, so it is run again after
 any change of privacy or title (a new title is a new torrent name, hence a new infohash,
-as in PeerTube).
+as in PeerTube). A change of a video's torrents is announced through the videos' media
+hook, so federation sends the new links to followers.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from instance.api.serializers import media_url, needs_file_token, tracker_urls
 from instance.core import Shoal
 from instance.jobs import submit
 from instance.models import Privacy, Rendition, Video, VideoState
+from instance.services.videos import media_changed
 
 from .swarm import swarm_ids
 from .torrents import make_torrent, torrent_file_name, torrent_name
@@ -93,6 +95,8 @@ async def make_torrents(shoal: Shoal, video_id: int) -> int:
                 row.torrent_path, row.info_hash = key, info_hash
     forget_known(shoal)
     log.info("made %d torrents of video %s", len(made), video.uuid)
+    if {r.id: (r.torrent_path, r.info_hash) for r in renditions} != made:
+        await media_changed(shoal, video_id)  # followers learn the torrent and magnet links
     return len(made)
 
 
@@ -111,6 +115,7 @@ async def remove_torrents(shoal: Shoal, video: Video, renditions: list[Rendition
                 row.torrent_path = row.info_hash = None
     forget_known(shoal)
     log.info("removed the torrents of video %s", video.uuid)
+    await media_changed(shoal, video.id)
 
 
 # ---------------------------------------------------------------- infohashes the tracker accepts

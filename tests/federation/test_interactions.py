@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import select
 
 from federation.fanout import on_publish
-from instance.models import Comment, Privacy, WorkItem
+from instance.models import Comment, Privacy, Rendition, Video, WorkItem
 from instance.services.views import flush_views
 from tests.conftest import Instance, InstanceFactory
 from tests.federation.conftest import follow_state, wait_for
@@ -147,3 +147,57 @@ async def test_comments_of_a_fetched_video_are_crawled(
         assert sorted(c.text for c in await session.scalars(select(Comment))) == [
             "A reply", "First thread", "Second thread"
         ]  # fmt: skip
+
+
+async def test_torrents_made_after_publication_reach_followers(make_instance: InstanceFactory) -> None:
+    """The Create goes out before P2P made the torrents; making them sends an Update with the
+    torrent and magnet links, and the swarm ids as PeerTube's Infohash tags."""
+    from p2p.service import make_torrents
+    from p2p.swarm import swarm_ids
+
+    a, b, _, _ = await following_pair(make_instance)
+    video = await new_video(a, "alice", "Seeded later")
+    await add_renditions(a, video)
+    async with a.shoal.db.write() as session:
+        renditions = list(await session.scalars(select(Rendition).where(Rendition.video_id == video.id)))
+        for rendition in renditions:
+            rendition.torrent_path = rendition.info_hash = None
+            await a.shoal.storage.put_bytes(rendition.file_path, bytes([rendition.height % 251]) * 300_000)
+        await session.flush()
+        session.expunge_all()
+    await on_publish(a.shoal, video.id)
+    await wait_for(lambda: present(b, video.uuid), what="the video on B")
+
+    async def files_on_b() -> list[dict[str, Any]]:
+        return (await b.client.get(f"/api/v1/videos/{video.uuid}"))[1]["streamingPlaylists"][0]["files"]
+
+    assert [f["magnetUri"] for f in await files_on_b()] == [None, None]
+
+    assert await make_torrents(a.shoal, video.id) == 2
+    async with a.shoal.db.read() as session:
+        made = {
+            r.height: r.info_hash
+            for r in await session.scalars(select(Rendition).where(Rendition.video_id == video.id))
+        }
+        row = await session.get(Video, video.id)
+        session.expunge_all()
+    assert all(made.values())
+
+    async def magnets_on_b() -> bool:
+        files = await files_on_b()
+        return all(
+            f["magnetUri"] and f"urn:btih:{made[f['resolution']['id']]}" in f["magnetUri"] for f in files
+        )
+
+    await wait_for(magnets_on_b, what="the torrent links on B")
+    files = await files_on_b()
+    assert all(f["torrentUrl"].startswith(a.url + "/") for f in files)
+    updates = [u for u in await activities_sent(a, "Update") if u["object"]["uuid"] == video.uuid]
+    assert len(updates) == 1
+    hls = next(u for u in updates[0]["object"]["url"] if u["mediaType"] == "application/x-mpegURL")
+    infohashes = [t["name"] for t in hls["tag"] if t["type"] == "Infohash"]
+    assert infohashes == swarm_ids(a.shoal, row, sorted(renditions, key=lambda r: -r.height))
+    assert len(set(infohashes)) == 2 and not set(infohashes) & set(made.values())
+    # Made again with nothing changed: no second Update.
+    assert await make_torrents(a.shoal, video.id) == 2
+    assert len([u for u in await activities_sent(a, "Update") if u["object"]["uuid"] == video.uuid]) == 1

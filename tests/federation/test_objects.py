@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import hashlib
 import json
 from pathlib import Path
 from typing import Any
@@ -153,7 +154,11 @@ async def test_video_document_is_peertubes_shape(instance: Instance) -> None:
     assert hls["mediaType"] == "application/x-mpegURL"
     assert hls["href"] == f"{instance.url}/static/streaming-playlists/hls/{video.uuid}/abc-master.m3u8"
     tags = hls["tag"]
-    assert [t["name"] for t in tags if t["type"] == "Infohash"] == [f"{720:040x}", f"{360:040x}"]
+    # Infohash tags are PeerTube's swarm ids (sha1 of "2" + master URL + "+V" + index).
+    master = hls["href"]
+    assert [t["name"] for t in tags if t["type"] == "Infohash"] == [
+        hashlib.sha1(f"2{master}+V{index}".encode()).hexdigest() for index in (0, 1)
+    ]
     sha = [t for t in tags if t.get("name") == "sha256"]
     assert sha and sha[0]["href"].endswith("abc-segments-sha256.json")
     files = [t for t in tags if t.get("mediaType") == "video/mp4"]

@@ -18,7 +18,7 @@ from instance.api import serializers
 from instance.api.registry import SESSION_TOKEN, current_user, shoal_of
 from instance.errors import ApiError, NotFound
 from instance.models import Privacy, Role, User
-from instance.services import channels, options, users, videos
+from instance.services import channels, options, p2p_stats, users, videos
 from instance.services.sessions import safe_next, session_csrf_token
 from instance.services.videos import VideoFilters
 
@@ -194,7 +194,28 @@ def _player_config(
         "autoplay": request.query.get("autoplay") == "1",
         "muted": request.query.get("muted") == "1",
         "watchUrl": shoal.url(f"/w/{details['shortUUID']}"),
-        "p2p": False,
+        "p2p": _p2p_config(shoal, details, video),
+    }
+
+
+def _p2p_config(shoal: Any, details: dict[str, Any], video: Any) -> dict[str, Any] | bool:
+    """What the player needs to share segments with other viewers, or False for HTTP only.
+
+    Only when the instance has P2P on, for videos whose files need no token (never private or
+    internal ones), with our WebSocket tracker (the only one players announce to) and the
+    SHA-256 manifest every segment from a peer is checked against.
+    """
+    playlists = details.get("streamingPlaylists") or []
+    if not shoal.settings.p2p_enabled or serializers.needs_file_token(video) or not playlists:
+        return False
+    trackers = [url for url in details.get("trackerUrls") or [] if url.startswith(("ws://", "wss://"))]
+    manifest = playlists[0].get("segmentsSha256Url")
+    if not trackers or not manifest:
+        return False
+    return {
+        "trackers": trackers,
+        "segmentsSha256Url": manifest,
+        "stunServer": shoal.settings.seeder_stun_server or None,
     }
 
 
@@ -367,7 +388,7 @@ def _require_admin(request: web.Request) -> User:
 
 @routes.get("/admin")
 async def admin_page(request: web.Request) -> web.Response:
-    """Users, sign-ups waiting for approval, invites, registration mode, instance, job queue state."""
+    """Users, sign-ups awaiting approval, invites, registration, instance, P2P ratio, job queues."""
     _require_admin(request)
     shoal = shoal_of(request)
     total, people = await users.list_users(shoal, start=0, count=100, sort="-createdAt")
@@ -377,6 +398,8 @@ async def admin_page(request: web.Request) -> web.Response:
     return await page(
         request,
         "admin.html",
+        p2p=await p2p_stats.totals(shoal),
+        p2p_enabled=shoal.settings.p2p_enabled,
         registrations=pending,
         total_registrations=pending_total,
         people=people,

@@ -6,6 +6,7 @@ from .comment import Comment
 from .follow import Follow, FollowState
 from .interaction import AbuseReport, RemoteHost, VideoRate, VideoShare, VideoViewDay
 from .option import InstanceOption
+from .p2p_stats import P2PStats
 from .rendition import Rendition
 from .token import AuthToken, OAuthClient
 from .upload import UploadSession
@@ -24,6 +25,7 @@ __all__ = [
     "FollowState",
     "InstanceOption",
     "OAuthClient",
+    "P2PStats",
     "Privacy",
     "RemoteHost",
     "Rendition",

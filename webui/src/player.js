@@ -1,8 +1,9 @@
 // The Shoal player: hls.js with adaptive quality, a manual quality menu, speed, fullscreen,
-// keyboard shortcuts, storyboard trick-play, resume position, a stats overlay, view reporting.
+// keyboard shortcuts, storyboard trick-play, resume position, a stats overlay, view reporting,
+// and segments shared between viewers (P2P) where the instance offers it.
 import Hls, { FetchLoader } from "hls.js";
-import { api } from "./api.js";
-import { createLoader } from "./p2p.js";
+import { api, csrfToken } from "./api.js";
+import { loadP2P, p2pPossible, setViewerAllowsP2P, viewerAllowsP2P } from "./p2p.js";
 
 const config = JSON.parse(document.getElementById("player-config")?.textContent || "null");
 const root = document.getElementById("player");
@@ -42,8 +43,10 @@ async function start() {
     try { token = await fileToken(); } catch { fail("You may not play this video."); return; }
   }
   const source = withToken(config.playlistUrl, token);
-  const stats = { bytes: 0 };
+  // httpBytes: segments from the origin; peerBytes: verified segments from other viewers.
+  const stats = { bytes: 0, httpBytes: 0, peerBytes: 0, uploadedBytes: 0, rejectedSegments: 0, peers: 0, p2p: false };
   let hls = null;
+  let p2p = null;
   if (Hls.isSupported()) {
     // Segments are byte ranges of one file per rung. Chromium's HTTP cache stitches a range
     // request from partial cache entries and sometimes hands back a truncated body, which breaks
@@ -60,15 +63,22 @@ async function start() {
         return new Request(url, init.headers.has("Range") ? { ...init, cache: "no-store" } : init);
       },
     };
-    const p2pLoader = config.p2p ? createLoader(baseLoader, config) : null;
-    if (p2pLoader) hlsConfig.loader = p2pLoader;
+    // Never for videos that need a file token (private, internal): those have no P2P config.
+    p2p = token ? null : await loadP2P(config, stats);
+    if (p2p) hlsConfig.loader = p2p.loader;
+    stats.p2p = Boolean(p2p);
     if (token) {
       hlsConfig.xhrSetup = (xhr, url) => {
         if (!url.includes("videoFileToken=")) xhr.open("GET", withToken(url, token), true);
       };
     }
     hls = new Hls(hlsConfig);
-    hls.on(Hls.Events.FRAG_LOADED, (_e, data) => { stats.bytes += data.frag.stats.loaded || 0; });
+    hls.on(Hls.Events.FRAG_LOADED, (_e, data) => {
+      const loaded = data.frag.stats.loaded || 0;
+      stats.bytes += loaded;
+      if (!p2p) stats.httpBytes += loaded;
+    });
+    if (p2p) p2p.attach(hls, video, Hls.Events);
     hls.on(Hls.Events.MANIFEST_PARSED, () => buildQualityMenu(hls));
     hls.on(Hls.Events.LEVEL_SWITCHED, () => paintQuality(hls));
     hls.on(Hls.Events.ERROR, (_e, data) => {
@@ -87,8 +97,9 @@ async function start() {
   }
   window.shoalPlayer = { hls, video, stats };
   setupControls(hls, stats);
+  setupP2PToggle(stats);
   setupTrickPlay();
-  setupViews();
+  setupViews(stats);
   setupResume();
   if (config.muted) video.muted = true;
   if (config.autoplay) video.play().catch(() => { video.muted = true; video.play().catch(() => {}); });
@@ -179,6 +190,8 @@ function setupControls(hls, stats) {
       `rung      ${level ? `${level.height}p @ ${Math.round(level.bitrate / 1000)} kb/s` : "native"}${hls && hls.autoLevelEnabled ? " (auto)" : ""}`,
       `buffer    ${buffered.toFixed(1)} s`,
       `download  ${(stats.bytes / 1048576).toFixed(2)} MB`,
+      `from http ${(stats.httpBytes / 1048576).toFixed(2)} MB`,
+      `from p2p  ${stats.p2p ? `${(stats.peerBytes / 1048576).toFixed(2)} MB (${stats.peers} peer${stats.peers === 1 ? "" : "s"}, ${(stats.uploadedBytes / 1048576).toFixed(2)} MB sent)` : "off"}`,
       `bandwidth ${hls ? Math.round(hls.bandwidthEstimate / 1000) : "?"} kb/s`,
       `dropped   ${video.getVideoPlaybackQuality ? video.getVideoPlaybackQuality().droppedVideoFrames : "?"} frames`,
     ].join("\n");
@@ -236,19 +249,67 @@ export function parseVtt(text, base) {
   return cues;
 }
 
-function setupViews() {
+// The P2P switch: shown when the instance offers P2P for this video; the choice is remembered
+// in this browser and applies the next time a video loads.
+function setupP2PToggle(stats) {
+  const button = root.querySelector('[data-act="p2p"]');
+  if (!button) return;
+  if (!p2pPossible(config)) { button.hidden = true; return; }
+  button.hidden = false;
+  const paint = () => {
+    const wanted = viewerAllowsP2P();
+    button.textContent = wanted ? "P2P on" : "P2P off";
+    button.setAttribute("aria-pressed", String(wanted));
+    button.title = wanted === stats.p2p
+      ? "Share video with other viewers (peer-to-peer)"
+      : "Peer-to-peer sharing changes the next time a video loads";
+  };
+  button.addEventListener("click", () => { setViewerAllowsP2P(!viewerAllowsP2P()); paint(); });
+  paint();
+}
+
+// A view counts after 5 s of playback. The same report (and later ones, every 30 s of playback
+// and when the page goes away) carries the bytes received since the previous report, from the
+// origin and from peers, for the instance's P2P ratio.
+const REPORT_EVERY = 30;
+
+function setupViews(stats) {
   let watched = 0;
   let last = null;
-  let sent = false;
+  let reportedAt = null;
+  const sent = { http: 0, peer: 0 };
+  const report = (keepalive = false) => {
+    const httpBytes = stats.httpBytes - sent.http;
+    const peerBytes = stats.peerBytes - sent.peer;
+    sent.http = stats.httpBytes;
+    sent.peer = stats.peerBytes;
+    const body = { currentTime: video.currentTime, httpBytes, peerBytes };
+    if (keepalive) {
+      fetch(`/api/v1/videos/${config.uuid}/views`, {
+        method: "POST",
+        keepalive: true,
+        credentials: "same-origin",
+        headers: { "Content-Type": "application/json", "X-CSRF-Token": csrfToken() },
+        body: JSON.stringify(body),
+      }).catch(() => {});
+    } else {
+      api("POST", `/api/v1/videos/${config.uuid}/views`, body).catch(() => {});
+    }
+  };
   video.addEventListener("timeupdate", () => {
-    if (sent || video.paused) { last = video.currentTime; return; }
+    if (video.paused) { last = video.currentTime; return; }
     if (last !== null && video.currentTime > last && video.currentTime - last < 2) watched += video.currentTime - last;
     last = video.currentTime;
-    if (watched >= 5) {
-      sent = true;
-      api("POST", `/api/v1/videos/${config.uuid}/views`, { currentTime: video.currentTime }).catch(() => {});
+    if ((reportedAt === null && watched >= 5) || (reportedAt !== null && watched - reportedAt >= REPORT_EVERY)) {
+      reportedAt = watched;
+      report();
     }
   });
+  const flush = (keepalive) => {
+    if (reportedAt !== null && (stats.httpBytes > sent.http || stats.peerBytes > sent.peer)) report(keepalive);
+  };
+  video.addEventListener("ended", () => flush(false));
+  addEventListener("pagehide", () => flush(true));
 }
 
 function setupResume() {

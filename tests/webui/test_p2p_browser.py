@@ -1,0 +1,72 @@
+"""Viewers share segments in Chromium over WebRTC through the instance's tracker (p2p_scenario.py).
+
+WebRTC never offers loopback candidates, so the scenario runs in a throwaway network
+namespace (``tests/netns-run.sh``) with its own embedded instance bound to 198.18.0.1, and
+reports what every page measured as JSON. The namespace cannot reach the host's PostgreSQL,
+Redis or S3 endpoint, so this test belongs to the embedded run.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+TIMEOUT = 1500  # upload, transcode, four pages playing a minute of video at 2x, on a busy machine
+
+
+def run_scenario(workdir: Path) -> dict[str, Any]:
+    netns_run = str(ROOT / "tests" / "netns-run.sh")
+    proc = subprocess.run(
+        [netns_run, sys.executable, "-m", "tests.webui.p2p_scenario", str(workdir)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT,
+    )
+    assert proc.returncode == 0, f"scenario failed ({proc.returncode}):\n{proc.stderr[-6000:]}"
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+@pytest.mark.embedded_only
+def test_viewers_share_segments_and_reject_corrupted_ones(tmp_path: Path) -> None:
+    result = run_scenario(tmp_path)
+
+    config = result["config"]["p2p"]
+    assert config["trackers"] == [config["trackers"][0]] and config["trackers"][0].startswith(
+        "ws://198.18.0.1:"
+    )
+    assert config["trackers"][0].endswith("/tracker/socket")
+    assert config["stunServer"] is None  # no STUN host unless the admin sets one
+    assert config["segmentsSha256Url"].endswith("-segments-sha256.json")
+
+    share = result["share"]
+    a, b = share["a"], share["b"]
+    assert a["p2p"] and b["p2p"]
+    assert b["ended"], b
+    # B joined after A held the whole video: part of B's segments came from A over WebRTC.
+    assert b["peerBytes"] > 0, share
+    assert a["uploadedBytes"] > 0, share
+    assert b["httpBytes"] + b["peerBytes"] >= b["bytes"] * 0.9, b
+    assert a["rejectedSegments"] == 0 and b["rejectedSegments"] == 0, share
+    assert share["a_errors"] == [] and share["b_errors"] == [], share
+
+    # Both players reported their bytes with their views; the instance keeps the totals.
+    totals = result["totals"]
+    assert totals["peerBytes"] >= b["peerBytes"] > 0, totals
+    assert totals["httpBytes"] > 0 and 0 < totals["ratio"] < 1, totals
+
+    corrupt = result["corrupt"]
+    c, d = corrupt["c"], corrupt["d"]
+    assert c["corrupted"] > 0, corrupt  # C really sent tampered segment data
+    # D hashed what C sent, found it wrong, used none of it, and still played to the end over HTTP.
+    assert d["rejectedSegments"] > 0, corrupt
+    assert any("hash mismatch" in w for w in corrupt["d_warnings"]), corrupt
+    assert d["peerBytes"] == 0, d
+    assert d["ended"] and d["httpBytes"] >= d["bytes"], d
+    assert corrupt["c_errors"] == [] and corrupt["d_errors"] == [], corrupt

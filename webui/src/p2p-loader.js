@@ -1,0 +1,144 @@
+// The P2P loader: see p2p.js for what it does and when it is loaded.
+import { Engine } from "@peertube/p2p-media-loader-hlsjs";
+import { sha256Hex } from "./sha256.js";
+
+const MANIFEST_ATTEMPTS = 10;
+const MANIFEST_RETRY_MS = 500;
+
+function hex(buffer) {
+  return Array.from(new Uint8Array(buffer), (b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+async function digest(data) {
+  // WebCrypto exists only in secure contexts; plain-http instances hash in script.
+  if (self.crypto && self.crypto.subtle) return hex(await self.crypto.subtle.digest("SHA-256", data));
+  return sha256Hex(new Uint8Array(data));
+}
+
+/** The manifest key of a segment: its file name and its inclusive byte range ("start-end"). */
+export function manifestKey(segmentUrl, range, size) {
+  const file = decodeURIComponent(new URL(segmentUrl, location.href).pathname.split("/").pop());
+  const match = /^bytes=(\d+)-(\d+)$/.exec(range || "");
+  return { file, range: match ? `${match[1]}-${match[2]}` : `0-${size - 1}` };
+}
+
+function manifestLoader(url) {
+  let pending = null;
+  const fetchOnce = async () => {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        const response = await fetch(url, { credentials: "same-origin" });
+        if (response.ok) return await response.json();
+        if (response.status < 500 || attempt >= MANIFEST_ATTEMPTS) throw new Error(`HTTP ${response.status}`);
+      } catch (error) {
+        if (attempt >= MANIFEST_ATTEMPTS) throw error;
+      }
+      await new Promise((resolve) => setTimeout(resolve, MANIFEST_RETRY_MS));
+    }
+  };
+  return () => {
+    if (!pending) pending = fetchOnce().catch((error) => { pending = null; throw error; });
+    return pending;
+  };
+}
+
+/**
+ * The P2P loader for hls.js, or null when this browser cannot run it.
+ *
+ * `stats` gets `httpBytes` (segments from the origin), `peerBytes` (verified segments from
+ * peers), `uploadedBytes`, `rejectedSegments` and `peers`. Call `attach(hls, video)` once
+ * hls.js exists so the loader follows the playhead and is destroyed with hls.js.
+ */
+export function createP2P(config, stats) {
+  if (!Engine.isSupported()) return null;
+  const manifest = manifestLoader(config.p2p.segmentsSha256Url);
+  const validate = async (segment, method, peerId) => {
+    if (method !== "p2p") return;
+    const data = segment.data;
+    const { file, range } = manifestKey(segment.url, segment.range, data.byteLength);
+    const expected = (await manifest())?.[file]?.[range];
+    const actual = await digest(data);
+    if (!expected || actual !== expected) {
+      stats.rejectedSegments += 1;
+      console.warn(`P2P: hash mismatch for ${file} bytes ${range} from peer ${peerId}; fetching it over HTTP`);
+      throw new Error("segment hash mismatch");
+    }
+    stats.peerBytes += data.byteLength;
+  };
+  const iceServers = config.p2p.stunServer ? [{ urls: `stun:${config.p2p.stunServer}` }] : [];
+  // Options as PeerTube's VOD player, so swarms behave the same whichever player joins them.
+  const engine = new Engine({
+    loader: {
+      trackerAnnounce: config.p2p.trackers,
+      rtcConfig: { iceServers },
+      segmentValidator: validate,
+      consumeOnly: Boolean(navigator.connection && navigator.connection.type === "cellular"),
+      simultaneousHttpDownloads: 1,
+      httpFailedSegmentTimeout: 1000,
+      requiredSegmentsPriority: 3,
+      httpDownloadProbability: 0.06,
+      httpDownloadMaxPriority: 9,
+      httpDownloadProbabilitySkipIfNoPeers: true,
+      p2pDownloadMaxPriority: 50,
+      cachedSegmentsCount: 100,
+      cachedSegmentExpiration: 86400000,
+      // Each byte range gets a URL of its own: Chromium's HTTP cache can stitch a ranged
+      // response from partial entries of one URL and hand back a truncated body (see the
+      // player's fetch setup), and the library's XHR cannot opt out of the cache.
+      skipSegmentBuilderPriority: -1,
+      segmentUrlBuilder: (segment) => rangedUrl(segment.url, segment.range),
+    },
+    segments: { swarmId: config.playlistUrl, forwardSegmentCount: 50 },
+  });
+  engine.on("piece_bytes_downloaded", (method, _segment, bytes) => {
+    if (method === "http") stats.httpBytes += bytes;
+  });
+  engine.on("piece_bytes_uploaded", (_method, _segment, bytes) => { stats.uploadedBytes += bytes; });
+  engine.on("peer_connect", () => { stats.peers += 1; });
+  engine.on("peer_close", () => { stats.peers = Math.max(0, stats.peers - 1); });
+  return {
+    loader: adaptToHls(engine.createLoaderClass()),
+    attach(hls, video, Events) {
+      video.addEventListener("seeking", () => engine.abortCurrentRequest());
+      hls.on(Events.FRAG_CHANGED, (_event, { frag }) => {
+        const range = frag.byteRange && frag.byteRange.length === 2
+          ? { offset: frag.byteRange[0], length: frag.byteRange[1] - frag.byteRange[0] }
+          : undefined;
+        engine.setPlayingSegment(frag.url, range, frag.start, frag.duration);
+      });
+      hls.on(Events.ERROR, (_event, data) => {
+        if (data.details === "bufferStalledError") engine.setPlayingSegmentByCurrentTime(video.currentTime);
+      });
+      hls.on(Events.DESTROYING, () => { engine.destroy().catch(() => {}); });
+    },
+  };
+}
+
+// hls.js 1.6+ tags fragment contexts with `type: "fragment"`; this loader takes any context with
+// a `type` for a playlist. Fragments go to it without the tag, and every callback hands hls.js
+// back its own context object.
+function adaptToHls(Loader) {
+  return class extends Loader {
+    constructor() {
+      super();
+      const load = this.load;
+      this.load = (context, config, callbacks) => {
+        if (!context.frag || !context.type) return load(context, config, callbacks);
+        const { type: _type, ...untagged } = context;
+        const wrapped = {};
+        for (const [name, callback] of Object.entries(callbacks)) {
+          wrapped[name] = typeof callback === "function"
+            ? (...args) => callback(...args.map((arg) => (arg === untagged ? context : arg)))
+            : callback;
+        }
+        return load(untagged, config, wrapped);
+      };
+    }
+  };
+}
+
+function rangedUrl(url, range) {
+  const match = /^bytes=(\d+-\d+)$/.exec(range || "");
+  if (!match) return url;
+  return `${url}${url.includes("?") ? "&" : "?"}range=${match[1]}`;
+}

@@ -160,7 +160,9 @@ class Settings(BaseSettings):
         10 * 1024**3, description="bytes of rendition files the seeder caches with S3 storage (LRU)", gt=0
     )
     seeder_stun_server: str = Field(
-        "", description="STUN server `host:port` for the seeder's WebTorrent (WebRTC) peers; empty = none"
+        "",
+        description="STUN server `host:port` for WebRTC: the seeder's WebTorrent peers and the players' "
+        "P2P; empty = none (peers on one network only)",
     )
     db_pool_size: int = Field(10, description="PostgreSQL connection pool size", gt=0)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO", description="log level")

@@ -1,8 +1,10 @@
 """Delivery: one durable ``deliver`` work row per target inbox (STYLE 8).
 
 :func:`deliver` adds the rows in the caller's transaction (shared inboxes deduplicated,
-this instance excluded) and rings the queue once that transaction commits. The
-``deliver`` job POSTs the signed activity; failures are retried with exponential backoff
+this instance excluded) and rings the queue once that transaction commits. One
+``deliver_batch`` job POSTs the signed activities of every due row, in batches claimed in
+one statement and settled in one transaction; the ``deliver`` job sends a single row when
+the sweeper, a retry or an admin rings it. Failures are retried with exponential backoff
 from a minute up to a day, and given up after about four days. A remote host that keeps
 failing is paused (:class:`RemoteHost`), and at most :data:`PER_HOST` deliveries run at
 once per host and process. The rows survive any restart.
@@ -11,6 +13,7 @@ once per host and process. The rows survive any restart.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 from collections.abc import Iterable
@@ -22,13 +25,22 @@ from urllib.parse import urlsplit
 from sqlalchemy import event, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from instance.jobs import PermanentFailure, TryAgainLater, add_work, register_job, ring_item
+from instance.jobs import (
+    PermanentFailure,
+    TryAgainLater,
+    add_work,
+    add_work_many,
+    claim_due,
+    register_job,
+    ring_item,
+    settle_claimed,
+)
 from instance.models import Actor, Follow, FollowState, RemoteHost, WorkItem, WorkState, utcnow
 
 from .actors import AS_PUBLIC, CONTEXT, is_local_url
 from .errors import FetchError, Refused
 from .http import post_signed
-from .signatures import key_id_of
+from .signatures import body_digest, key_id_of, sign_posts
 
 if TYPE_CHECKING:
     from instance.core import Shoal
@@ -36,6 +48,10 @@ if TYPE_CHECKING:
 log = logging.getLogger("shoal.federation.delivery")
 
 KIND = "deliver"
+BATCH_KIND = "deliver_batch"
+BATCH_SIZE = 100  # rows one batch claims (and settles) in one transaction each
+BATCH_LEASE = timedelta(minutes=10)
+IN_FLIGHT = 32  # POSTs a batch has open at once, all hosts together
 PER_HOST = 8
 MAX_ATTEMPTS = 16  # waits of 1, 2, 4 … 1024 min, then a day each (jittered): 3 to 5 days in all
 PAUSE_AFTER = 3  # consecutive failures before a host is paused
@@ -128,19 +144,19 @@ async def deliver(
     """
     if "@context" not in activity:
         activity = {"@context": CONTEXT, **activity}
-    items = []
-    for inbox in await inboxes_for(shoal, session, recipients):
-        items.append(
-            await add_work(
-                session,
-                KIND,
-                inbox,
-                payload={"inbox": inbox, "signer": signer.id, "activity": activity},
-                max_attempts=MAX_ATTEMPTS,
-            )
-        )
+    inboxes = await inboxes_for(shoal, session, recipients)
+    items = await add_work_many(
+        session,
+        KIND,
+        [(inbox, {"inbox": inbox, "signer": signer.id, "activity": activity}) for inbox in inboxes],
+        max_attempts=MAX_ATTEMPTS,
+    )
     if items:
-        _ring_after_commit(shoal, session, items)
+        # A batch job takes them (and any other due delivery); the rows are not rung one by
+        # one. Each fan-out has its own batch job: one that is already running may have looked
+        # for due rows before these were committed. The sweeper rings any row left behind.
+        batch = await add_work(session, BATCH_KIND, "", max_attempts=3)
+        _ring_after_commit(shoal, session, [batch])
     return items
 
 
@@ -264,23 +280,67 @@ async def _signer(shoal: Shoal, actor_id: int) -> Actor:
     return actor
 
 
-async def handle_deliver(shoal: Shoal, item: WorkItem) -> None:
-    """POST one activity to one inbox, signed by its sender; retry or give up by the answer."""
-    inbox = item.payload["inbox"]
+def _body(payload: dict[str, Any], cache: dict[str, bytes] | None = None) -> bytes:
+    """The POST body of a row; the rows of one fan-out (same activity id) serialise it once."""
+    activity = payload["activity"]
+    key = activity.get("id") if cache is not None else None
+    if not isinstance(key, str):
+        return json.dumps(activity, separators=(",", ":")).encode()
+    assert cache is not None
+    body = cache.get(key)
+    if body is None:
+        body = cache[key] = json.dumps(activity, separators=(",", ":")).encode()
+    return body
+
+
+async def _send(
+    shoal: Shoal,
+    item: WorkItem,
+    state: RemoteHost | None,
+    body: bytes,
+    in_flight: asyncio.Semaphore,
+    signed: dict[str, str] | None,
+) -> Exception | None:
+    """One row of a batch: None when delivered, else the exception that decides its fate."""
+    try:
+        await attempt(shoal, item.payload, state, body, in_flight, signed)
+    except (TryAgainLater, PermanentFailure) as exc:
+        return exc
+    except Exception as exc:  # a bug must not lose the batch's other outcomes
+        log.warning("delivery %d raised an unexpected error", item.id, exc_info=True)
+        return exc
+    return None
+
+
+async def attempt(
+    shoal: Shoal,
+    payload: dict[str, Any],
+    state: RemoteHost | None,
+    body: bytes,
+    gate: asyncio.Semaphore | None = None,
+    signed: dict[str, str] | None = None,
+) -> None:
+    """POST one activity to one inbox, signed by its sender; raises :class:`TryAgainLater` or
+    :class:`PermanentFailure` by the answer (or the host's pause). ``gate``: a limit shared
+    with other hosts, taken once this host's slot is held (so a busy host holds none)."""
+    inbox = payload["inbox"]
     host = urlsplit(inbox).netloc.lower()
-    state = await _host_state(shoal, host)
     now = utcnow()
     if state is not None and state.failures:
         _troubled.add(host)
     if state is not None and state.paused_until is not None and state.paused_until > now:
         raise TryAgainLater(f"{host} is paused after {state.failures} failures", state.paused_until - now)
-    signer = await _signer(shoal, item.payload["signer"])
-    body = json.dumps(item.payload["activity"], separators=(",", ":")).encode()
+    signer = await _signer(shoal, payload["signer"])
     slot = _host_slots.setdefault(host, asyncio.Semaphore(PER_HOST))
-    async with slot:
+    async with slot, gate or contextlib.nullcontext():
         try:
             status, headers, text = await post_signed(
-                shoal, inbox, body, key_id=key_id_of(signer.ap_id), private_pem=signer.private_key_pem or ""
+                shoal,
+                inbox,
+                body,
+                key_id=key_id_of(signer.ap_id),
+                private_pem=signer.private_key_pem or "",
+                signed=signed,
             )
         except Refused as exc:
             raise PermanentFailure(exc.reason) from None
@@ -301,6 +361,128 @@ async def handle_deliver(shoal: Shoal, item: WorkItem) -> None:
     raise PermanentFailure(reason)
 
 
+async def handle_deliver(shoal: Shoal, item: WorkItem) -> None:
+    """Job ``deliver``: one row, alone (rung by the sweeper, a retry, or an admin)."""
+    host = urlsplit(item.payload["inbox"]).netloc.lower()
+    await attempt(shoal, item.payload, await _host_state(shoal, host), _body(item.payload))
+
+
+async def _host_states(shoal: Shoal, hosts: set[str]) -> dict[str, RemoteHost]:
+    async with shoal.db.read() as session:
+        rows = list(await session.scalars(select(RemoteHost).where(RemoteHost.host.in_(list(hosts)))))
+        session.expunge_all()
+    return {row.host: row for row in rows}
+
+
+@dataclass
+class _Batch:
+    """Claimed rows, ready to send: bodies, signature headers and their hosts' states."""
+
+    items: list[WorkItem]
+    bodies: list[bytes]
+    signed: list[dict[str, str] | None]
+    states: dict[str, RemoteHost]
+
+
+async def _prepare(shoal: Shoal, worker_id: str) -> _Batch | None:
+    """Claim the next batch and sign it; None when nothing is due."""
+    items = await claim_due(shoal, KIND, worker_id, limit=BATCH_SIZE, lease=BATCH_LEASE)
+    if not items:
+        return None
+    states = await _host_states(shoal, {urlsplit(item.subject).netloc.lower() for item in items})
+    cache: dict[str, bytes] = {}
+    bodies = [_body(item.payload, cache) for item in items]
+    return _Batch(items, bodies, await _sign_batch(shoal, items, bodies), states)
+
+
+async def deliver_due(shoal: Shoal, worker_id: str) -> int:
+    """Send every due delivery, :data:`BATCH_SIZE` rows at a time; returns how many were tried.
+
+    Each batch is claimed in one statement and signed at once (in the signing process), its
+    POSTs run concurrently (:data:`IN_FLIGHT` in all, :data:`PER_HOST` per host) and its
+    outcomes are written in one transaction: a few writes per batch instead of two per row.
+    The next batch is claimed and signed while the current one is sent.
+    """
+    done = 0
+    in_flight = asyncio.Semaphore(IN_FLIGHT)
+    upcoming = asyncio.create_task(_prepare(shoal, worker_id))
+    try:
+        while True:
+            batch = await upcoming
+            if batch is None:
+                return done
+            upcoming = asyncio.create_task(_prepare(shoal, worker_id))
+            results = await asyncio.gather(
+                *(
+                    _send(
+                        shoal,
+                        item,
+                        batch.states.get(urlsplit(item.subject).netloc.lower()),
+                        body,
+                        in_flight,
+                        headers,
+                    )
+                    for item, body, headers in zip(batch.items, batch.bodies, batch.signed, strict=True)
+                )
+            )
+            outcomes = list(zip(batch.items, results, strict=True))
+            await settle_claimed(
+                shoal,
+                worker_id,
+                succeeded=[item for item, exc in outcomes if exc is None],
+                retry=[
+                    (item, describe(exc), exc.delay if isinstance(exc, TryAgainLater) else None)
+                    for item, exc in outcomes
+                    if exc is not None and not isinstance(exc, PermanentFailure)
+                ],
+                failed=[(item, describe(exc)) for item, exc in outcomes if isinstance(exc, PermanentFailure)],
+                queue=shoal.jobs,
+            )
+            done += len(batch.items)
+    finally:
+        # Stopping mid-way: a claimed, unsent batch goes back when its lease ends.
+        if not upcoming.done():
+            upcoming.cancel()
+            await asyncio.gather(upcoming, return_exceptions=True)
+
+
+async def _sign_batch(
+    shoal: Shoal, items: list[WorkItem], bodies: list[bytes]
+) -> list[dict[str, str] | None]:
+    """Signature headers of a batch's POSTs, signer by signer, at once (None: signed at send)."""
+    signed: list[dict[str, str] | None] = [None] * len(items)
+    digests: dict[int, str] = {}
+    by_signer: dict[int, list[int]] = {}
+    for index, item in enumerate(items):
+        by_signer.setdefault(item.payload["signer"], []).append(index)
+    for signer_id, indexes in by_signer.items():
+        try:
+            signer = await _signer(shoal, signer_id)
+        except PermanentFailure:
+            continue  # each of these rows fails alone, with the reason
+        posts = []
+        for index in indexes:
+            body = bodies[index]
+            digest = digests.get(id(body)) or digests.setdefault(id(body), body_digest(body))
+            posts.append((items[index].payload["inbox"], digest))
+        headers = await sign_posts(key_id_of(signer.ap_id), signer.private_key_pem or "", posts)
+        for index, header in zip(indexes, headers, strict=True):
+            signed[index] = header
+    return signed
+
+
+def describe(exc: Exception) -> str:
+    reason = getattr(exc, "reason", None) or str(exc)
+    return f"{type(exc).__name__}: {reason}"
+
+
+async def handle_deliver_batch(shoal: Shoal, item: WorkItem) -> None:
+    """Job ``deliver_batch``: :func:`deliver_due` under this job's worker id."""
+    sent = await deliver_due(shoal, item.locked_by or "deliver-batch")
+    log.debug("delivery batch %d tried %d deliveries", item.id, sent)
+
+
+register_job(BATCH_KIND, handle_deliver_batch, max_attempts=3, lease=timedelta(minutes=2))
 register_job(
     KIND,
     handle_deliver,

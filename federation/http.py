@@ -183,10 +183,17 @@ def _json_object(url: str, body: bytes) -> dict[str, Any]:
 
 
 async def post_signed(
-    shoal: Shoal, url: str, body: bytes, *, key_id: str, private_pem: str
+    shoal: Shoal,
+    url: str,
+    body: bytes,
+    *,
+    key_id: str,
+    private_pem: str,
+    signed: dict[str, str] | None = None,
 ) -> tuple[int, dict[str, str], str]:
     """POST an activity, signed; returns ``(status, headers, first 500 chars of the answer)``.
 
+    ``signed``: the signature headers when they were made already (a batch signed at once).
     Redirects are not followed (an inbox that moves answers an error we retry or give up on).
     Raises :class:`Refused` or :class:`FetchError` when no answer was obtained.
     """
@@ -194,7 +201,7 @@ async def post_signed(
     headers = {
         "Content-Type": AP_CONTENT_TYPE,
         "Accept": AP_ACCEPT,
-        **sign_headers("POST", url, key_id=key_id, private_pem=private_pem, body=body),
+        **(signed or sign_headers("POST", url, key_id=key_id, private_pem=private_pem, body=body)),
     }
     try:
         async with session_of(shoal).post(

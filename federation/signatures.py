@@ -13,8 +13,13 @@ cached key does not verify (key rotation).
 
 from __future__ import annotations
 
+import asyncio
 import functools
+import multiprocessing
+import os
 from collections.abc import Awaitable, Callable, Mapping
+from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime, parsedate_to_datetime
 from urllib.parse import urlsplit
@@ -57,8 +62,12 @@ def sign_headers(
     private_pem: str,
     body: bytes | None = None,
     now: datetime | None = None,
+    digest: str | None = None,
 ) -> dict[str, str]:
-    """The ``Host``, ``Date``, (``Digest``) and ``Signature`` headers of one request."""
+    """The ``Host``, ``Date``, (``Digest``) and ``Signature`` headers of one request.
+
+    ``digest``: the body's ``Digest`` value when it was computed already (:func:`body_digest`).
+    """
     parts = urlsplit(url)
     target = parts.path or "/"
     if parts.query:
@@ -69,10 +78,58 @@ def sign_headers(
         .with_field("host", parts.netloc)
         .with_field("date", http_date(now))
     )
-    if body is not None:
-        signature.with_field("digest", content_digest_sha256(body, prefix="SHA-256"))
+    if digest is not None or body is not None:
+        signature.with_field("digest", digest or body_digest(body or b""))
     header = signature.sign_for_http_draft(secret_for(key_id, private_pem))
     return {**signature.headers, "signature": header}
+
+
+def body_digest(body: bytes) -> str:
+    """The ``Digest`` header value of a body (``SHA-256=<base64>``)."""
+    return content_digest_sha256(body, prefix="SHA-256")
+
+
+# A fan-out signs thousands of POSTs. RSA signing holds the GIL, so in the event loop it
+# competes with every request the process serves: large batches are signed in a separate
+# process instead (one per process, started on first use; until it answers, and on a
+# one-core machine, they are signed in place).
+POOL_MIN = 16
+_pool: ProcessPoolExecutor | None = None
+_pool_ready: Future[int] | None = None
+
+
+def _sign_posts(key_id: str, private_pem: str, posts: list[tuple[str, str]]) -> list[dict[str, str]]:
+    return [sign_headers("POST", url, key_id=key_id, private_pem=private_pem, digest=d) for url, d in posts]
+
+
+def _signing_pool() -> ProcessPoolExecutor | None:
+    global _pool, _pool_ready
+    if (os.cpu_count() or 1) < 2:
+        return None
+    if _pool is None:
+        _pool = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"))
+        _pool_ready = _pool.submit(os.getpid)
+    return _pool if _pool_ready is not None and _pool_ready.done() else None
+
+
+def signing_process_ready() -> bool:
+    """True once large batches are signed in the signing process (started by the first one)."""
+    return _pool is not None and _pool_ready is not None and _pool_ready.done()
+
+
+async def sign_posts(key_id: str, private_pem: str, posts: list[tuple[str, str]]) -> list[dict[str, str]]:
+    """Signature headers of many POSTs by one key, ``posts`` being ``(url, body digest)``;
+    batches of :data:`POOL_MIN` or more are signed in the signing process."""
+    global _pool
+    pool = _signing_pool() if len(posts) >= POOL_MIN else None
+    if pool is not None:
+        try:
+            return await asyncio.get_running_loop().run_in_executor(
+                pool, _sign_posts, key_id, private_pem, posts
+            )
+        except BrokenProcessPool:
+            _pool = None  # started again on next use; this batch is signed here
+    return _sign_posts(key_id, private_pem, posts)
 
 
 def _lower(headers: Mapping[str, str]) -> dict[str, str]:

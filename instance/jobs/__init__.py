@@ -28,6 +28,8 @@ from .queue import InProcessQueue, JobQueue, new_worker_id
 from .work import (
     LIST_STATES,
     add_work,
+    add_work_many,
+    claim_due,
     claim_work,
     count_work,
     describe_error,
@@ -35,6 +37,7 @@ from .work import (
     retry_work,
     ring_item,
     run_work,
+    settle_claimed,
     submit,
 )
 
@@ -54,7 +57,9 @@ __all__ = [
     "TryAgainLater",
     "UnknownJobKind",
     "add_work",
+    "add_work_many",
     "backoff_delay",
+    "claim_due",
     "claim_work",
     "count_work",
     "create_queue",
@@ -68,6 +73,7 @@ __all__ = [
     "retry_work",
     "ring_item",
     "run_work",
+    "settle_claimed",
     "submit",
 ]
 

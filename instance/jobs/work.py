@@ -106,6 +106,39 @@ async def add_work(
     return item
 
 
+async def add_work_many(
+    session: AsyncSession,
+    kind: str,
+    rows: list[tuple[str, dict[str, Any]]],
+    *,
+    max_attempts: int | None = None,
+) -> list[WorkItem]:
+    """Insert many ``(subject, payload)`` rows of one kind in one flush (no dedupe keys): a
+    fan-out writes thousands of rows in the caller's transaction without a round trip each."""
+    job = job_kind(kind)
+    now = utcnow()
+    items = [
+        WorkItem(
+            kind=kind,
+            subject=subject,
+            dedupe_key=None,
+            payload=payload,
+            state=WorkState.PENDING,
+            attempts=0,
+            max_attempts=max_attempts or job.max_attempts,
+            next_attempt_at=now,
+            created_at=now,
+            state_changed_at=now,
+        )
+        for subject, payload in rows
+    ]
+    for first in range(0, len(items), 200):
+        # In chunks: each flush yields to the event loop, so requests are served meanwhile.
+        session.add_all(items[first : first + 200])
+        await session.flush()
+    return items
+
+
 async def ring_item(shoal: Shoal, item: WorkItem) -> None:
     """Ring the queue for a pending row, timed for its ``next_attempt_at``.
 
@@ -212,6 +245,121 @@ async def _fenced_update(shoal: Shoal, item: WorkItem, worker_id: str, **values:
     async with shoal.db.write() as session:
         result = await session.execute(stmt)
     return result.rowcount == 1
+
+
+async def claim_due(
+    shoal: Shoal, kind: str, worker_id: str, *, limit: int, lease: timedelta
+) -> list[WorkItem]:
+    """Take up to ``limit`` claimable rows of ``kind`` at once, the most overdue first.
+
+    For kinds whose rows are many and cheap (deliveries): one ``UPDATE … RETURNING`` claims
+    the lot, as :func:`claim_work` claims one (``SKIP LOCKED`` on PostgreSQL). The caller
+    settles every row with :func:`settle_claimed`.
+    """
+    now = utcnow()
+    candidate = aliased(WorkItem)
+    pick = (
+        select(candidate.id)
+        .where(candidate.kind == kind, _claimable(candidate, now))
+        .order_by(candidate.next_attempt_at, candidate.id)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+    stmt = (
+        update(WorkItem)
+        .where(WorkItem.id.in_(pick))
+        .values(
+            state=WorkState.RUNNING,
+            attempts=WorkItem.attempts + 1,
+            locked_until=now + lease,
+            locked_by=worker_id,
+            state_changed_at=now,
+        )
+        .returning(WorkItem)
+        .execution_options(synchronize_session=False)
+    )
+    async with shoal.db.write() as session:
+        items = list((await session.execute(stmt)).scalars())
+        session.expunge_all()
+    return items
+
+
+async def settle_claimed(
+    shoal: Shoal,
+    worker_id: str,
+    *,
+    succeeded: Collection[WorkItem] = (),
+    retry: Collection[tuple[WorkItem, str, float | None]] = (),
+    failed: Collection[tuple[WorkItem, str]] = (),
+    queue: JobQueue | None = None,
+) -> None:
+    """Record the outcomes of rows taken with :func:`claim_due`, in one transaction.
+
+    ``retry`` holds ``(row, error, delay)`` (None: the kind's backoff); a row past its last
+    attempt fails instead. Writes are fenced on the claim like :func:`_fenced_update`; rows
+    whose claim was lost keep the other worker's outcome. Retries ring ``queue`` for later.
+    """
+    now = utcnow()
+    rings: list[tuple[int, int, float]] = []
+
+    def fence(item: WorkItem) -> ColumnElement[bool]:
+        return and_(
+            WorkItem.id == item.id,
+            WorkItem.state == WorkState.RUNNING,
+            WorkItem.locked_by == worker_id,
+            WorkItem.attempts == item.attempts,
+        )
+
+    async with shoal.db.write() as session:
+        if succeeded:
+            await session.execute(
+                update(WorkItem)
+                .where(
+                    WorkItem.id.in_([item.id for item in succeeded]),
+                    WorkItem.state == WorkState.RUNNING,
+                    WorkItem.locked_by == worker_id,
+                )
+                .values(state=WorkState.SUCCEEDED, locked_until=None, last_error=None, state_changed_at=now)
+                .execution_options(synchronize_session=False)
+            )
+        failures = list(failed)
+        for item, error, delay in retry:
+            if item.attempts >= item.max_attempts:
+                failures.append((item, error))
+                continue
+            wait = job_kind(item.kind).backoff(item.attempts) if delay is None else max(delay, 0.0)
+            await session.execute(
+                update(WorkItem)
+                .where(fence(item))
+                .values(
+                    state=WorkState.PENDING,
+                    next_attempt_at=now + timedelta(seconds=wait),
+                    locked_until=None,
+                    last_error=error[:MAX_ERROR_LENGTH],
+                    state_changed_at=now,
+                )
+                .execution_options(synchronize_session=False)
+            )
+            rings.append((item.id, item.attempts, wait))
+            log.warning("work %d (%s) attempt %d/%d failed, retrying in %.2fs: %s", item.id, item.kind,
+                        item.attempts, item.max_attempts, wait, error)  # fmt: skip
+        for item, error in failures:
+            await session.execute(
+                update(WorkItem)
+                .where(fence(item))
+                .values(
+                    state=WorkState.FAILED,
+                    locked_until=None,
+                    last_error=error[:MAX_ERROR_LENGTH],
+                    state_changed_at=now,
+                )
+                .execution_options(synchronize_session=False)
+            )
+            log.error("work %d (%s) failed on attempt %d/%d: %s", item.id, item.kind, item.attempts,
+                      item.max_attempts, error)  # fmt: skip
+    if queue is not None:
+        for item_id, attempts, wait in rings:
+            await queue.ring(item_id, delay=wait, attempts=attempts)
 
 
 # Running -------------------------------------------------------------------

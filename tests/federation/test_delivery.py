@@ -174,3 +174,109 @@ def test_retry_schedule_spans_days() -> None:
     # With the jitter each wait is between half its ceiling and all of it: 2.7 to 5.4 days.
     assert 2.5 * 86400 < sum(ceilings) / 2 and sum(ceilings) < 6 * 86400
     assert kind.backoff(1) <= 60 and kind.backoff(30) <= 86400
+
+
+async def test_a_fan_out_is_sent_in_signed_batches_exactly_once(make_instance: InstanceFactory) -> None:
+    """Many inboxes on two receiving hosts: every POST signed (checked by the receivers with the
+    channel's public key, the batch signed in the signing process), each inbox served once; a
+    host answering 503 gets its rows retried, not lost, and they arrive once it is resumed."""
+    from aiohttp import web
+    from aiohttp.test_utils import TestServer
+
+    from federation import delivery
+    from federation.signatures import identity_from_pem, sign_posts, signing_process_ready, verify_request
+
+    a = await make_instance("a")
+    await a.create_user("alice")
+    channel = await _local(a, f"{a.url}/video-channels/alice_channel")
+    # The first large batch starts the signing process; this fan-out is signed there.
+    await sign_posts(
+        f"{channel.ap_id}#main-key", channel.private_key_pem, [("http://x/inbox", "SHA-256=x")] * 20
+    )
+
+    async def signing_ready() -> bool:
+        return signing_process_ready()
+
+    await wait_for(signing_ready, what="the signing process")
+    received: dict[tuple[str, str], int] = {}
+    down = {"flaky": True}
+    errors: list[str] = []
+
+    async def retrieve(key_id: str, refresh: bool) -> object:
+        return identity_from_pem(channel.public_key_pem, channel.ap_id)
+
+    def receiver(name: str) -> web.Application:
+        async def inbox(request: web.Request) -> web.Response:
+            body = await request.read()
+            try:
+                signer = await verify_request("POST", request.path_qs, request.headers, body, retrieve)
+                assert signer == channel.ap_id
+            except Exception as exc:
+                errors.append(f"{type(exc).__name__}: {exc}")
+                return web.Response(status=401)
+            if name == "flaky" and down["flaky"]:
+                return web.Response(status=503)
+            key = (request.host, request.path)
+            received[key] = received.get(key, 0) + 1
+            return web.Response(status=202)
+
+        app = web.Application()
+        app.router.add_post("/{tail:.*}", inbox)
+        return app
+
+    steady, flaky = (
+        TestServer(receiver("steady"), host="127.0.0.1"),
+        TestServer(receiver("flaky"), host="127.0.0.1"),
+    )
+    await steady.start_server()
+    await flaky.start_server()
+    try:
+        followers = []
+        async with a.shoal.db.write() as session:
+            for n in range(40):  # more than POOL_MIN per batch: signed in the signing process
+                server = steady if n % 2 else flaky
+                host = f"127.0.0.1:{server.port}"
+                actor = Actor(
+                    kind=ActorKind.PERSON, preferred_username=f"f{n}", host=host,
+                    handle_key=f"f{n}@{host}", ap_id=f"http://{host}/users/f{n}",
+                    inbox_url=f"http://{host}/users/f{n}/inbox",
+                )  # fmt: skip
+                session.add(actor)
+                followers.append(actor)
+            await session.flush()
+            activity = _note(channel)
+            items = await deliver(a.shoal, session, activity, signer=channel, recipients=followers)
+        assert len(items) == 40
+
+        async def steady_done() -> bool:
+            return sum(1 for (host, _) in received if host.endswith(f":{steady.port}")) == 20
+
+        await wait_for(steady_done, what="the steady host's 20 inboxes")
+
+        async def flaky_retrying() -> list:
+            rows = [
+                r
+                for r in await work_rows(a.shoal, "deliver")
+                if r.subject.startswith(f"http://127.0.0.1:{flaky.port}/")
+            ]
+            return rows if all(r.state == "pending" and r.attempts == 1 for r in rows) else []
+
+        pending = await wait_for(flaky_retrying, what="the flaky host's rows waiting for a retry")
+        assert len(pending) == 20 and "answered 503" in pending[0].last_error
+        down["flaky"] = False
+        await resume_host(a.shoal, f"127.0.0.1:{flaky.port}")
+
+        async def all_done() -> bool:
+            rows = [
+                r
+                for r in await work_rows(a.shoal, "deliver")
+                if r.payload["activity"]["id"] == activity["id"]
+            ]
+            return len(received) == 40 and all(r.state == "succeeded" for r in rows)
+
+        await wait_for(all_done, what="every inbox served")
+        assert set(received.values()) == {1} and errors == []
+        assert len(await work_rows(a.shoal, delivery.BATCH_KIND)) >= 1
+    finally:
+        await steady.close()
+        await flaky.close()

@@ -120,6 +120,12 @@ async def test_viewer_turns_p2p_off_and_the_loader_stays_unloaded(
     assert await toggle.inner_text() == "P2P on"
     assert await page.evaluate("() => window.shoalPlayer.stats.p2p") is True
     assert await chunk_requests(page)
+    # Alone in its swarm, the P2P loader plays everything from HTTP (storage, S3 when scaled).
+    await page.evaluate("() => { const v = window.shoalPlayer.video; v.muted = true; return v.play(); }")
+    await page.wait_for_function(
+        "() => window.shoalPlayer.video.currentTime > 1.5 && window.shoalPlayer.stats.httpBytes > 0",
+        timeout=TIMEOUT,
+    )
     await page.click('[data-act="stats"]')
     await page.wait_for_function(
         "() => document.getElementById('stats').textContent.includes('from p2p  0.00 MB')", timeout=TIMEOUT

@@ -1,13 +1,19 @@
 """The instance's P2P ratio: bytes its players received from peers against all bytes they received.
 
 Players report, with their view and then now and again while playing, the bytes received
-since their previous report over HTTP and from other viewers; the totals are one row
-(``p2p_stats``, id 1) updated in place, so concurrent reports from any web process add up.
+since their previous report over HTTP and from other viewers. The totals are one row
+(``p2p_stats``, id 1) updated in place, so reports to any web process add up. Each process
+adds up the reports it answers and writes them at most every :data:`WRITE_EVERY` seconds
+(a busy instance would otherwise write on every report); :func:`totals` includes what this
+process has not written yet, and a process that stops loses at most that much.
 Reports are not authenticated (anonymous viewers send them too), so each is capped.
 """
 
 from __future__ import annotations
 
+import time
+import weakref
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import select, update
@@ -17,37 +23,83 @@ from ..models import P2PStats, utcnow
 
 # No player receives more than this between two reports (30 s of playback apart).
 MAX_REPORT_BYTES = 4 * 1024**3
+WRITE_EVERY = 10.0
+
+
+@dataclass
+class _Pending:
+    """Reports this process answered and has not written yet."""
+
+    http_bytes: int = 0
+    peer_bytes: int = 0
+    reports: int = 0
+    written_at: float = float("-inf")
+
+
+# One buffer per Shoal object (a test process runs several), dropped with it.
+_pending: dict[int, _Pending] = {}
+
+
+def _buffer(shoal: Shoal) -> _Pending:
+    pending = _pending.get(id(shoal))
+    if pending is None:
+        pending = _pending[id(shoal)] = _Pending()
+        weakref.finalize(shoal, _pending.pop, id(shoal), None)
+    return pending
 
 
 async def add_bytes(shoal: Shoal, http_bytes: int, peer_bytes: int) -> None:
-    """Add one player report to the running totals (nothing to add, nothing written)."""
+    """Count one player report (nothing received, nothing counted)."""
     if http_bytes <= 0 and peer_bytes <= 0:
         return
-    async with shoal.db.write() as session:
-        result = await session.execute(
-            update(P2PStats)
-            .where(P2PStats.id == 1)
-            .values(
-                http_bytes=P2PStats.http_bytes + http_bytes,
-                peer_bytes=P2PStats.peer_bytes + peer_bytes,
-                reports=P2PStats.reports + 1,
-                updated_at=utcnow(),
+    pending = _buffer(shoal)
+    pending.http_bytes += http_bytes
+    pending.peer_bytes += peer_bytes
+    pending.reports += 1
+    if time.monotonic() - pending.written_at >= WRITE_EVERY:
+        await write_pending(shoal)
+
+
+async def write_pending(shoal: Shoal) -> None:
+    """Add this process's pending reports to the row (put back if the write fails)."""
+    pending = _buffer(shoal)
+    http_bytes, peer_bytes, reports = pending.http_bytes, pending.peer_bytes, pending.reports
+    pending.http_bytes = pending.peer_bytes = pending.reports = 0
+    pending.written_at = time.monotonic()
+    if not reports:
+        return
+    try:
+        async with shoal.db.write() as session:
+            result = await session.execute(
+                update(P2PStats)
+                .where(P2PStats.id == 1)
+                .values(
+                    http_bytes=P2PStats.http_bytes + http_bytes,
+                    peer_bytes=P2PStats.peer_bytes + peer_bytes,
+                    reports=P2PStats.reports + reports,
+                    updated_at=utcnow(),
+                )
             )
-        )
-        if result.rowcount == 0:  # type: ignore[attr-defined]
-            session.add(P2PStats(id=1, http_bytes=http_bytes, peer_bytes=peer_bytes, reports=1))
+            if result.rowcount == 0:  # type: ignore[attr-defined]
+                session.add(P2PStats(id=1, http_bytes=http_bytes, peer_bytes=peer_bytes, reports=reports))
+    except Exception:
+        pending.http_bytes += http_bytes
+        pending.peer_bytes += peer_bytes
+        pending.reports += reports
+        raise
 
 
 async def totals(shoal: Shoal) -> dict[str, Any]:
     """Bytes from HTTP and from peers, the number of reports, and the share from peers (0..1 or None)."""
     async with shoal.db.read() as session:
         row = (await session.execute(select(P2PStats).where(P2PStats.id == 1))).scalar_one_or_none()
-    http_bytes = row.http_bytes if row else 0
-    peer_bytes = row.peer_bytes if row else 0
+    pending = _buffer(shoal)
+    http_bytes = (row.http_bytes if row else 0) + pending.http_bytes
+    peer_bytes = (row.peer_bytes if row else 0) + pending.peer_bytes
     total = http_bytes + peer_bytes
     return {
         "httpBytes": http_bytes,
         "peerBytes": peer_bytes,
-        "reports": row.reports if row else 0,
+        "reports": (row.reports if row else 0) + pending.reports,
         "ratio": peer_bytes / total if total else None,
     }

@@ -13,7 +13,7 @@ from typing import Any
 
 from playwright.async_api import Browser, Page
 
-from instance.models import Privacy, Role, Video
+from instance.models import P2PStats, Privacy, Role, Video
 from instance.services import p2p_stats
 from tests.conftest import Instance
 from tests.instance.test_pipeline import upload, wait_done
@@ -66,6 +66,12 @@ async def test_admin_switch_turns_p2p_off(make_instance, tmp_path: Path) -> None
     assert (await player_config(inst, details["shortUUID"]))["p2p"] is False
 
 
+async def stored(inst: Instance) -> tuple[int, int, int]:
+    async with inst.shoal.db.read() as session:
+        row = await session.get(P2PStats, 1)
+        return row.http_bytes, row.peer_bytes, row.reports
+
+
 async def test_view_reports_add_bytes_to_the_p2p_ratio(make_instance, tmp_path: Path) -> None:
     inst = await make_instance(transcoding_resolutions="240")
     details = await published(inst, tmp_path)
@@ -78,6 +84,11 @@ async def test_view_reports_add_bytes_to_the_p2p_ratio(make_instance, tmp_path: 
     assert status == 204
     totals = await p2p_stats.totals(inst.shoal)
     assert totals == {"httpBytes": 3000, "peerBytes": 5000, "reports": 2, "ratio": 5000 / 8000}
+    # The first report was written at once, the second waits (a write per report is too many).
+    assert await stored(inst) == (3000, 1000, 1)
+    await p2p_stats.write_pending(inst.shoal)
+    assert await stored(inst) == (3000, 5000, 2)
+    assert await p2p_stats.totals(inst.shoal) == totals
     for bad in ({"httpBytes": -1}, {"peerBytes": "lots"}, {"peerBytes": 1.5}, {"httpBytes": 2**53}):
         status, problem = await inst.client.post(views, json={"currentTime": 1, **bad})
         assert status == 400, (bad, problem)

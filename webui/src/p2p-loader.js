@@ -46,8 +46,8 @@ function manifestLoader(url) {
  * The P2P loader for hls.js, or null when this browser cannot run it.
  *
  * `stats` gets `httpBytes` (segments from the origin), `peerBytes` (verified segments from
- * peers), `uploadedBytes`, `rejectedSegments` and `peers`. Call `attach(hls, video)` once
- * hls.js exists so the loader follows the playhead and is destroyed with hls.js.
+ * peers), `uploadedBytes`, `rejectedSegments` and `peers`. Call `attach(hls, video, Events)` once
+ * hls.js exists (with `Hls.Events`) so the loader follows the playhead and is destroyed with hls.js.
  */
 export function createP2P(config, stats) {
   if (!Engine.isSupported()) return null;

@@ -1,15 +1,16 @@
 #!/usr/bin/env bash
 # Installs the Debian/Ubuntu packages Shoal needs, only those missing.
 #   deploy/system-deps.sh run    -> ffmpeg, npm (to run an instance; npm builds the web UI bundle)
-#   deploy/system-deps.sh test   -> ffmpeg, chromium, nginx, aria2, wrk (to run the test suite)
+#   deploy/system-deps.sh test   -> ffmpeg, chromium, nginx, aria2, wrk, iproute2 (to run the test suite;
+#                                   `ip` builds the network namespace of the WebRTC tests)
 set -euo pipefail
 
 want=(ffmpeg npm)
 if [[ ${1:-run} == test ]]; then
-  want+=(chromium nginx aria2 wrk)
+  want+=(chromium nginx aria2 wrk iproute2)
 fi
 
-declare -A binary=([ffmpeg]=ffmpeg [npm]=npm [chromium]=chromium [nginx]=nginx [aria2]=aria2c [wrk]=wrk)
+declare -A binary=([ffmpeg]=ffmpeg [npm]=npm [chromium]=chromium [nginx]=nginx [aria2]=aria2c [wrk]=wrk [iproute2]=ip)
 missing=()
 for pkg in "${want[@]}"; do
   command -v "${binary[$pkg]}" >/dev/null 2>&1 || [[ -x /usr/sbin/${binary[$pkg]} ]] || missing+=("$pkg")

@@ -172,12 +172,13 @@ class Seeder:
         with contextlib.suppress(Exception):
             await self.save_resume_data()
         self._write_state()
+        await self._wind_down()
         holder, self.session = [self.session], None
         self.handles.clear()
-        # The session's destructor waits for the "stopped" announces, possibly to this very
-        # process's tracker: it runs off the event loop, holding the last reference. After
-        # WebRTC activity libtorrent 2.1.1 may block there for good: give up after a while
-        # (a daemon thread never holds up the process's exit).
+        # The destructor joins libtorrent's network thread and holds the GIL all along, so
+        # nothing in this process (our own tracker included) can answer it meanwhile: it
+        # runs off the event loop, after _wind_down() has let the trackers hear "stopped",
+        # and is given up on after a while (a daemon thread never holds up the exit).
         loop = asyncio.get_running_loop()
         closed = asyncio.Event()
 
@@ -192,6 +193,25 @@ class Seeder:
             await asyncio.wait_for(closed.wait(), CLOSE_TIMEOUT)
         except TimeoutError:
             log.warning("the libtorrent session did not close within %.0f s; leaving it", CLOSE_TIMEOUT)
+
+    async def _wind_down(self) -> None:
+        """Remove every torrent while the event loop still runs, so that the "stopped"
+        announces (and the WebSocket tracker's goodbye) reach a tracker that may live in
+        this very process before the session is destroyed."""
+        assert self.session is not None
+        session = self.session
+        session.pause()
+        for handle in self.handles.values():
+            session.remove_torrent(handle)
+        deadline = time.monotonic() + CLOSE_TIMEOUT / 2
+        settled = 0
+        while time.monotonic() < deadline:
+            alerts = session.pop_alerts()
+            announcing = any(isinstance(a, lt.tracker_announce_alert) for a in alerts)
+            settled = 0 if announcing or session.get_torrents() else settled + 1
+            if settled >= 5:
+                break
+            await asyncio.sleep(0.1)
 
     # ------------------------------------------------------------ state across restarts
 
@@ -236,8 +256,7 @@ class Seeder:
                 self._handle_alerts()
                 await asyncio.sleep(0.05)
         else:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(asyncio.gather(*waiters, return_exceptions=True), timeout)
+            await asyncio.wait(waiters, timeout=timeout)
         self._resume_waiters.clear()
         self._write_state()
         return sum(1 for w in waiters if w.done() and not w.cancelled() and w.exception() is None)

@@ -2,27 +2,31 @@
 
 A real upload goes through the pipeline; the ``make_torrents`` job makes a v1 torrent per
 rendition; a libtorrent client downloads a rendition from the seeder alone (web seed
-removed from its copy); aria2c downloads one from the .torrent. In the scaled mode storage
-is S3 (moto): the web seed is the object's URL and the seeder fills its cache from S3.
-Not covered yet: the web seed alone with the seeder stopped, and a seeder restart.
+removed from its copy) and from the web seed alone once the seeder is stopped; aria2c
+downloads one from the .torrent. In the scaled mode storage is S3 (moto): the web seed is
+the object's URL and the seeder fills its cache from S3. Restarts and ``shoal seeder`` as
+its own process are in ``test_seeder.py``.
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, quote_from_bytes, urlsplit
 
 import aiohttp
 import libtorrent as lt
 import pytest
 from sqlalchemy import select
+from yarl import URL
 
 from instance.models import Privacy, Rendition, Video
 from p2p.seeder import close_session, seeder_of
 from p2p.service import make_torrents
+from p2p.swarm import swarm_ids
 from tests import media
 from tests.conftest import SCALED, Instance
 from tests.instance.test_pipeline import upload, wait_done
@@ -117,6 +121,24 @@ async def download(torrent: bytes, save_dir: Path, *, web_seed: bool) -> Path:
     return save_dir / meta[b"info"][b"name"].decode()
 
 
+async def published_rung(instance: Instance, clip: Path, title: str) -> tuple[Rendition, bytes, bytes]:
+    """Upload ``clip``, wait for its torrents; the first rung's row, its .torrent and its file's bytes."""
+    alice = await instance.user_client("alice")
+    video = await upload(alice, clip, title, privacy=1)
+    details = await wait_done(alice, video["id"])
+    assert details["state"]["id"] == 1, details
+    files = await wait_torrents(instance, video["id"])
+    async with instance.shoal.db.read() as session:
+        rows = await session.execute(select(Rendition).where(Rendition.video_id == video["id"]))
+        by_height = {r.height: r for r in rows.scalars()}
+    rendition = by_height[files[0]["resolution"]["id"]]
+    status, torrent, _ = await get_bytes(files[0]["torrentUrl"])
+    assert status == 200
+    expected = await instance.shoal.storage.open_range(rendition.file_path, 0, rendition.size - 1)
+    assert len(expected) == rendition.size
+    return rendition, torrent, expected
+
+
 async def test_torrents_seeder_web_seed_and_aria2c(
     make_instance: Any, media_dir: Path, tmp_path: Path
 ) -> None:
@@ -197,6 +219,26 @@ async def test_torrents_seeder_web_seed_and_aria2c(
     assert (out / info[b"name"].decode()).read_bytes() == expected
 
 
+async def test_web_seed_alone_with_the_seeder_stopped(
+    make_instance: Any, media_dir: Path, tmp_path: Path
+) -> None:
+    """Storage is always a seed: with the seeder stopped and no tracker, the url-list suffices."""
+    instance: Instance = await make_instance(seeder_enabled=True, transcoding_resolutions="144")
+    rendition, torrent, expected = await published_rung(instance, small_clip(media_dir), "Web seed only")
+    seeder = seeder_of(instance.shoal)
+    assert seeder is not None
+
+    async def seeding() -> bool:
+        return rendition.info_hash in seeder.handles
+
+    await wait_for(seeding, "the seeder")
+    started = time.monotonic()
+    await seeder.stop()
+    assert seeder.session is None and time.monotonic() - started < TIMEOUT
+    got = await download(torrent, tmp_path / "from-web-seed", web_seed=True)
+    assert got.read_bytes() == expected
+
+
 async def test_private_videos_have_no_torrents(make_instance: Any, media_dir: Path) -> None:
     instance: Instance = await make_instance(transcoding_resolutions="144")
     shoal = instance.shoal
@@ -223,9 +265,29 @@ async def test_private_videos_have_no_torrents(make_instance: Any, media_dir: Pa
     # A public video made private loses its torrents (files and rows).
     made = await rows(public["id"])
     keys = [r.torrent_path for r in made]
+    hashes = [bytes.fromhex(r.info_hash or "") for r in made]
+    assert all([await announced_ok(instance, h) for h in hashes])
     assert all(keys) and all([await shoal.storage.exists(k) for k in keys])
     async with shoal.db.write() as session:
         (await session.get(Video, public["id"])).privacy = Privacy.PRIVATE
     assert await make_torrents(shoal, public["id"]) == 0
     assert not any([await shoal.storage.exists(k) for k in keys])
     assert all(r.info_hash is None for r in await rows(public["id"]))
+    # The tracker refuses the former infohashes, and never knew the private video's swarm ids.
+    assert not any([await announced_ok(instance, h) for h in hashes])
+    async with shoal.db.read() as session:
+        row = await session.get(Video, private["id"])
+    private_ids = swarm_ids(shoal, row, await rows(private["id"]))
+    assert private_ids and not any([await announced_ok(instance, bytes.fromhex(i)) for i in private_ids])
+
+
+async def announced_ok(instance: Instance, info_hash: bytes) -> bool:
+    """Whether the HTTP tracker accepts an announce of ``info_hash`` (else: unknown infohash)."""
+    query = f"info_hash={quote_from_bytes(info_hash)}&peer_id={quote_from_bytes(os.urandom(20))}&port=6881"
+    async with aiohttp.ClientSession() as session:
+        async with session.get(URL(f"{instance.url}/tracker/announce?{query}", encoded=True)) as resp:
+            body = lt.bdecode(await resp.read())
+    if b"failure reason" in body:
+        assert body[b"failure reason"] == b"unknown infohash"
+        return False
+    return True

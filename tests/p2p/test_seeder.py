@@ -1,0 +1,162 @@
+"""The seeder across restarts, and ``shoal seeder`` as its own process.
+
+A restarted seeder takes its torrents back from its state directory (resume data, no
+re-hashing: the all-time upload counter of the last run comes back with them) and seeds
+again. ``shoal seeder`` runs as a real subprocess over the instance's database and
+storage; a libtorrent client without the web seed downloads a rung from it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote_from_bytes
+
+import aiohttp
+import libtorrent as lt
+from yarl import URL
+
+from p2p.seeder import Seeder
+from tests.conftest import Instance, free_port
+from tests.p2p.test_seeding import TIMEOUT, download, published_rung, small_clip, wait_for
+
+SHOAL = str(Path(sys.executable).parent / "shoal")
+
+
+def _secret(value: Any) -> str:
+    return value.get_secret_value() if value is not None else ""
+
+
+def seeder_env(instance: Instance, data_dir: Path) -> dict[str, str]:
+    """The settings a separate `shoal seeder` process of ``instance`` shares with it."""
+    settings = instance.settings
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SHOAL_")}
+    env.update(
+        {
+            "SHOAL_DATA_DIR": str(data_dir),
+            "SHOAL_DATABASE_URL": settings.effective_database_url,
+            "SHOAL_STORAGE_URL": settings.effective_storage_url,
+            "SHOAL_PUBLIC_URL": settings.public_url,
+            "SHOAL_SECRET_KEY": _secret(settings.secret_key),
+            "SHOAL_SEEDER_STUN_SERVER": "",
+        }
+    )
+    if settings.redis_url:
+        env.update({"SHOAL_REDIS_URL": settings.redis_url, "SHOAL_REDIS_PREFIX": settings.redis_prefix})
+    if settings.s3_endpoint_url:
+        env.update(
+            {
+                "SHOAL_S3_ENDPOINT_URL": settings.s3_endpoint_url,
+                "SHOAL_S3_ACCESS_KEY": _secret(settings.s3_access_key),
+                "SHOAL_S3_SECRET_KEY": _secret(settings.s3_secret_key),
+            }
+        )
+    return env
+
+
+def start_seeder(argv: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+    """`shoal seeder ARGV` in the background, its output in ``log``."""
+    with log.open("wb") as out:
+        return subprocess.Popen(
+            [SHOAL, "seeder", *argv], env=env, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
+        )
+
+
+async def seeders_announced(instance: Instance, info_hash: str) -> int:
+    """How many seeds the instance's HTTP tracker counts for ``info_hash`` (scrape)."""
+    raw = bytes.fromhex(info_hash)
+    url = URL(f"{instance.url}/tracker/scrape?info_hash={quote_from_bytes(raw)}", encoded=True)
+    async with aiohttp.ClientSession() as session, session.get(url) as resp:
+        body = lt.bdecode(await resp.read())
+    return body[b"files"].get(raw, {}).get(b"complete", 0)
+
+
+async def test_seeder_state_survives_a_restart(make_instance: Any, tmp_path: Path) -> None:
+    instance: Instance = await make_instance(transcoding_resolutions="144")
+    rendition, torrent, expected = await published_rung(
+        instance, small_clip(tmp_path), "Seeded across restarts"
+    )
+    info_hash = rendition.info_hash
+    assert info_hash
+    state = tmp_path / "seeder-state"
+
+    first = Seeder(instance.shoal, state)
+    await first.start()
+    try:
+        assert not first.handles  # nothing to resume on a first start
+
+        async def seeding() -> bool:
+            return info_hash in first.handles
+
+        await wait_for(seeding, "the first seeder")
+        got = await download(torrent, tmp_path / "first", web_seed=False)
+        assert got.read_bytes() == expected
+
+        async def counted() -> int:
+            return max(0, first.handles[info_hash].status().all_time_upload - rendition.size + 1)
+
+        await wait_for(counted, "the upload counter")  # libtorrent updates it once a second
+        uploaded = first.handles[info_hash].status().all_time_upload
+    finally:
+        await first.stop()
+    assert (state / "resume" / f"{info_hash}.fastresume").is_file()
+    assert (state / "torrents" / f"{info_hash}.torrent").is_file()
+
+    second = Seeder(instance.shoal, state)
+    await second.start()
+    try:
+        # Back before the policy ran, from the resume data (its upload counter comes with it):
+        # seeding at once, never checking the file again.
+        assert set(second.handles) == {info_hash}
+        status = second.handles[info_hash].status()
+        assert status.all_time_upload == uploaded
+        assert status.state not in (lt.torrent_status.checking_files, lt.torrent_status.checking_resume_data)
+
+        async def seeding_again() -> bool:
+            return second.handles[info_hash].status().is_seeding
+
+        await wait_for(seeding_again, "the resumed torrent")
+        got = await download(torrent, tmp_path / "second", web_seed=False)
+        assert got.read_bytes() == expected
+
+        async def counted_again() -> bool:
+            return second.handles[info_hash].status().all_time_upload >= uploaded + rendition.size
+
+        await wait_for(counted_again, "the upload counter")
+    finally:
+        await second.stop()
+
+
+async def test_shoal_seeder_command_seeds_for_real(make_instance: Any, tmp_path: Path) -> None:
+    instance: Instance = await make_instance(transcoding_resolutions="144")
+    rendition, torrent, expected = await published_rung(instance, small_clip(tmp_path), "Seeded by the CLI")
+    assert rendition.info_hash
+    port = free_port()
+    log = tmp_path / "seeder.log"
+    proc = start_seeder(["--port", str(port)], seeder_env(instance, tmp_path / "seeder-data"), log)
+    try:
+
+        async def listening() -> bool:
+            assert proc.poll() is None, log.read_text()
+            return f"listening on port {port}" in log.read_text()
+
+        await wait_for(listening, "`shoal seeder` to start")
+
+        async def announced() -> bool:
+            assert proc.poll() is None, log.read_text()
+            return await seeders_announced(instance, rendition.info_hash or "") >= 1
+
+        await wait_for(announced, "the seeder's announce")
+        got = await download(torrent, tmp_path / "from-cli", web_seed=False)
+        assert got.read_bytes() == expected
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+        code = await asyncio.to_thread(proc.wait, TIMEOUT)
+    assert code == 0, log.read_text()
+    assert (tmp_path / "seeder-data" / "p2p" / "seeding.json").is_file()

@@ -80,6 +80,7 @@ STATS_JS = """() => {
     duration: v.duration,
     ended: v.ended,
     corrupted: window.__corruptedMessages || 0,
+    secureContext: window.isSecureContext,
   };
 }"""
 

@@ -51,6 +51,8 @@ def test_viewers_share_segments_and_reject_corrupted_ones(tmp_path: Path) -> Non
     assert b["ended"], b
     # B joined after A held the whole video: part of B's segments came from A over WebRTC.
     assert b["peerBytes"] > 0, share
+    # http://198.18.0.1 is no secure context: no WebCrypto, the player's own SHA-256 checked B's segments.
+    assert b["secureContext"] is False
     assert a["uploadedBytes"] > 0, share
     assert b["httpBytes"] + b["peerBytes"] >= b["bytes"] * 0.9, b
     assert a["rejectedSegments"] == 0 and b["rejectedSegments"] == 0, share

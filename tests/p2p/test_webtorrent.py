@@ -1,0 +1,51 @@
+"""A Node WebTorrent client downloads a rendition from the seeder over WebRTC (webtorrent_scenario.py).
+
+The client (npm ``webtorrent``, installed under ``tests/p2p/webtorrent`` by ``make test-deps``)
+gets a torrent reduced to the instance's WebSocket tracker: no web seed, no HTTP tracker, no
+DHT, so the bytes can only come from the libtorrent seeder over a WebRTC data channel.
+WebRTC never uses loopback, so the scenario runs in a throwaway network namespace
+(``tests/netns-run.sh``) with an embedded instance bound to 198.18.0.1; the namespace cannot
+reach the host's PostgreSQL, Redis or S3 endpoint, so this test belongs to the embedded run.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+CLIENT_DIR = ROOT / "tests" / "p2p" / "webtorrent"
+TIMEOUT = 600
+
+
+def run_scenario(workdir: Path) -> dict[str, Any]:
+    assert (CLIENT_DIR / "node_modules" / "webtorrent").is_dir(), (
+        "the Node WebTorrent client is not installed: run `make test-deps`"
+    )
+    netns_run = str(ROOT / "tests" / "netns-run.sh")
+    proc = subprocess.run(
+        [netns_run, sys.executable, "-m", "tests.p2p.webtorrent_scenario", str(workdir)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT,
+    )
+    assert proc.returncode == 0, f"scenario failed ({proc.returncode}):\n{proc.stderr[-6000:]}"
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+@pytest.mark.embedded_only
+def test_node_webtorrent_downloads_from_the_seeder_over_webrtc(tmp_path: Path) -> None:
+    result = run_scenario(tmp_path)
+    client = result["client"]
+    assert client["exit"] == 0, result
+    assert client["wires"] == ["webrtc"], result  # the seeder was its only peer, over WebRTC
+    assert client["downloaded"] == client["length"] == result["size"] > 0
+    assert result["bytes_equal"] is True
+    # The libtorrent session closes promptly even after a WebRTC exchange.
+    assert result["seeder_stop_seconds"] < 8, result

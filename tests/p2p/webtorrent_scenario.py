@@ -1,0 +1,149 @@
+"""A Node WebTorrent client fetches a rendition from the seeder over WebRTC (run in a namespace).
+
+WebRTC never offers loopback candidates, so this script runs inside ``tests/netns-run.sh``: it
+starts an embedded instance bound to 198.18.0.1 with the seeder in the web process, uploads a
+clip, waits until the seeder seeds its rendition, and runs ``tests/p2p/webtorrent/download.mjs``
+on a copy of the torrent reduced to the instance's WebSocket tracker (no web seed, no HTTP
+tracker), so every byte crosses a WebRTC data channel from the seeder. Then it stops the seeder
+(timing how long its session takes to close after the WebRTC exchange) and prints one JSON
+document; ``test_webtorrent.py`` asserts on it.
+Usage: ``tests/netns-run.sh python -m tests.p2p.webtorrent_scenario WORKDIR``
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import libtorrent as lt
+from aiohttp import web
+
+from instance.api.registry import SHOAL
+from instance.app import create_app
+from instance.models import Role
+from instance.services.users import create_user
+from instance.settings import load_settings
+from p2p.seeder import seeder_of
+from tests.conftest import ApiClient
+from tests.instance.test_pipeline import upload, wait_done
+from tests.media import make_clip
+
+HOST = "198.18.0.1"
+CLIENT_DIR = Path(__file__).resolve().parent / "webtorrent"
+TIMEOUT = 240
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind((HOST, 0))
+        return sock.getsockname()[1]
+
+
+async def wait_until(check: Any, what: str, timeout: float = TIMEOUT) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = await check()
+        if value:
+            return value
+        await asyncio.sleep(0.3)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def webrtc_only(torrent: bytes) -> bytes:
+    """The torrent with its WebSocket tracker alone: no web seed, no HTTP tracker."""
+    meta = lt.bdecode(torrent)
+    meta.pop(b"url-list", None)
+    meta[b"announce-list"] = [tier for tier in meta[b"announce-list"] if tier[0].startswith(b"ws")]
+    meta[b"announce"] = meta[b"announce-list"][0][0]
+    return lt.bencode(meta)
+
+
+async def run(workdir: Path) -> dict[str, Any]:
+    port = free_port()
+    base = f"http://{HOST}:{port}"
+    settings = load_settings(
+        public_url=base,
+        listen=f"{HOST}:{port}",
+        data_dir=workdir / "data",
+        database_url=f"sqlite+aiosqlite:///{workdir / 'shoal.db'}",
+        secret_key="webtorrent-scenario",
+        federation_allow_hosts=HOST,
+        transcoding_resolutions="144",
+        seeder_enabled=True,
+        rate_limit_tracker="1000/60",
+    )
+    (workdir / "data").mkdir(parents=True, exist_ok=True)
+    app = create_app(settings)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    await web.TCPSite(runner, HOST, port).start()
+    result: dict[str, Any] = {}
+    try:
+        shoal = app[SHOAL]
+        async with shoal.db.write() as session:
+            await create_user(shoal, session, username="alice", email="alice@example.org",
+                              password="password123", role=Role.USER)  # fmt: skip
+        async with aiohttp.ClientSession() as http:
+            alice = ApiClient(http, base)
+            alice = alice.as_user(await alice.login("alice", "password123"))
+            clip = make_clip(workdir, "webtorrent.mp4", 320, 180, 25, 3.0)
+            video = await upload(alice, clip, "Over WebRTC", privacy=1)
+            await wait_done(alice, video["id"], timeout=TIMEOUT)
+
+            async def torrent_file() -> dict[str, Any] | None:
+                status, body = await alice.get(f"/api/v1/videos/{video['id']}")
+                assert status == 200, body
+                files = body["streamingPlaylists"][0]["files"] if body["streamingPlaylists"] else []
+                return files[0] if files and files[0]["torrentUrl"] else None
+
+            file = await wait_until(torrent_file, "the torrent")
+            async with http.get(file["torrentUrl"]) as resp:
+                torrent = await resp.read()
+            async with http.get(file["fileUrl"]) as resp:
+                expected = await resp.read()
+        info_hash = str(lt.torrent_info(torrent).info_hashes().v1)
+        seeder = seeder_of(shoal)
+        assert seeder is not None
+
+        async def seeding() -> bool:
+            return info_hash in seeder.handles and seeder.handles[info_hash].status().is_seeding
+
+        await wait_until(seeding, "the seeder")
+        (workdir / "webrtc.torrent").write_bytes(webrtc_only(torrent))
+        out = workdir / "out"
+        out.mkdir()
+        started = time.monotonic()
+        proc = await asyncio.create_subprocess_exec(
+            "node", str(CLIENT_DIR / "download.mjs"), str(workdir / "webrtc.torrent"), str(out), str(TIMEOUT),
+            cwd=CLIENT_DIR, stdout=asyncio.subprocess.PIPE,
+        )  # fmt: skip
+        stdout, _ = await proc.communicate()
+        report = json.loads(stdout.decode().strip().splitlines()[-1])
+        result["client"] = {**report, "exit": proc.returncode, "seconds": time.monotonic() - started}
+        if proc.returncode == 0:
+            got = Path(report["path"]).read_bytes()
+            result["bytes_equal"] = got == expected
+            result["size"] = len(expected)
+        result["seeder_uploaded"] = seeder.handles[info_hash].status().all_time_upload
+        started = time.monotonic()
+        await seeder.stop()
+        result["seeder_stop_seconds"] = time.monotonic() - started
+    finally:
+        await runner.cleanup()
+    return result
+
+
+def main() -> None:
+    workdir = Path(sys.argv[1])
+    workdir.mkdir(parents=True, exist_ok=True)
+    print(json.dumps(asyncio.run(run(workdir)), default=str))
+
+
+if __name__ == "__main__":
+    main()

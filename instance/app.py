@@ -116,7 +116,9 @@ def create_app(settings: Settings, *, migrate_on_start: bool | None = None) -> w
 
 
 async def _flush_views_on_shutdown(app: web.Application) -> None:
-    """Write buffered view counts before the process stops (embedded mode keeps them in memory)."""
+    """Write buffered view counts (embedded mode keeps them in memory) and players' P2P byte
+    counts before the process stops."""
+    from .services.p2p_stats import write_pending
     from .services.views import flush_views
 
     shoal = app.get(SHOAL)
@@ -125,6 +127,10 @@ async def _flush_views_on_shutdown(app: web.Application) -> None:
             await flush_views(shoal)
         except Exception:
             log.exception("could not flush view counts on shutdown")
+        try:
+            await write_pending(shoal)
+        except Exception:
+            log.exception("could not write the players' P2P byte counts on shutdown")
 
 
 def _register_chores(settings: Settings) -> None:
@@ -136,3 +142,7 @@ def _register_chores(settings: Settings) -> None:
         from .services.views import flush_views
 
         PERIODIC.append(Periodic("flush_views", settings.views_flush_interval, flush_views))
+    if not any(chore.name == "write_p2p_stats" for chore in PERIODIC):
+        from .services.p2p_stats import WRITE_EVERY, write_pending
+
+        PERIODIC.append(Periodic("write_p2p_stats", WRITE_EVERY, write_pending))

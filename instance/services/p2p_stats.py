@@ -4,8 +4,8 @@ Players report, with their view and then now and again while playing, the bytes 
 since their previous report over HTTP and from other viewers. The totals are one row
 (``p2p_stats``, id 1) updated in place, so reports to any web process add up. Each process
 adds up the reports it answers and writes them at most every :data:`WRITE_EVERY` seconds
-(a busy instance would otherwise write on every report); :func:`totals` includes what this
-process has not written yet, and a process that stops loses at most that much.
+(a busy instance would otherwise write on every report): from a report, from a periodic
+chore, and on shutdown. :func:`totals` includes what this process has not written yet.
 Reports are not authenticated (anonymous viewers send them too), so each is capped.
 """
 

@@ -424,7 +424,7 @@ def table(results: list[Round]) -> str:
     for r in results:
         p99 = f"{r.p99_ms:.1f} ms ({r.idle_p99_ms:.1f} ms)" if r.p99_ms is not None and r.idle_p99_ms else ""
         target = ""
-        rows = f" ({r.rows_seconds:.2f})" if r.rows_seconds else ""
+        written = f" ({r.rows_seconds:.2f})" if r.rows_seconds else ""
         after = f" ({r.deliveries / (r.seconds - r.rows_seconds):,.0f})" if r.rows_seconds else ""
         if r.label.startswith("shoal"):
             ok = (
@@ -435,7 +435,7 @@ def table(results: list[Round]) -> str:
             )
             target = f"≥ 1,000/s, p99 < 100 ms: {'ok' if ok else 'MISSED'}"
         rows.append(
-            f"| {r.label} | {r.deliveries:,} | {r.seconds:.2f}{rows} | {r.rate:,.0f}{after} | {p99} | "
+            f"| {r.label} | {r.deliveries:,} | {r.seconds:.2f}{written} | {r.rate:,.0f}{after} | {p99} | "
             f"{r.duplicates if r.label.startswith('shoal') else ''} | "
             f"{f'{r.failed_rows}/{r.retried_rows}' if r.label.startswith('shoal') else ''} | {target} |"
         )

@@ -490,4 +490,5 @@ register_job(
     lease=timedelta(minutes=2),
     backoff_base=timedelta(minutes=1),
     backoff_cap=timedelta(days=1),
+    swept_by=BATCH_KIND,
 )

@@ -67,6 +67,9 @@ class JobKind:
     lease: timedelta = timedelta(minutes=10)
     backoff_base: timedelta = timedelta(seconds=60)
     backoff_cap: timedelta = timedelta(hours=6)
+    # Rows taken in bulk by another kind's job (deliveries): the sweeper submits one job of
+    # that kind when some are due, instead of ringing each row.
+    swept_by: str | None = None
 
     def backoff(self, attempts: int) -> float:
         """Seconds to wait before the next attempt, after ``attempts`` tries."""
@@ -89,8 +92,10 @@ def register_job(
     lease: timedelta = timedelta(minutes=10),
     backoff_base: timedelta = timedelta(seconds=60),
     backoff_cap: timedelta = timedelta(hours=6),
+    swept_by: str | None = None,
 ) -> JobKind:
-    """Register ``handler`` as the job of ``kind``; returns the kind.
+    """Register ``handler`` as the job of ``kind``; returns the kind (``swept_by``: see
+    :attr:`JobKind.swept_by`).
 
     Registering the same handler again is allowed (a module imported twice); another
     handler under a taken name is a programming error.
@@ -104,7 +109,7 @@ def register_job(
     existing = KINDS.get(kind)
     if existing is not None and existing.handler is not handler:
         raise ValueError(f"job kind {kind!r} is already registered to {existing.handler.__qualname__}")
-    job = JobKind(kind, handler, max_attempts, lease, backoff_base, backoff_cap)
+    job = JobKind(kind, handler, max_attempts, lease, backoff_base, backoff_cap, swept_by)
     KINDS[kind] = job
     return job
 

@@ -22,7 +22,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from ..models import utcnow
 from .kinds import KINDS, load_job_modules
-from .work import describe_error, due_work, fail_abandoned, release_dead, run_work
+from .work import describe_error, due_work, fail_abandoned, release_dead, run_work, submit
 
 if TYPE_CHECKING:
     from ..core import Shoal
@@ -79,9 +79,14 @@ class JobQueue(abc.ABC):
         """Fail rows abandoned on their last attempt, then ring every due row; returns how many."""
         await release_dead(self.shoal)
         await fail_abandoned(self.shoal)
-        due = await due_work(self.shoal, list(KINDS))
+        due = await due_work(self.shoal, [name for name, kind in KINDS.items() if kind.swept_by is None])
         for item_id, attempts in due:
             await self.ring(item_id, attempts=attempts)
+        for bulk in {kind.swept_by for kind in KINDS.values() if kind.swept_by}:
+            kinds = [name for name, kind in KINDS.items() if kind.swept_by == bulk]
+            if bulk in KINDS and await due_work(self.shoal, kinds, limit=1):
+                await submit(self.shoal, bulk, "", dedupe_key=f"sweep:{bulk}")
+                due.append((0, 0))
         return len(due)
 
     async def _sweep_turn(self) -> None:

@@ -25,6 +25,7 @@ from ..services.videos import get_video_for
 from ..storage import Storage, guess_content_type
 from . import api
 from .registry import current_user, iso, json_response, shoal_of
+from .sendfile import SendfileResponse
 
 UUID_RE = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 REMOTE_IMAGE_RE = re.compile(r"^remote-([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})\.jpg$")
@@ -132,7 +133,7 @@ async def _send(
             return web.Response(
                 headers={**headers, "Content-Type": content_type, "X-Accel-Redirect": prefix + key}
             )
-        return web.FileResponse(local, headers={**headers, "Content-Type": content_type})
+        return SendfileResponse(local, info, headers={**headers, "Content-Type": content_type})
     if token is not None and is_playlist:
         if await storage.stat(key) is None:
             raise NotFound("No such file.", code="file_not_found")

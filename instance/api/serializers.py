@@ -123,10 +123,17 @@ def _owner_of(video: Video) -> Actor:
 
 
 def _video_image(video: Video, value: str | None, folder: str) -> str | None:
-    """Local images by their key; a remote video's by the local copy made on first request."""
+    """Local images by their key; a remote video's by the local copy made on first request.
+
+    Images are served as immutable, and a thumbnail the uploader replaces keeps its key: its URL
+    carries the video's last change (``?v=``) so browsers and caches fetch the new picture.
+    """
     if value and video.remote_url is not None and "://" in value:
         return f"/lazy-static/{folder}/remote-{video.uuid}.jpg"
-    return _image_path(value, folder)
+    path = _image_path(value, folder)
+    if path is not None and video.custom_thumbnail and video.updated_at is not None:
+        path += f"?v={int(video.updated_at.timestamp() * 1000):x}"
+    return path
 
 
 def _image_path(value: str | None, folder: str) -> str | None:

@@ -94,10 +94,14 @@ async def test_upload_with_thumbnail_survives_processing_then_replace(
     # Processing published its own frame (testsrc2) elsewhere, not over the chosen picture.
     assert reddish(t_rgb) and reddish(p_rgb), (t_rgb, p_rgb)
 
-    # Replaced after publication with a WebP; same keys, new pictures.
+    # Replaced after publication with a WebP; same keys, new pictures, new URLs (served immutable).
+    status, before = await client.get(f"/api/v1/videos/{video_id}")
     blue = picture(tmp_path / "blue.webp", "blue", "libwebp")
     status, body = await post_thumbnail(client, video_id, blue, "blue.webp")
     assert status == 204, body
+    status, after = await client.get(f"/api/v1/videos/{video_id}")
+    for key in ("thumbnailPath", "previewPath"):
+        assert after[key] != before[key] and after[key].split("?")[0] == before[key].split("?")[0]
     (_, _, _, t_rgb), (_, _, _, p_rgb) = await images(instance, client, video_id, tmp_path)
     assert bluish(t_rgb) and bluish(p_rgb), (t_rgb, p_rgb)
     async with instance.shoal.db.read() as session:

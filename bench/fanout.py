@@ -17,7 +17,7 @@ Baselines in the same run, to the same receivers: a bare aiohttp client POSTing 
 number of requests with the same per-host concurrency, unsigned and signed (no rows).
 Target: ≥ 1,000 signed, durable deliveries/s, each delivered exactly once, p99 < 100 ms.
 
-    python bench/fanout.py [--rounds 3] [--hosts 50] [--inboxes 1000] [--api-rate 50]
+    python bench/fanout.py [--rounds 3] [--hosts 50] [--inboxes 1000] [--api-rate 50] [--scaled]
 """
 
 from __future__ import annotations
@@ -296,20 +296,64 @@ async def bare_client(inboxes: list[str], signed: bool, tag: str) -> float:
         return time.monotonic() - began
 
 
-def rows_of(database: Path, since_id: int) -> tuple[int, int, int, int]:
+async def rows_of(database: str, since_id: int) -> tuple[int, int, int, int]:
     """(succeeded, failed, retried, last id) of the ``deliver`` rows after ``since_id``."""
-    with sqlite3.connect(database) as db:
-        rows = db.execute(
-            "SELECT state, attempts, id FROM work_items WHERE kind = 'deliver' AND id > ?", (since_id,)
-        ).fetchall()
+    query = "SELECT state, attempts, id FROM work_items WHERE kind = 'deliver' AND id > "
+    if database.startswith("postgresql"):
+        import asyncpg
+
+        conn = await asyncpg.connect(database)
+        try:
+            rows = [tuple(r) for r in await conn.fetch(query + "$1", since_id)]
+        finally:
+            await conn.close()
+    else:
+        with sqlite3.connect(database) as db:
+            rows = db.execute(query + "?", (since_id,)).fetchall()
     succeeded = sum(1 for state, _, _ in rows if state == "succeeded")
     failed = sum(1 for state, _, _ in rows if state == "failed")
     retried = sum(1 for _, attempts, _ in rows if attempts > 1)
     return succeeded, failed, retried, max((i for _, _, i in rows), default=since_id)
 
 
+async def scaled_env(env: dict[str, str], pg: str, redis: str) -> tuple[str, str]:
+    """PostgreSQL (a scratch database) and Redis for the scaled mode; returns (database, url)."""
+    import asyncpg
+
+    name = f"shoal_bench_fanout_{os.getpid()}"
+    conn = await asyncpg.connect(pg)
+    try:
+        await conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
+        await conn.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await conn.close()
+    database = pg.rsplit("/", 1)[0] + "/" + name
+    env["SHOAL_DATABASE_URL"] = "postgresql+asyncpg://" + database.split("://", 1)[1]
+    env["SHOAL_REDIS_URL"] = redis
+    env["SHOAL_REDIS_PREFIX"] = f"shoalbench{os.getpid()}"
+    return name, database
+
+
+async def drop_database(pg: str, name: str) -> None:
+    import asyncpg
+
+    conn = await asyncpg.connect(pg)
+    try:
+        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await conn.close()
+
+
 async def run(
-    work: Path, hosts: int, inboxes: int, rounds: int, api_rate: float, profile: str | None
+    work: Path,
+    hosts: int,
+    inboxes: int,
+    rounds: int,
+    api_rate: float,
+    profile: str | None,
+    scaled: bool = False,
+    pg: str = "",
+    redis: str = "",
 ) -> tuple[list[Round], dict[str, int]]:
     receivers = await asyncio.create_subprocess_exec(
         sys.executable, "-c", RECEIVERS, str(hosts), stdout=subprocess.PIPE, stdin=subprocess.DEVNULL
@@ -331,11 +375,14 @@ async def run(
             "SHOAL_FEDERATION_ALLOW_HOSTS": "127.0.0.1",
             "SHOAL_P2P_ENABLED": "false",
         }
+        dropper = None
+        database = str(data / "shoal.db")
+        if scaled:
+            dropper, database = await scaled_env(env, pg, redis)
         await asyncio.to_thread(
             subprocess.run, [SHOAL, "db", "upgrade"], env=env, check=True, capture_output=True
         )
         uuids = await fill(env, ports, inboxes, rounds)
-        database = data / "shoal.db"
         inbox_urls = [f"http://127.0.0.1:{ports[i % len(ports)]}/users/u{i}/inbox" for i in range(inboxes)]
         results: list[Round] = []
         async with aiohttp.ClientSession() as session:
@@ -350,11 +397,12 @@ async def run(
             if profile:
                 serve = [sys.executable, "-m", "cProfile", "-o", profile, *serve]
             proc = start(serve, env, work / "serve.log")
+            worker = start([SHOAL, "worker"], env, work / "worker.log") if scaled else None
             try:
                 await wait_http(url + "/api/v1/config")
                 token = await token_for(session, url)
                 headers = {"Authorization": f"Bearer {token}"}
-                last_row = rows_of(database, 0)[3]
+                last_row = (await rows_of(database, 0))[3]
                 async with Load(url, api_rate) as load:
                     await asyncio.sleep(4)
                     for n, uuid in enumerate(uuids):
@@ -380,7 +428,7 @@ async def run(
                         # Every row recorded as succeeded (the receivers' 202s are in the database).
                         deadline = time.monotonic() + 60
                         while True:
-                            succeeded, failed, retried, newest = rows_of(database, last_row)
+                            succeeded, failed, retried, newest = await rows_of(database, last_row)
                             if succeeded + failed >= expected or time.monotonic() > deadline:
                                 break
                             await asyncio.sleep(0.1)
@@ -409,6 +457,10 @@ async def run(
                 final = await receiver_stats(session, control)
             finally:
                 stop(proc)
+                if worker is not None:
+                    stop(worker)
+                if dropper:
+                    await drop_database(pg, dropper)
         return results, final
     finally:
         receivers.terminate()
@@ -449,6 +501,11 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=3, help="videos published, one per round")
     parser.add_argument("--hosts", type=int, default=50)
     parser.add_argument("--inboxes", type=int, default=1000)
+    parser.add_argument(
+        "--scaled", action="store_true", help="PostgreSQL + Redis, deliveries in a `shoal worker`"
+    )
+    parser.add_argument("--pg", default="postgresql://postgres@127.0.0.1:5432/test", help="for --scaled")
+    parser.add_argument("--redis", default="redis://127.0.0.1:6379/0", help="for --scaled")
     parser.add_argument("--profile", help="write a cProfile of the web process to this file")
     parser.add_argument("--api-rate", type=float, default=API_RATE, help="GET /api/v1/videos per second")
     args = parser.parse_args()
@@ -456,7 +513,17 @@ def main() -> int:
     started = time.monotonic()
     try:
         results, final = asyncio.run(
-            run(work, args.hosts, args.inboxes, args.rounds, args.api_rate, args.profile)
+            run(
+                work,
+                args.hosts,
+                args.inboxes,
+                args.rounds,
+                args.api_rate,
+                args.profile,
+                args.scaled,
+                args.pg,
+                args.redis,
+            )
         )
     finally:
         if os.environ.get("SHOAL_BENCH_KEEP"):
@@ -467,7 +534,12 @@ def main() -> int:
     print()
     print(
         f"Machine: {machine()}; {args.inboxes:,} inboxes on {args.hosts} hosts; "
-        f"{args.api_rate:g} GET /api/v1/videos per second throughout"
+        f"{args.api_rate:g} GET /api/v1/videos per second throughout; "
+        + (
+            "scaled (PostgreSQL, Redis, one `shoal worker`)"
+            if args.scaled
+            else "embedded (SQLite, jobs in the web process)"
+        )
     )
     print(table(results))
     if shoal_rounds:

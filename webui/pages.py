@@ -24,7 +24,7 @@ from instance.services.videos import VideoFilters
 
 from . import render
 from .pagecache import shared_for_anonymous
-from .security import EMBED_PREFIX
+from .security import EMBED_PREFIX, content_security_policy, origin_of
 
 PAGE_SIZE = 24
 routes = web.RouteTableDef()
@@ -241,7 +241,7 @@ async def watch(request: web.Request) -> web.Response:
     watch_url = shoal.url(f"/w/{details['shortUUID']}")
     embed_url = shoal.url(f"{EMBED_PREFIX}{details['uuid']}")
     oembed = shoal.url("/services/oembed?" + urlencode({"url": watch_url}))
-    return await page(
+    response = await page(
         request,
         "watch.html",
         video=details,
@@ -256,6 +256,7 @@ async def watch(request: web.Request) -> web.Response:
         is_public=video.privacy == Privacy.PUBLIC and not video.hidden,
         files=details["streamingPlaylists"][0]["files"] if details["streamingPlaylists"] else [],
     )
+    return _allow_remote_media(request, response, details, video, embed=False)
 
 
 @routes.get(EMBED_PREFIX + "{ident}")
@@ -266,9 +267,27 @@ async def embed(request: web.Request) -> web.Response:
         details, video = await _video(request, request.match_info["ident"])
     except ApiError as exc:
         return await page(request, "error.html", status=exc.status, message=exc.detail, bare=True)
-    return await page(
+    response = await page(
         request, "embed.html", video=details, player=_player_config(request, details, video, embed=True)
     )
+    return _allow_remote_media(request, response, details, video, embed=True)
+
+
+def _allow_remote_media(
+    request: web.Request, response: web.Response, details: dict[str, Any], video: Any, *, embed: bool
+) -> web.Response:
+    """A remote video plays from its instance (or that instance's storage/CDN) and shares through
+    its tracker: the page's CSP lets the player fetch from exactly those origins."""
+    if video.is_local:
+        return response
+    urls: list[Any] = list(details.get("trackerUrls") or [])
+    for playlist in details.get("streamingPlaylists") or []:
+        urls += [playlist.get("playlistUrl"), playlist.get("segmentsSha256Url")]
+        urls += [f.get(key) for f in playlist.get("files") or [] for key in ("fileUrl", "playlistUrl")]
+    origins = [origin for origin in map(origin_of, (u for u in urls if isinstance(u, str))) if origin]
+    policy = content_security_policy(shoal_of(request).settings, embed=embed, remote=origins)
+    response.headers["Content-Security-Policy"] = policy
+    return response
 
 
 async def _actor_page(request: web.Request, kind: str) -> web.Response:

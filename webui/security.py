@@ -7,6 +7,7 @@ page, whose whole purpose is to be put in other sites' iframes.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from urllib.parse import urlsplit
 
 from aiohttp import web
@@ -14,6 +15,11 @@ from aiohttp import web
 from instance.settings import Settings
 
 EMBED_PREFIX = "/videos/embed/"
+
+
+def origin_of(url: str | None) -> str | None:
+    """``scheme://host[:port]`` of an absolute URL, else None."""
+    return _origin(url)
 
 
 def _origin(url: str | None) -> str | None:
@@ -35,17 +41,23 @@ def media_origins(settings: Settings) -> list[str]:
     return origins
 
 
-def content_security_policy(settings: Settings, *, embed: bool) -> str:
-    """The CSP of our pages (``embed`` allows any site to frame the page)."""
+def content_security_policy(settings: Settings, *, embed: bool, remote: Iterable[str] = ()) -> str:
+    """The CSP of our pages (``embed`` allows any site to frame the page).
+
+    ``remote`` adds the origins a remote video plays from (its instance, storage or CDN, and its
+    WebSocket tracker) to what the player may fetch — and to nothing else: scripts still come
+    only from here.
+    """
     extra = " ".join(media_origins(settings))
     sources = f"'self' {extra}".strip()
+    fetched = " ".join([sources, *(o for o in dict.fromkeys(remote) if o not in sources.split())])
     directives = [
         "default-src 'self'",
         f"script-src {sources}",
         "style-src 'self'",
         f"img-src 'self' data: blob: https: {extra}".strip(),
-        f"media-src {sources} blob:",
-        f"connect-src {sources}",
+        f"media-src {fetched} blob:",
+        f"connect-src {fetched}",
         "worker-src 'self' blob:",
         "font-src 'self'",
         "object-src 'none'",

@@ -185,6 +185,32 @@ def tracker_urls(shoal: Shoal) -> list[str]:
     return ["ws" + base.removeprefix("http") + "/tracker/socket", base + "/tracker/announce"]
 
 
+def remote_tracker_urls(shoal: Shoal, video: Video) -> list[str]:
+    """The trackers a remote video's Video object names (PeerTube's ``tracker-websocket`` and
+    ``tracker-http`` links), WebSocket first: its viewers everywhere share one swarm there.
+
+    Only trackers on the video's own host are kept, so a document cannot send our viewers'
+    players to announce to a third party. ``[]`` when P2P is off here.
+    """
+    raw = video.remote_data if isinstance(video.remote_data, dict) else {}
+    links = raw.get("url")
+    if not shoal.settings.p2p_enabled or not video.remote_url or not isinstance(links, list):
+        return []
+    host = urlsplit(video.remote_url).netloc.lower()
+    found: list[str] = []
+    for link in links:
+        rel = link.get("rel") if isinstance(link, dict) else None
+        if not isinstance(rel, list) or "tracker" not in rel:
+            continue
+        href = link.get("href")
+        if not isinstance(href, str) or len(href) > 2048:
+            continue
+        parts = urlsplit(href)
+        if parts.scheme in ("ws", "wss", "http", "https") and parts.netloc.lower() == host:
+            found.append(href)
+    return sorted(dict.fromkeys(found), key=lambda url: not url.startswith(("ws://", "wss://")))
+
+
 def _has_torrent(shoal: Shoal, video: Video, rendition: Rendition) -> bool:
     # Never for private, internal or hidden videos, whatever rows linger.
     if not rendition.info_hash or not rendition.torrent_path or not shoal.settings.p2p_enabled:
@@ -330,7 +356,9 @@ def video_details(shoal: Shoal, view: VideoView) -> dict[str, Any]:
             else {"id": 2, "label": "Disabled"},
             "downloadEnabled": item.download_enabled,
             "inputFileUpdatedAt": None,
-            "trackerUrls": tracker_urls(shoal) if item.is_local and not needs_file_token(item) else [],
+            "trackerUrls": (tracker_urls(shoal) if item.is_local else remote_tracker_urls(shoal, item))
+            if not needs_file_token(item)
+            else [],
             "files": [],
             "streamingPlaylists": streaming_playlists(shoal, item, view.renditions),
             "channel": channel(shoal, item.channel, view.stats),

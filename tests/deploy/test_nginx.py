@@ -134,3 +134,63 @@ async def test_instance_behind_nginx_files_sent_by_nginx(make_instance, tmp_path
             timeout=60,
         )
         assert '"video"' in streams.stdout, streams.stderr
+
+
+@pytest.mark.embedded_only
+async def test_public_files_sent_by_nginx_after_one_access_check(make_instance, tmp_path: Path) -> None:
+    """Public HLS files come straight from the disk through nginx (auth_request, cached per video);
+    a video made private stops being served that way within the cache's seconds."""
+    port = free_port()
+    site = nginxconf.prepare(
+        tmp_path / "nginx", web=[f"127.0.0.1:{port}"], storage_dir=tmp_path / "web" / "storage"
+    )
+    instance = await make_instance(
+        "web",
+        port=port,
+        public_url=site.https_url,
+        trust_proxy=True,
+        accel_redirect_prefix="/internal-storage/",
+    )
+    clip = media.make_clip(tmp_path, "public.mp4", 320, 240, 30, 2.0)
+    with nginxconf.running(site):
+        async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(ssl=False)) as session:
+            anonymous = ApiClient(session, site.https_url)
+            await instance.create_user("alice")
+            alice = anonymous.as_user(await anonymous.login("alice", "password123"))
+            ref = await upload(alice, clip, "Public behind nginx")
+            video = await wait_done(alice, ref["id"])
+            playlist = video["streamingPlaylists"][0]
+            master = playlist["playlistUrl"]
+            assert "/private/" not in master
+            async with session.get(master) as resp:
+                assert resp.status == 200 and resp.headers["Cache-Control"] == "public, max-age=30"
+                assert (await resp.text()).startswith("#EXTM3U")
+            file_url = playlist["files"][0]["fileUrl"]
+            stored = (tmp_path / "web" / "storage" / "hls" / video["uuid"] / file_url.rsplit("/", 1)[1])
+            data = stored.read_bytes()
+            for _ in range(3):
+                async with session.get(file_url, headers={"Range": "bytes=10-1009"}) as resp:
+                    assert resp.status == 206 and resp.headers["Server"].startswith("nginx")
+                    assert resp.headers["Content-Range"] == f"bytes 10-1009/{len(data)}"
+                    assert resp.headers["Access-Control-Allow-Origin"] == "*"
+                    assert resp.headers["Cache-Control"] == "public, max-age=31536000, immutable"
+                    assert await resp.read() == data[10:1010]
+            # Shoal was asked once for this video, and nginx keeps the answer (its cache entry).
+            entries = [p.read_bytes() for p in (site.directory / "cache" / "files").rglob("*") if p.is_file()]
+            key = f"KEY: access|{video['uuid']}".encode()
+            assert sum(key in entry for entry in entries) == 1, "no cached access answer"
+            # A missing file is Shoal's problem document, not nginx's page.
+            async with session.get(master.rsplit("/", 1)[0] + "/missing.m3u8") as resp:
+                assert resp.status == 404 and (await resp.json())["code"] == "file_not_found"
+
+            status, _ = await alice.put(f"/api/v1/videos/{video['id']}", json={"privacy": 3})
+            assert status == 204
+            deadline = asyncio.get_running_loop().time() + 30
+            while True:
+                async with session.get(file_url, headers={"Range": "bytes=0-99"}) as resp:
+                    if resp.status == 403:
+                        assert (await resp.json())["code"] == "file_token_required"
+                        break
+                    assert resp.status == 206
+                assert asyncio.get_running_loop().time() < deadline, "still public after 30 s"
+                await asyncio.sleep(0.5)

@@ -28,6 +28,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import re
 import statistics
 import subprocess
 import sys
@@ -43,6 +44,7 @@ HLS_PREFIX = "/static/streaming-playlists/hls/"
 MODES = ("off", "on")
 # Target from the issue: at most 1.5 origin copies for 6 viewers (>= 75 % offload).
 TARGET_COPIES, TARGET_VIEWERS = 1.5, 6
+EARLY_SECONDS = 10.0  # a page's start-up window, for where its HTTP bytes go
 
 # Stall bookkeeping in every page, before any script runs. Media events do not bubble, so the
 # listeners sit on the document in the capture phase and see the player's <video>.
@@ -71,6 +73,8 @@ STALLS_READ_JS = """() => {
            startup: s.firstPlaying === null ? null : s.firstPlaying / 1000 };
 }"""
 P2P_OFF_JS = "localStorage.setItem('shoal-p2p', 'off');"
+RANGE_QUERY = re.compile(r"[?&]range=(\d+)-(\d+)")
+RANGE_HEADER = re.compile(r"bytes=(\d+)-(\d+)")
 
 
 class Egress:
@@ -141,10 +145,43 @@ async def open_viewer(browser: Any, url: str, *, p2p: bool, timeout: float) -> t
         await context.add_init_script(P2P_OFF_JS)
     page = await context.new_page()
     watched = Watched(page)
+    track_fragments(page, fetched := [])
+    watched.fragments = fetched  # type: ignore[attr-defined]
     await page.goto(url)
     await page.wait_for_function("() => window.shoalPlayer && window.shoalPlayer.video.readyState >= 1")
     await page.evaluate("() => { const v = window.shoalPlayer.video; v.muted = true; return v.play(); }")
     return context, watched
+
+
+def track_fragments(page: Any, fetched: list[dict[str, Any]]) -> None:
+    """Record every fragment range the page asked the origin for: when, which bytes, and how it ended.
+
+    Ranges come from the player's ``Range`` header (plain hls.js) or the loader's ``?range=``
+    query (P2P); where in the file they lie tells which part of the video went over HTTP.
+    """
+    started = time.monotonic()
+
+    def range_of(request: Any) -> tuple[int, int] | None:
+        if not request.url.split("?")[0].endswith(".mp4"):
+            return None
+        match = RANGE_QUERY.search(request.url) or RANGE_HEADER.match(request.headers.get("range", ""))
+        return (int(match.group(1)), int(match.group(2))) if match else None
+
+    def ended(request: Any, outcome: str) -> None:
+        span = range_of(request)
+        if span is not None:
+            fetched.append(
+                {
+                    "at": time.monotonic() - started,
+                    "file": request.url.split("?")[0].rsplit("/", 1)[-1],
+                    "start": span[0],
+                    "end": span[1],
+                    "outcome": outcome,
+                }
+            )
+
+    page.on("requestfinished", lambda r: ended(r, "done"))
+    page.on("requestfailed", lambda r: ended(r, "failed"))
 
 
 async def run_mode(
@@ -183,7 +220,15 @@ async def run_mode(
         for _context, watched, joined in sorted(viewers, key=lambda v: v[2]):
             stats = await watched.page.evaluate(STATS_JS)
             stalls = await watched.page.evaluate(STALLS_READ_JS)
-            results.append({"joined": joined, **stats, "stalls": stalls, "errors": watched.errors})
+            results.append(
+                {
+                    "joined": joined,
+                    **stats,
+                    "stalls": stalls,
+                    "errors": watched.errors,
+                    "fragments": watched.fragments,
+                }
+            )
         for _context, watched, _joined in viewers:
             await watched.page.close()  # pagehide: the last byte report
     finally:
@@ -305,6 +350,24 @@ def percent(x: float) -> str:
     return f"{0 if round(x * 100) == 0 else round(x * 100):.0f} %"
 
 
+def http_profile(page: dict[str, Any], sizes: dict[str, int]) -> str:
+    """Where a page's HTTP fragment bytes lie in the video (thirds by file offset) and how early."""
+    thirds = [0, 0, 0]
+    early = failed = 0
+    for f in page.get("fragments", []):
+        if f["outcome"] != "done":
+            failed += 1
+            continue
+        size = f["end"] - f["start"] + 1
+        thirds[min(2, 3 * f["start"] // sizes[f["file"]])] += size
+        if f["at"] < EARLY_SECONDS:
+            early += size
+    return (
+        f"HTTP by third of the video {'/'.join(mb(t) for t in thirds)} MB, "
+        f"{mb(early)} MB in its first {EARLY_SECONDS:g} s, {failed} aborted"
+    )
+
+
 def table(result: dict[str, Any], args: argparse.Namespace) -> str:
     rows = {mode: summarize(result[mode]) for mode in MODES}
     off, on = rows["off"], rows["on"]
@@ -342,6 +405,11 @@ def table(result: dict[str, Any], args: argparse.Namespace) -> str:
         "",
         "Per page (joined s, HTTP MB, peers MB, uploaded MB, stalls, stalled s, startup s):",
     ]
+    sizes: dict[str, int] = {}  # a file's size, as far as the fragments fetched show it
+    for mode in MODES:
+        for p in result[mode]["pages"]:
+            for f in p.get("fragments", []):
+                sizes[f["file"]] = max(sizes.get(f["file"], 1), f["end"] + 1)
     for mode in MODES:
         for i, p in enumerate(result[mode]["pages"]):
             s = p["stalls"]
@@ -351,6 +419,7 @@ def table(result: dict[str, Any], args: argparse.Namespace) -> str:
                 f"{s['startup'] if s['startup'] is None else round(s['startup'], 1)}"
                 + (f"  errors: {p['errors'][:3]}" if p["errors"] else "")
             )
+            lines.append(f"      {http_profile(p, sizes)}")
     for mode in MODES:
         rep = result[mode]["reported"]
         lines.append(

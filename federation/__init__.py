@@ -19,7 +19,7 @@ def setup(app: Application) -> None:
     from .web import add_routes
 
     add_routes(app)
-    from . import fanout  # noqa: F401 - content hooks (videos, comments, ratings), handlers, backfill
+    from . import cachefile, fanout  # noqa: F401 - content hooks, handlers, backfill; CacheFile (redundancy)
     from .video_routes import add_routes as add_video_routes
 
     add_video_routes(app)

@@ -27,7 +27,7 @@ ROUTES: dict[tuple[str, str | None], Handler] = {}
 
 # Modules whose import registers handlers; every process that runs ``inbox`` jobs imports
 # them before dispatching (append yours).
-HANDLER_MODULES: list[str] = ["federation.follows"]
+HANDLER_MODULES: list[str] = ["federation.follows", "federation.cachefile"]
 
 # Called after a Follow we sent to a remote actor is accepted: (shoal, follower, target).
 ON_FOLLOW_ACCEPTED: list[FollowAccepted] = []

@@ -164,6 +164,23 @@ class Settings(BaseSettings):
         description="STUN server `host:port` for WebRTC: the seeder's WebTorrent peers and the players' "
         "P2P; empty = none (peers on one network only)",
     )
+    redundancy_strategy: Literal["manual", "newest", "most_viewed"] = Field(
+        "manual",
+        description="which remote videos (of followed instances allowed for redundancy) this instance "
+        "mirrors: `manual` (admin's picks only), `newest` or `most_viewed` (up to the quota)",
+    )
+    redundancy_size: int = Field(
+        10 * 1024**3, description="storage quota of the mirrors of remote videos, in bytes", ge=0
+    )
+    redundancy_lifetime: float = Field(
+        48 * 3600.0,
+        description="seconds a mirror is announced for (CacheFile `expires`); renewed at half-life "
+        "while it is still wanted",
+        gt=0,
+    )
+    redundancy_check_interval: float = Field(
+        3600.0, description="seconds between redundancy chores (pick, renew and expire mirrors)", gt=0
+    )
     db_pool_size: int = Field(10, description="PostgreSQL connection pool size", gt=0)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO", description="log level")
     log_format: Literal["text", "json"] = Field(

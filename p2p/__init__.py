@@ -1,8 +1,9 @@
 """Torrents, the seeder, the built-in tracker and redundancy.
 
 ``setup(app)`` (called by the app factory) adds the tracker routes (``/tracker/announce``,
-``/tracker/scrape``, ``/tracker/socket``), ``/download/torrents/<file>``, the tracker and
-seeder startup hooks and the peer-expiry chore. The ``make_torrents`` job and its publish
+``/tracker/scrape``, ``/tracker/socket``), ``/download/torrents/<file>``, the mirrored files
+(``/static/redundancy/hls/…``) and the redundancy admin routes, the tracker and seeder
+startup hooks, and the peer-expiry and redundancy chores. The ``make_torrents`` job and its publish
 hook live in :mod:`p2p.jobs` (listed in ``JOB_MODULES``, so workers have them too).
 """
 
@@ -17,6 +18,8 @@ def setup(app: web.Application) -> None:
 
     from . import jobs  # noqa: F401 - the make_torrents job and the publish hook
     from .files import download_torrent
+    from .redundancy import redundancy_chore, serve_mirrored_file
+    from .redundancy_api import add_routes as add_redundancy_routes
     from .seeder import start_in_web
     from .tracker import http_announce, http_scrape, start_tracker, sweep_peers, ws_tracker
 
@@ -24,11 +27,16 @@ def setup(app: web.Application) -> None:
     app.router.add_get("/tracker/scrape", http_scrape)
     app.router.add_get("/tracker/socket", ws_tracker)
     app.router.add_get("/download/torrents/{file}", download_torrent)
+    app.router.add_get("/static/redundancy/hls/{uuid}/{file}", serve_mirrored_file)
+    add_redundancy_routes(app)
     for hook in (start_tracker, start_in_web):
         if hook not in STARTUP_HOOKS:
             STARTUP_HOOKS.append(hook)
     if not any(chore.name == "tracker_sweep" for chore in PERIODIC):
         PERIODIC.append(Periodic("tracker_sweep", 60.0, sweep_peers))
+    if not any(chore.name == "redundancy" for chore in PERIODIC):
+        # Every minute; the chore itself keeps to each instance's redundancy_check_interval.
+        PERIODIC.append(Periodic("redundancy", 60.0, redundancy_chore))
     _hook_video_updates()
 
 

@@ -117,11 +117,20 @@ async def wanted_renditions(shoal: Shoal, limit: int) -> list[Wanted]:
             select(Rendition).where(Rendition.video_id.in_(order), Rendition.info_hash.is_not(None))
         )
         renditions = sorted(rows.scalars(), key=lambda r: (order.index(r.video_id), -r.height))
-    return [
+    wanted = [
         Wanted(r.info_hash.lower(), r.torrent_path, r.file_path, r.size)
         for r in renditions[:limit]
         if r.info_hash and r.torrent_path
     ]
+    # Then the remote videos this instance mirrors: the origin's torrents, fed from our copy.
+    from .redundancy import mirrored_renditions
+
+    seen = {w.info_hash for w in wanted}
+    for info_hash, torrent_key, file_key, size in await mirrored_renditions(shoal):
+        if len(wanted) < limit and info_hash not in seen:
+            wanted.append(Wanted(info_hash, torrent_key, file_key, size))
+            seen.add(info_hash)
+    return wanted
 
 
 class Seeder:

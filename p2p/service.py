@@ -27,6 +27,7 @@ from instance.jobs import submit
 from instance.models import Privacy, Rendition, Video, VideoState
 from instance.services.videos import media_changed
 
+from .redundancy import redundancy_urls
 from .swarm import swarm_ids
 from .torrents import make_torrent, torrent_file_name, torrent_name
 
@@ -74,20 +75,28 @@ async def make_torrents(shoal: Shoal, video_id: int) -> int:
     prefix = video.storage_prefix or video.uuid
     trackers = tracker_urls(shoal)
     made: dict[int, tuple[str, str]] = {}
-    for rendition in renditions:
-        name = torrent_name(video.name, rendition.height)
-        seeds = [web_seed_url(shoal, video, rendition)]
-        key = f"torrents/{torrent_file_name(prefix, rendition.height)}"
-        local = shoal.storage.local_path(rendition.file_path)
-        with tempfile.TemporaryDirectory(dir=shoal.settings.data_dir) as tmp:
-            if local is None:
-                local = Path(tmp) / posixpath.basename(rendition.file_path)
-                await shoal.storage.get_to_file(rendition.file_path, local)
-            torrent = await asyncio.to_thread(
-                make_torrent, local, name=name, trackers=trackers, web_seeds=seeds
-            )
-        await shoal.storage.put_bytes(key, torrent.data, "application/x-bittorrent")
-        made[rendition.id] = (key, torrent.info_hash)
+    # A CacheFile may come or go while the torrents are made (and a second run of this job is
+    # deduplicated into this one): make them again until the mirrors they list are current.
+    for _ in range(3):
+        mirrors = await redundancy_urls(shoal, video.id)
+        for rendition in renditions:
+            name = torrent_name(video.name, rendition.height)
+            # The file in storage, then its copies on the instances that mirror the video (CacheFile).
+            file_name = posixpath.basename(rendition.file_path)
+            seeds = [web_seed_url(shoal, video, rendition), *(f"{base}/{file_name}" for base in mirrors)]
+            key = f"torrents/{torrent_file_name(prefix, rendition.height)}"
+            local = shoal.storage.local_path(rendition.file_path)
+            with tempfile.TemporaryDirectory(dir=shoal.settings.data_dir) as tmp:
+                if local is None:
+                    local = Path(tmp) / posixpath.basename(rendition.file_path)
+                    await shoal.storage.get_to_file(rendition.file_path, local)
+                torrent = await asyncio.to_thread(
+                    make_torrent, local, name=name, trackers=trackers, web_seeds=seeds
+                )
+            await shoal.storage.put_bytes(key, torrent.data, "application/x-bittorrent")
+            made[rendition.id] = (key, torrent.info_hash)
+        if await redundancy_urls(shoal, video.id) == mirrors:
+            break
     async with shoal.db.write() as session:
         for rendition_id, (key, info_hash) in made.items():
             row = await session.get(Rendition, rendition_id)

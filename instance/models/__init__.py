@@ -7,6 +7,7 @@ from .follow import Follow, FollowState
 from .interaction import AbuseReport, RemoteHost, VideoRate, VideoShare, VideoViewDay
 from .option import InstanceOption
 from .p2p_stats import P2PStats
+from .redundancy import MirrorState, VideoMirror, VideoRedundancy
 from .rendition import Rendition
 from .token import AuthToken, OAuthClient
 from .upload import UploadSession
@@ -24,6 +25,7 @@ __all__ = [
     "Follow",
     "FollowState",
     "InstanceOption",
+    "MirrorState",
     "OAuthClient",
     "P2PStats",
     "Privacy",
@@ -34,7 +36,9 @@ __all__ = [
     "User",
     "UserState",
     "Video",
+    "VideoMirror",
     "VideoRate",
+    "VideoRedundancy",
     "VideoShare",
     "VideoState",
     "VideoViewDay",

@@ -113,9 +113,14 @@ async def test_seeder_state_survives_a_restart(make_instance: Any, tmp_path: Pat
         # Back before the policy ran, from the resume data (its upload counter comes with it):
         # seeding at once, never checking the file again.
         assert set(second.handles) == {info_hash}
-        status = second.handles[info_hash].status()
-        assert status.all_time_upload == uploaded
-        assert status.state not in (lt.torrent_status.checking_files, lt.torrent_status.checking_resume_data)
+        checking = (lt.torrent_status.checking_files, lt.torrent_status.checking_resume_data)
+
+        async def resumed() -> bool:
+            status = second.handles[info_hash].status()
+            assert status.state not in checking
+            return status.all_time_upload >= uploaded  # the torrent's counters load in the background
+
+        await wait_for(resumed, "the resume data", timeout=20)
 
         async def seeding_again() -> bool:
             return second.handles[info_hash].status().is_seeding

@@ -37,7 +37,7 @@ $(WEBUI_STAMP): $(WEBUI_SOURCES)
 	cd webui && npm ci --no-audit --no-fund && npm run build
 	@touch $(WEBUI_STAMP)
 
-# The Node WebTorrent client of the P2P tests, from its lockfile. Some of its dependencies
+# The Node WebTorrent client of the P2P tests, from its lockfile. Some dependencies'
 # install scripts insist on pnpm: install without scripts, then build the native modules.
 WEBTORRENT_DIR := tests/p2p/webtorrent
 WEBTORRENT_STAMP := $(WEBTORRENT_DIR)/node_modules/.installed

@@ -156,6 +156,11 @@ class Settings(BaseSettings):
     seeder_upload_limit: int = Field(
         0, description="seeder upload rate limit in bytes/s; 0 = unlimited", ge=0
     )
+    seeder_super_seeding: bool = Field(
+        False,
+        description="seed in BEP 16 super-seeding mode: each peer gets pieces nobody has yet, so the "
+        "seeder sends about one copy and peers share the rest (see bench/README.md)",
+    )
     seeder_cache_size: int = Field(
         10 * 1024**3, description="bytes of rendition files the seeder caches with S3 storage (LRU)", gt=0
     )

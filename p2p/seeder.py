@@ -353,6 +353,10 @@ class Seeder:
     def _add(self, info_hash: str, file_key: str, params: lt.add_torrent_params) -> None:
         assert self.session is not None
         params.flags &= ~(lt.torrent_flags.paused | lt.torrent_flags.auto_managed)
+        if self.shoal.settings.seeder_super_seeding:
+            params.flags |= lt.torrent_flags.super_seeding
+        else:
+            params.flags &= ~lt.torrent_flags.super_seeding
         params.url_seeds = []  # the seeder has every piece: no need for the web seed
         self.handles[info_hash] = self.session.add_torrent(params)
         self.files[info_hash] = file_key

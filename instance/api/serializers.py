@@ -16,6 +16,7 @@ videos carry absolute URLs, used as is.
 from __future__ import annotations
 
 import posixpath
+from collections.abc import Iterable
 from typing import Any
 from urllib.parse import quote, urlencode, urlsplit
 
@@ -271,8 +272,14 @@ def video_file(shoal: Shoal, video: Video, rendition: Rendition) -> dict[str, An
     }
 
 
-def streaming_playlists(shoal: Shoal, video: Video, renditions: list[Rendition]) -> list[dict[str, Any]]:
-    """The one HLS playlist (``type`` 1) with a file per rendition, or ``[]`` before there are any."""
+def streaming_playlists(
+    shoal: Shoal, video: Video, renditions: list[Rendition], redundancies: Iterable[str] = ()
+) -> list[dict[str, Any]]:
+    """The one HLS playlist (``type`` 1) with a file per rendition, or ``[]`` before there are any.
+
+    ``redundancies`` are the base URLs of other instances' live mirrors (PeerTube's
+    ``[{baseUrl}]``): the same file names are served there.
+    """
     if not renditions:
         return []
     ordered = sorted(renditions, key=lambda r: r.height, reverse=True)
@@ -282,7 +289,7 @@ def streaming_playlists(shoal: Shoal, video: Video, renditions: list[Rendition])
             "type": HLS_TYPE,
             "playlistUrl": media_url(shoal, video, video.master_playlist),
             "segmentsSha256Url": media_url(shoal, video, video.segments_sha256),
-            "redundancies": [],
+            "redundancies": [{"baseUrl": url} for url in redundancies],
             "files": [video_file(shoal, video, r) for r in ordered],
         }
     ]
@@ -360,7 +367,7 @@ def video_details(shoal: Shoal, view: VideoView) -> dict[str, Any]:
             if not needs_file_token(item)
             else [],
             "files": [],
-            "streamingPlaylists": streaming_playlists(shoal, item, view.renditions),
+            "streamingPlaylists": streaming_playlists(shoal, item, view.renditions, view.redundancies),
             "channel": channel(shoal, item.channel, view.stats),
             "account": account(shoal, _owner_of(item), view.stats),
         }

@@ -112,9 +112,12 @@ async def _process(shoal: Shoal, video: Video) -> None:
     await _set(shoal, video.id, state=VideoState.PROBING, progress=0)
     if not video.source_key:
         raise PermanentFailure("the video has no original to process")
+    steps = _Steps()
     source = work / "source"
     await shoal.storage.get_to_file(video.source_key, source)
+    steps.done("fetch")
     info = await transcoding.probe(source, media_limits(shoal))
+    steps.done("probe")
     plan = transcoding.plan_ladder(info, ladder_settings(shoal))
     await _set(
         shoal,
@@ -136,6 +139,7 @@ async def _process(shoal: Shoal, video: Video) -> None:
         nice=shoal.settings.transcoding_nice,
         timeout=max(600.0, info.duration * 20),
     )
+    steps.done("transcode")
     images = work / "images"
     images.mkdir()
     nice = shoal.settings.transcoding_nice
@@ -165,8 +169,28 @@ async def _process(shoal: Shoal, video: Video) -> None:
         raise failed.exceptions[0] from None  # the retry policy looks at the error itself
     storyboard = storyboard_task.result()
     manifest_name = manifest_task.result().name
+    steps.done("images")
     await _set(shoal, video.id, state=VideoState.PUBLISHING, progress=95)
     await _publish(shoal, video, out, images, result, storyboard, manifest_name, prefix)
+    steps.done("publish")
+    log.info("video %s processed: %s", video.uuid, steps)
+
+
+class _Steps:
+    """Seconds each processing step took, for the admin's log line."""
+
+    def __init__(self) -> None:
+        self.started = self.last = time.monotonic()
+        self.times: list[tuple[str, float]] = []
+
+    def done(self, name: str) -> None:
+        now = time.monotonic()
+        self.times.append((name, now - self.last))
+        self.last = now
+
+    def __str__(self) -> str:
+        parts = ", ".join(f"{name} {seconds:.2f} s" for name, seconds in self.times)
+        return f"{parts} ({self.last - self.started:.2f} s in all)"
 
 
 async def _publish(

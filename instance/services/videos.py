@@ -39,6 +39,7 @@ from ..models import (
     Rendition,
     User,
     Video,
+    VideoRedundancy,
     VideoState,
     utcnow,
     uuid_from_short,
@@ -150,6 +151,7 @@ class VideoView:
     video: Video
     renditions: list[Rendition]
     stats: ActorStats
+    redundancies: tuple[str, ...] = ()  # base URLs of other instances' live mirrors of a local video
 
 
 @dataclass(frozen=True)
@@ -322,7 +324,15 @@ async def _load_details(shoal: Shoal, ident: str, user: User | None) -> VideoVie
     async with reading(shoal) as session:
         video = await get_video_for(shoal, session, ident, user)
         renditions = await renditions_of(session, video)
-        return VideoView(video, renditions, await actor_stats(session, [video.channel]))
+        mirrors: tuple[str, ...] = ()
+        if video.is_local and renditions:
+            rows = await session.scalars(
+                select(VideoRedundancy.base_url)
+                .where(VideoRedundancy.video_id == video.id, VideoRedundancy.expires_at >= utcnow())
+                .order_by(VideoRedundancy.id)
+            )
+            mirrors = tuple(rows)
+        return VideoView(video, renditions, await actor_stats(session, [video.channel]), mirrors)
 
 
 # ---------------------------------------------------------------- checks

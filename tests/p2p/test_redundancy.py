@@ -121,6 +121,8 @@ async def test_mirror_cachefile_web_seed_renewal_and_expiry(make_instance: Any, 
     assert seeds[0] == (a.shoal.storage.public_url(f"hls/{video['uuid']}/{file_name}") or file["fileUrl"])
     [row] = await redundancy_rows(a)
     assert row.base_url == base and row.expires_at > utcnow() + timedelta(minutes=50)
+    status, details = await a_admin.get(f"/api/v1/videos/{video['uuid']}")
+    assert status == 200 and details["streamingPlaylists"][0]["redundancies"] == [{"baseUrl": base}]
     status, body = await a_admin.get("/api/v1/server/redundancy/videos?target=my-videos")
     assert status == 200 and body["data"][0]["redundancies"]["streamingPlaylists"][0]["fileUrl"] == base
 
@@ -165,6 +167,8 @@ async def test_mirror_cachefile_web_seed_renewal_and_expiry(make_instance: Any, 
         return not await redundancy_rows(a) and mirror_url not in await url_list(file["torrentUrl"])
 
     await wait_for(forgotten, timeout=120, what="A dropping B's URL")
+    status, details = await a_admin.get(f"/api/v1/videos/{video['uuid']}")
+    assert status == 200 and details["streamingPlaylists"][0]["redundancies"] == []
 
 
 async def test_redundancy_bad_input(make_instance: Any) -> None:

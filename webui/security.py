@@ -45,12 +45,16 @@ def content_security_policy(settings: Settings, *, embed: bool, remote: Iterable
     """The CSP of our pages (``embed`` allows any site to frame the page).
 
     ``remote`` adds the origins a remote video plays from (its instance, storage or CDN, and its
-    WebSocket tracker) to what the player may fetch — and to nothing else: scripts still come
-    only from here.
+    WebSocket tracker), and any https origin, to what the player may fetch — and to nothing
+    else: scripts still come only from here.
     """
     extra = " ".join(media_origins(settings))
     sources = f"'self' {extra}".strip()
-    fetched = " ".join([sources, *(o for o in dict.fromkeys(remote) if o not in sources.split())])
+    remote = list(dict.fromkeys(remote))
+    # A remote instance may redirect its files to storage or a CDN its Video object never names
+    # (as Shoal itself does with S3): with a remote video, any https origin may serve media.
+    extra_fetch = [o for o in remote if o not in sources.split()] + (["https:"] if remote else [])
+    fetched = " ".join([sources, *extra_fetch])
     directives = [
         "default-src 'self'",
         f"script-src {sources}",

@@ -10,13 +10,12 @@ reach the host's PostgreSQL, Redis or S3 endpoint, so this test belongs to the e
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
+
+from tests.netns import run_in_netns
 
 ROOT = Path(__file__).resolve().parents[2]
 CLIENT_DIR = ROOT / "tests" / "p2p" / "webtorrent"
@@ -27,16 +26,7 @@ def run_scenario(workdir: Path) -> dict[str, Any]:
     assert (CLIENT_DIR / "node_modules" / "webtorrent").is_dir(), (
         "the Node WebTorrent client is not installed: run `make test-deps`"
     )
-    netns_run = str(ROOT / "tests" / "netns-run.sh")
-    proc = subprocess.run(
-        [netns_run, sys.executable, "-m", "tests.p2p.webtorrent_scenario", str(workdir)],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=TIMEOUT,
-    )
-    assert proc.returncode == 0, f"scenario failed ({proc.returncode}):\n{proc.stderr[-6000:]}"
-    return json.loads(proc.stdout.strip().splitlines()[-1])
+    return run_in_netns("tests.p2p.webtorrent_scenario", workdir, TIMEOUT)
 
 
 @pytest.mark.embedded_only

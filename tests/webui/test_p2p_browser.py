@@ -8,29 +8,19 @@ Redis or S3 endpoint, so this test belongs to the embedded run.
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
+
+from tests.netns import run_in_netns
 
 ROOT = Path(__file__).resolve().parents[2]
 TIMEOUT = 1500  # upload, transcode, four pages playing a minute of video at 2x, on a busy machine
 
 
 def run_scenario(workdir: Path) -> dict[str, Any]:
-    netns_run = str(ROOT / "tests" / "netns-run.sh")
-    proc = subprocess.run(
-        [netns_run, sys.executable, "-m", "tests.webui.p2p_scenario", str(workdir)],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=TIMEOUT,
-    )
-    assert proc.returncode == 0, f"scenario failed ({proc.returncode}):\n{proc.stderr[-6000:]}"
-    return json.loads(proc.stdout.strip().splitlines()[-1])
+    return run_in_netns("tests.webui.p2p_scenario", workdir, TIMEOUT)
 
 
 @pytest.mark.embedded_only

@@ -16,7 +16,7 @@ Typical use::
 """
 
 from .errors import InvalidMedia, Timeout, TranscodeFailed, TranscodingError
-from .hls import HlsResult, Rendition, build_command, output_names, transcode_hls
+from .hls import HlsResult, Rendition, build_command, output_names, plan_hls, transcode_hls
 from .images import (
     PREVIEW_SIZE,
     THUMBNAIL_SIZE,
@@ -33,6 +33,7 @@ from .ladder import (
     Plan,
     Rung,
     StillImage,
+    can_copy_top,
     max_bitrate,
     plan_ladder,
     reduce_frame_rate,
@@ -55,7 +56,7 @@ from .playlist import (
     read_media_playlist,
     render_master_playlist,
 )
-from .probe import MediaInfo, ProbeLimits, check_limits, parse_probe, probe
+from .probe import MediaInfo, PacketScan, ProbeLimits, check_limits, parse_probe, probe, scan_packets
 
 __all__ = [
     "BITS_PER_PIXEL",
@@ -68,6 +69,7 @@ __all__ = [
     "LadderSettings",
     "MediaInfo",
     "MediaPlaylist",
+    "PacketScan",
     "Plan",
     "PlaylistError",
     "ProbeLimits",
@@ -82,6 +84,7 @@ __all__ = [
     "Variant",
     "build_command",
     "build_segments_sha256",
+    "can_copy_top",
     "check_limits",
     "hash_ranges",
     "make_storyboard",
@@ -91,12 +94,14 @@ __all__ = [
     "parse_media_playlist",
     "parse_probe",
     "peak_bandwidth",
+    "plan_hls",
     "plan_ladder",
     "poster_time",
     "probe",
     "read_media_playlist",
     "reduce_frame_rate",
     "render_master_playlist",
+    "scan_packets",
     "rung_bitrate",
     "storyboard_vtt",
     "transcode_hls",

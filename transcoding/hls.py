@@ -8,6 +8,10 @@ VOD layout, so its players and P2P loader work unchanged.
 Lower rungs are scaled from the rung above (cascade), which is cheaper than scaling each
 from the source. Every rung gets keyframes at the same timestamps (one per GOP, closed)
 so segment boundaries line up and players switch renditions cleanly.
+
+A compliant source (see :func:`transcoding.ladder.can_copy_top`) is not re-encoded at the
+top: its video stream is copied into the top rung, and the encoded rungs put their
+keyframes where the source has its own, so segments still line up.
 """
 
 from __future__ import annotations
@@ -30,7 +34,7 @@ import ffmpeg
 
 from . import _process
 from .errors import TranscodeFailed
-from .ladder import Plan
+from .ladder import COPY_DEMUXERS, LadderSettings, Plan, plan_ladder
 from .playlist import (
     Variant,
     peak_bandwidth,
@@ -38,6 +42,7 @@ from .playlist import (
     render_master_playlist,
     retarget_media_playlist,
 )
+from .probe import MediaInfo, scan_packets
 
 ProgressCallback = Callable[[float], Awaitable[None]]
 
@@ -82,6 +87,20 @@ class HlsResult:
         """Every file written, master playlist last."""
         names = [n for r in self.renditions for n in (r.file_name, r.playlist_name)]
         return (*names, self.master_playlist)
+
+
+async def plan_hls(info: MediaInfo, settings: LadderSettings | None = None) -> Plan:
+    """:func:`plan_ladder`, after reading the source's packet timestamps when its video
+    stream might be copied as the top rung (H.264 in an MP4/MOV file)."""
+    settings = settings or LadderSettings()
+    scan = None
+    if (
+        settings.copy_compliant_top
+        and info.video_codec == "h264"
+        and set(info.format_name.split(",")) <= COPY_DEMUXERS
+    ):
+        scan = await scan_packets(info)
+    return plan_ladder(info, settings, scan)
 
 
 def output_names(prefix: str, resolution: int) -> tuple[str, str]:
@@ -192,8 +211,11 @@ def build_command(source: Path, plan: Plan, prefix: str) -> list[str]:
         ).video
         rate = top.frame_rate
 
-    outputs = []
-    for index, rung in enumerate(plan.rungs):
+    # The top rung copied from the source is the source's stream itself; the encoded
+    # rungs are scaled in a cascade, each from the one above (or from the source).
+    outputs: list[Any] = [upload[str(plan.video_stream)]] if plan.copies_top else []
+    encoded = plan.rungs[1:] if plan.copies_top else plan.rungs
+    for index, rung in enumerate(encoded):
         if rung.frame_rate != rate:
             video = video.filter("fps", fps=str(rung.frame_rate))
             rate = rung.frame_rate
@@ -201,7 +223,7 @@ def build_command(source: Path, plan: Plan, prefix: str) -> list[str]:
         if index == 0:
             video = video.filter("format", "yuv420p")
         video = video.filter("setsar", 1)
-        if index < len(plan.rungs) - 1:
+        if index < len(encoded) - 1:
             branches = video.split()
             outputs.append(branches[0])
             video = branches[1]
@@ -209,23 +231,35 @@ def build_command(source: Path, plan: Plan, prefix: str) -> list[str]:
             outputs.append(video)
 
     streams: list[Any] = list(outputs)
+    if plan.copies_top:
+        # Keyframes wherever the source has one, so every rung is cut at the same times.
+        keyframes = "source"
+    else:
+        keyframes = f"expr:gte(t,n_forced*{plan.gop_seconds:g})"
     options: dict[str, Any] = {
-        "c:v": "libx264",
         "preset": plan.preset,
         "crf": plan.crf,
         "sc_threshold": 0,
         "flags:v": "+cgop",
-        "force_key_frames:v": f"expr:gte(t,n_forced*{plan.gop_seconds:g})",
+        "force_key_frames:v": keyframes,
     }
     if plan.threads:
         options["threads"] = plan.threads
     for index, rung in enumerate(plan.rungs):
+        if rung.copy:
+            options[f"c:v:{index}"] = "copy"
+            continue
+        options[f"c:v:{index}"] = "libx264"
         options[f"maxrate:v:{index}"] = rung.bitrate
         options[f"bufsize:v:{index}"] = rung.bufsize
         # Keyframes come from -force_key_frames at the same timestamps in every rung;
         # x264's own interval is only a ceiling that must never fire first.
-        options[f"g:v:{index}"] = 2 * rung.gop_frames
-        options[f"keyint_min:v:{index}"] = rung.gop_frames
+        if plan.max_keyframe_gap is not None:
+            options[f"g:v:{index}"] = math.ceil((plan.max_keyframe_gap + 1) * rung.frame_rate)
+            options[f"keyint_min:v:{index}"] = 1
+        else:
+            options[f"g:v:{index}"] = 2 * rung.gop_frames
+            options[f"keyint_min:v:{index}"] = rung.gop_frames
     variants = [f"v:{i},name:{r.resolution}" for i, r in enumerate(plan.rungs)]
     if plan.audio is not None:
         streams += [upload[str(plan.audio_stream)]] * len(plan.rungs)
@@ -242,7 +276,7 @@ def build_command(source: Path, plan: Plan, prefix: str) -> list[str]:
             "map_chapters": -1,
             "max_muxing_queue_size": 4096,
             "f": "hls",
-            "hls_time": f"{plan.segment_seconds:g}",
+            "hls_time": f"{plan.hls_time or plan.segment_seconds:.6f}".rstrip("0").rstrip("."),
             "hls_playlist_type": "vod",
             "hls_segment_type": "fmp4",
             # single_file: one fMP4 per variant, init section and segments as byte ranges

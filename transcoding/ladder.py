@@ -11,7 +11,7 @@ import math
 from dataclasses import dataclass
 from fractions import Fraction
 
-from .probe import MediaInfo
+from .probe import MediaInfo, PacketScan
 
 # Bits per pixel per frame (average, maximum, minimum) by rung, from PeerTube's
 # packages/core-utils/src/videos/bitrate.ts (itself from a Bitmovin article).
@@ -27,6 +27,9 @@ BITS_PER_PIXEL: dict[int, tuple[float, float, float]] = {
 }
 AUDIO_COPY_MAX_BITRATE = 384_000
 AUDIO_SAMPLE_RATES = (44100, 48000)
+# What a top rung copied from the source may be: what every HLS player decodes.
+COPY_PROFILES = frozenset({"Constrained Baseline", "Baseline", "Main", "High"})
+COPY_DEMUXERS = frozenset({"mov", "mp4", "m4a", "3gp", "3g2", "mj2"})
 
 
 @dataclass(frozen=True)
@@ -46,6 +49,7 @@ class LadderSettings:
     still_size: tuple[int, int] = (854, 480)
     still_fps: int = 5
     still_color: str = "0x202020"
+    copy_compliant_top: bool = True
 
     def __post_init__(self) -> None:
         if not self.heights or any(h < 2 or h % 2 for h in self.heights):
@@ -69,6 +73,7 @@ class Rung:
     bitrate: int
     bufsize: int
     gop_frames: int
+    copy: bool = False
 
     @property
     def fps(self) -> float:
@@ -115,15 +120,28 @@ class Plan:
     threads: int = 0
     gop_seconds: float = 2.0
     segment_seconds: float = 4.0
+    max_keyframe_gap: float | None = None
+    hls_time: float | None = None
+
+    @property
+    def copies_top(self) -> bool:
+        """True when the top rung is the source's own video stream, copied."""
+        return self.rungs[0].copy
 
 
-def plan_ladder(info: MediaInfo, settings: LadderSettings | None = None) -> Plan:
+def plan_ladder(
+    info: MediaInfo, settings: LadderSettings | None = None, scan: PacketScan | None = None
+) -> Plan:
     """Decide the renditions for a probed upload.
 
     Video: every configured rung at or below the source's short side (never upscaling),
     plus the source's own resolution when it falls between two rungs; a source smaller
     than every rung gets a single rung at its own size. Audio-only: one 480p rung showing
     a still image. Audio is copied when it is already stereo AAC-LC at a sane bitrate.
+
+    With ``scan`` (the source's packet timestamps) a compliant source's video becomes the
+    top rung as is, and the other rungs take their keyframes from it: see
+    :func:`can_copy_top`.
     """
     settings = settings or LadderSettings()
     common = dict(
@@ -169,7 +187,86 @@ def plan_ladder(info: MediaInfo, settings: LadderSettings | None = None) -> Plan
         )
         rate = reduce_frame_rate(source_rate, cap)
         rungs.append(_rung(resolution, width, height, rate, info.video_bitrate, settings))
+    if scan is not None and settings.copy_compliant_top and can_copy_top(info, rungs, scan, settings):
+        top = rungs[0]
+        rungs[0] = Rung(
+            resolution=top.resolution,
+            width=top.width,
+            height=top.height,
+            frame_rate=top.frame_rate,
+            bitrate=info.video_bitrate or top.bitrate,
+            bufsize=2 * (info.video_bitrate or top.bitrate),
+            gop_frames=top.gop_frames,
+            copy=True,
+        )
+        common["max_keyframe_gap"] = scan.max_keyframe_gap(info.duration)
+        common["hls_time"] = _segment_time(scan, settings.segment_seconds)
     return Plan(rungs=tuple(rungs), source_frame_rate=source_rate, **common)
+
+
+def _segment_time(scan: PacketScan, segment_seconds: float) -> float | None:
+    """The segment length for cuts at the source's own keyframes.
+
+    The HLS muxer cuts at the first keyframe at or after each multiple of its segment
+    time; with keyframes every 1.967 s (59 frames at 30 fps) a plain 4 s would cut after
+    three GOPs, then two, .... A whole number of typical GOPs, a hair short, cuts every
+    segment after the same number of GOPs (the hair keeps the drift under half a GOP
+    for thousands of segments).
+    """
+    gap = scan.typical_keyframe_gap()
+    if not gap:
+        return None
+    gops = max(1, round(segment_seconds / gap))
+    return max(gap / 2, gops * gap - 1e-4)
+
+
+def can_copy_top(
+    info: MediaInfo, rungs: list[Rung], scan: PacketScan, settings: LadderSettings
+) -> bool:
+    """Whether the source's video stream can be the top rung without re-encoding it.
+
+    Encoding the top rung is most of a transcode's cost (the 1080p rung of a 1080p ladder
+    takes about half the CPU), and re-encoding an already fit stream only loses quality.
+    A stream qualifies (much as PeerTube's "quick transcode" rules) when it is H.264 in a
+    profile every player decodes, 8-bit 4:2:0, progressive, square pixels, not rotated,
+    at the top rung's exact size and frame rate, at constant frame rate, within the
+    rung's maximum bitrate, in an MP4/MOV file; and its keyframes start the stream and
+    come at least every segment length, so that they can cut every rung's segments. The
+    other rungs then get keyframes at the same times (the encoder is told to follow the
+    source's), which must survive their frame-rate reduction when they have one.
+    """
+    top = rungs[0]
+    if not (
+        info.has_video
+        and info.video_codec == "h264"
+        and info.video_profile in COPY_PROFILES
+        and info.pix_fmt == "yuv420p"
+        and info.field_order in (None, "progressive", "unknown")
+        and info.rotation == 0
+        and set(info.format_name.split(",")) <= COPY_DEMUXERS
+        and (top.width, top.height) == (info.width, info.height) == (info.coded_width, info.coded_height)
+        and top.frame_rate == info.frame_rate
+        and info.video_bitrate is not None
+        and info.video_bitrate <= max_bitrate(top.resolution, top.width, top.height, top.frame_rate)
+    ):
+        return False
+    if not scan.keyframes or not scan.frames or scan.keyframes[0] > scan.frames[0]:
+        return False
+    period = 1 / float(info.frame_rate)
+    if scan.max_keyframe_gap(info.duration) > settings.segment_seconds + period / 2:
+        return False
+    if not scan.is_constant_rate(info.frame_rate):
+        return False
+    start = scan.frames[0]
+    for rung in rungs[1:]:
+        if rung.frame_rate != info.frame_rate:
+            # fps keeps the frames nearest its own grid: a keyframe off that grid is dropped.
+            step = 1 / float(rung.frame_rate)
+            for t in scan.keyframes:
+                offset = (t - start) / step
+                if abs(offset - round(offset)) > 0.25 * period / step:
+                    return False
+    return True
 
 
 def plan_audio(info: MediaInfo) -> AudioPlan:

@@ -123,6 +123,7 @@ class MediaInfo:
     video_bitrate: int | None = None
     video_stream: int | None = None
     keyframe_interval: float | None = None
+    field_order: str | None = None
     audio_codec: str | None = None
     audio_profile: str | None = None
     audio_bitrate: int | None = None
@@ -260,6 +261,7 @@ def parse_probe(data: dict[str, Any], path: Path, size: int) -> MediaInfo:
             video_bitrate=_video_bitrate(video, fmt, audio_bitrate, size, duration),
             video_stream=int(video["index"]),
             keyframe_interval=_keyframe_interval(data.get("packets") or [], video),
+            field_order=video.get("field_order"),
         )
     if audio is not None:
         fields.update(
@@ -349,6 +351,79 @@ async def _check_tail_decodes(info: MediaInfo, limits: ProbeLimits) -> None:
             f"The upload ends early: it claims {info.duration:.1f} s but its last "
             f"{window:.1f} s cannot be decoded.",
         )
+
+
+@dataclass(frozen=True)
+class PacketScan:
+    """Timestamps of every video packet of a file, from its container (nothing decoded).
+
+    ``frames`` are the presentation times in order; ``keyframes`` those of sync samples.
+    """
+
+    frames: tuple[float, ...]
+    keyframes: tuple[float, ...]
+
+    def max_keyframe_gap(self, end: float) -> float:
+        """The longest stretch without a keyframe, counting up to ``end`` (the duration)."""
+        marks = [*self.keyframes, max(end, self.keyframes[-1] if self.keyframes else end)]
+        return max((b - a for a, b in zip(marks, marks[1:], strict=False)), default=end)
+
+    def typical_keyframe_gap(self) -> float | None:
+        """The median time between two keyframes, None with fewer than two."""
+        gaps = sorted(b - a for a, b in zip(self.keyframes, self.keyframes[1:], strict=False))
+        return gaps[len(gaps) // 2] if gaps else None
+
+    def is_constant_rate(self, rate: Fraction, tolerance: float = 0.25) -> bool:
+        """True when every frame lasts one period of ``rate`` (within ``tolerance`` of it)."""
+        if rate <= 0 or len(self.frames) < 2:
+            return False
+        period = 1 / float(rate)
+        return all(
+            abs(b - a - period) <= tolerance * period
+            for a, b in zip(self.frames, self.frames[1:], strict=False)
+        )
+
+
+async def scan_packets(info: MediaInfo, timeout: float = 120.0) -> PacketScan:
+    """Read the video stream's packet timestamps and keyframe flags from the container.
+
+    Only demuxes (no decoding): about a second for an hour of video. Used to decide
+    whether the source's own keyframes can cut every rung's segments.
+    """
+    if info.video_stream is None:
+        return PacketScan((), ())
+    argv = [
+        _process.FFPROBE,
+        "-hide_banner",
+        "-v",
+        "error",
+        "-protocol_whitelist",
+        "file",
+        "-f",
+        info.demuxer,
+        "-select_streams",
+        str(info.video_stream),
+        "-show_entries",
+        "packet=pts_time,flags",
+        "-of",
+        "csv=p=0",
+        f"file:{info.path}",
+    ]
+    done = await _process.run(argv, timeout=timeout, timeout_code="probe_timeout")
+    if done.returncode != 0:
+        raise TranscodeFailed("probe_failed", "ffprobe could not list the video packets.", done.stderr)
+    frames: list[float] = []
+    keyframes: list[float] = []
+    for line in done.stdout.decode("ascii", "replace").splitlines():
+        pts, _, flags = line.partition(",")
+        if (t := _number(pts)) is None:
+            continue
+        frames.append(t)
+        if flags.startswith("K"):
+            keyframes.append(t)
+    frames.sort()
+    keyframes.sort()
+    return PacketScan(tuple(frames), tuple(keyframes))
 
 
 def _refuse_from_stderr(stderr: str) -> None:

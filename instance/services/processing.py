@@ -118,7 +118,7 @@ async def _process(shoal: Shoal, video: Video) -> None:
     steps.done("fetch")
     info = await transcoding.probe(source, media_limits(shoal))
     steps.done("probe")
-    plan = transcoding.plan_ladder(info, ladder_settings(shoal))
+    plan = await transcoding.plan_hls(info, ladder_settings(shoal))
     await _set(
         shoal,
         video.id,
@@ -173,7 +173,13 @@ async def _process(shoal: Shoal, video: Video) -> None:
     await _set(shoal, video.id, state=VideoState.PUBLISHING, progress=95)
     await _publish(shoal, video, out, images, result, storyboard, manifest_name, prefix)
     steps.done("publish")
-    log.info("video %s processed: %s", video.uuid, steps)
+    log.info(
+        "video %s processed: %s; rungs %s%s",
+        video.uuid,
+        steps,
+        ",".join(str(r.resolution) for r in plan.rungs),
+        " (top copied from the source)" if plan.copies_top else "",
+    )
 
 
 class _Steps:

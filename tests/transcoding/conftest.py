@@ -48,7 +48,7 @@ def transcode(source: Path, out_dir: Path, prefix: str, **settings: Any) -> Tran
 
     async def go() -> Transcoded:
         info = await transcoding.probe(source)
-        plan = transcoding.plan_ladder(info, transcoding.LadderSettings(**settings))
+        plan = await transcoding.plan_hls(info, transcoding.LadderSettings(**settings))
         progress: list[float] = []
 
         async def on_progress(percent: float) -> None:
@@ -97,9 +97,19 @@ def audio_with_cover(media_dir: Path) -> Path:
     return media.audio_with_cover(media_dir)
 
 
-@pytest.fixture(scope="session")
-def landscape_hls(landscape: Path, tmp_path_factory: pytest.TempPathFactory) -> Transcoded:
-    return transcode(landscape, tmp_path_factory.mktemp("landscape-hls"), "land")
+@pytest.fixture(scope="session", params=["copied", "encoded"])
+def landscape_hls(
+    request: pytest.FixtureRequest, landscape: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Transcoded:
+    """The 720p clip with its top rung copied from the source (it is compliant), and the
+    same with the copy turned off: every rung encoded."""
+    copy = request.param == "copied"
+    done = transcode(
+        landscape, tmp_path_factory.mktemp(f"landscape-hls-{request.param}"), "land",
+        copy_compliant_top=copy,
+    )
+    assert done.plan.copies_top is copy
+    return done
 
 
 @pytest.fixture(scope="session")

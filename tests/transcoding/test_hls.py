@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 import transcoding
+from tests import media
 from tests.transcoding.conftest import Transcoded, run_ffprobe
 from transcoding import Timeout, TranscodeFailed, parse_media_playlist, read_media_playlist
 from transcoding.playlist import parse_attributes
@@ -106,7 +107,11 @@ def test_master_playlist_attributes_are_measured(landscape_hls: Transcoded) -> N
         assert (stream["width"], stream["height"]) == (rung.width, rung.height)
         assert attrs["FRAME-RATE"] == "30.000"
         video_codec, audio_codec = attrs["CODECS"].split(",")
-        assert video_codec.startswith("avc1.64")  # High profile, from the avcC record
+        # Profile and level from the avcC record: x264's High, or the copied source's own.
+        profile = {"High": "64", "Main": "4d", "Constrained Baseline": "42", "Baseline": "42"}
+        assert video_codec.startswith("avc1." + profile[stream["profile"]])
+        if not rung.copy:
+            assert stream["profile"] == "High"
         assert int(video_codec[-2:], 16) == stream["level"]
         assert audio_codec == "mp4a.40.2"
 
@@ -297,7 +302,9 @@ def test_input_is_read_as_a_plain_file_with_the_probed_demuxer(landscape_hls: Tr
     assert before[before.index("-f") + 1] == "mov"
     assert argv.count("-i") == 1
     graph = argv[argv.index("-filter_complex") + 1]
-    assert graph.count("scale=") == 4 and graph.count("split=2") == 3
+    # One decode, a cascade of scales: one per encoded rung, split between them.
+    encoded = len(landscape_hls.plan.rungs) - landscape_hls.plan.copies_top
+    assert graph.count("scale=") == encoded and graph.count("split=2") == encoded - 1
 
 
 def test_playlist_uris_point_at_the_final_files(landscape_hls: Transcoded) -> None:
@@ -322,3 +329,66 @@ def processes_working_in(directory: Path) -> list[int]:
         if cwd.startswith(str(directory)):
             found.append(int(entry.name))
     return found
+
+
+def video_packets(path: Path) -> list[tuple[str, str, str]]:
+    """(pts, size, flags) of every video packet, in decoding order."""
+    packets = run_ffprobe(path, "-select_streams", "v:0", "-show_entries", "packet=pts,size,flags")
+    return [(p["pts"], p["size"], p["flags"][0]) for p in packets["packets"]]
+
+
+def test_a_compliant_top_rung_is_the_source_stream_copied(landscape_hls: Transcoded) -> None:
+    top = landscape_hls.result.renditions[0]
+    source, copied = video_packets(landscape_hls.source), video_packets(
+        landscape_hls.out_dir / top.file_name
+    )
+    sizes = [size for _pts, size, _flags in source]
+    if landscape_hls.plan.copies_top:
+        assert [size for _pts, size, _flags in copied] == sizes
+        assert [flags for *_, flags in copied] == [flags for *_, flags in source]
+    else:
+        assert [size for _pts, size, _flags in copied] != sizes
+
+
+@pytest.mark.parametrize(
+    ("name", "clip", "why"),
+    [
+        ("sparse-keyframes.mp4", dict(keyframe_seconds=5.0), "keyframes 5 s apart"),
+        ("heavy.mp4", dict(video_bitrate="3M", noise=20), "over the rung's maximum bitrate"),
+        ("rotated.mp4", dict(rotate=90), "rotated"),
+        ("in-matroska.mkv", {}, "not MP4"),
+    ],
+)
+async def test_sources_that_do_not_fit_are_encoded(
+    media_dir: Path, tmp_path: Path, name: str, clip: dict, why: str
+) -> None:
+    source = media.make_clip(media_dir, name, 640, 360, 30, 6.0, **clip)
+    info = await transcoding.probe(source)
+    plan = await transcoding.plan_hls(info)
+    assert not plan.copies_top, why
+    result = await transcoding.transcode_hls(source, tmp_path, plan, prefix="enc")
+    times = [keyframe_times(tmp_path / r.file_name) for r in result.renditions]
+    assert times[0][:3] == [0.0, 2.0, 4.0]
+
+
+async def test_copied_rungs_cut_segments_at_the_sources_keyframes(
+    media_dir: Path, tmp_path: Path
+) -> None:
+    """Keyframes every 1.5 s (45 frames): every rung keyframes there, and each segment holds
+    the same whole number of GOPs (3 × 1.5 s, not 4.5 s then 3 s ...)."""
+    source = media.make_clip(
+        media_dir, "gop-1.5.mp4", 960, 540, 30, 10.0, keyframe_seconds=1.5, video_bitrate="1M"
+    )
+    info = await transcoding.probe(source)
+    plan = await transcoding.plan_hls(info, transcoding.LadderSettings(heights=(540, 360, 240)))
+    assert plan.copies_top and [r.resolution for r in plan.rungs] == [540, 360, 240]
+    result = await transcoding.transcode_hls(source, tmp_path, plan, prefix="gop")
+    times = [keyframe_times(tmp_path / r.file_name) for r in result.renditions]
+    assert times[0] == [0.0, 1.5, 3.0, 4.5, 6.0, 7.5, 9.0]
+    assert all(t == times[0] for t in times)
+    for rendition in result.renditions:
+        playlist = read_media_playlist(tmp_path / rendition.playlist_name)
+        durations = [round(s.duration, 3) for s in playlist.segments]
+        assert durations == [4.5, 4.5, 1.0], durations
+        status, stderr, progress = decode(tmp_path / rendition.playlist_name)
+        assert status == 0 and stderr == "" and int(progress["frame"]) == 300, stderr

@@ -7,7 +7,14 @@ from pathlib import Path
 
 import pytest
 
-from transcoding import LadderSettings, MediaInfo, plan_ladder, probe, reduce_frame_rate
+from transcoding import (
+    LadderSettings,
+    MediaInfo,
+    PacketScan,
+    plan_ladder,
+    probe,
+    reduce_frame_rate,
+)
 
 
 def video(
@@ -216,3 +223,61 @@ async def test_plan_for_a_real_high_fps_clip(high_fps: Path) -> None:
     ]
     assert plan.source_frame_rate == 60
     assert plan.duration == pytest.approx(3.0, abs=0.1)
+
+
+def scan_of(fps: float, seconds: float, keyframe_every: float, start: float = 0.0) -> PacketScan:
+    count = round(fps * seconds)
+    frames = tuple(round(start + i / fps, 6) for i in range(count))
+    step = round(keyframe_every * fps)
+    return PacketScan(frames, frames[::step])
+
+
+FRAMES = scan_of(30, 60, 2.0).frames
+
+
+def test_a_fitting_source_has_its_top_rung_copied() -> None:
+    info = video(1920, 1080, 30, bitrate=6_000_000, video_profile="High", duration=60.0)
+    plan = plan_ladder(info, LadderSettings(heights=(1080, 720)), scan_of(30, 60, 2.0))
+    assert plan.copies_top and not plan.rungs[1].copy
+    assert plan.rungs[0].bitrate == 6_000_000
+    assert plan.hls_time == pytest.approx(4.0, abs=1e-3) and plan.hls_time < 4.0
+    # Without the packet scan nothing is copied (the keyframes are unknown).
+    assert not plan_ladder(info, LadderSettings(heights=(1080, 720))).copies_top
+    assert not plan_ladder(
+        info, LadderSettings(heights=(1080, 720), copy_compliant_top=False), scan_of(30, 60, 2.0)
+    ).copies_top
+
+
+@pytest.mark.parametrize(
+    ("extra", "scan", "why"),
+    [
+        (dict(video_bitrate=12_000_000), None, "over 1080p30's maximum (10.6 Mb/s)"),
+        (dict(video_profile="High 10"), None, "a profile not every player decodes"),
+        (dict(pix_fmt="yuv422p"), None, "not 4:2:0"),
+        (dict(field_order="tt"), None, "interlaced"),
+        (dict(video_codec="hevc"), None, "not H.264"),
+        (dict(format_name="matroska,webm"), None, "not MP4"),
+        (dict(coded_width=1440), None, "non-square pixels (1440 stored, 1920 shown)"),
+        ({}, scan_of(30, 60, 5.0), "keyframes further apart than a segment"),
+        ({}, PacketScan(FRAMES, FRAMES[15::60]), "the first frame is no keyframe"),
+        ({}, PacketScan(FRAMES[:100] + FRAMES[101:], FRAMES[::60]), "a frame missing (VFR)"),
+    ],
+)
+def test_sources_that_do_not_fit_are_not_copied(
+    extra: dict, scan: PacketScan | None, why: str
+) -> None:
+    fields = dict(video_profile="High", bitrate=6_000_000)
+    fields.update(extra)
+    info = video(1920, 1080, 30, **fields)
+    plan = plan_ladder(info, LadderSettings(heights=(1080, 720)), scan or scan_of(30, 60, 2.0))
+    assert not plan.copies_top, why
+
+
+def test_keyframes_must_survive_a_lower_rungs_frame_rate() -> None:
+    """60 fps source, 30 fps low rungs: fps keeps every other frame, so a keyframe on an odd
+    frame would be lost in the 30 fps rungs and their segments would not line up."""
+    info = video(1280, 720, 60, bitrate=4_000_000, video_profile="High")
+    settings = LadderSettings(heights=(720, 480))
+    assert plan_ladder(info, settings, scan_of(60, 60, 2.0)).copies_top
+    odd = scan_of(60, 60, 61 / 60)  # every 61 frames: every other keyframe is on an odd frame
+    assert not plan_ladder(info, settings, odd).copies_top

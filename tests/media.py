@@ -37,12 +37,14 @@ def make_clip(
     noise: int = 0,
     keyframe_seconds: float = 2.0,
     preset: str = "ultrafast",
+    open_gop: bool = False,
 ) -> Path:
     """A clip of ``testsrc2`` video and a stereo 440 Hz tone, in the container of ``name``.
 
     ``rotate`` stores display-rotation side data (as phones do) without turning the
     pixels; ``noise`` adds temporal noise so the picture costs bits like camera footage;
-    ``video_bitrate`` (e.g. ``"12M"``) makes the encoder fill that rate.
+    ``video_bitrate`` (e.g. ``"12M"``) makes the encoder fill that rate; ``open_gop`` lets
+    frames refer across keyframes (needs a preset with B-frames).
     """
     if not (audio or video):
         raise ValueError("a clip needs audio or video")
@@ -68,6 +70,8 @@ def make_clip(
                 "-g",
                 str(round(fps * keyframe_seconds)),
             ]
+            if open_gop:  # B-frames before a keyframe in display order refer across it
+                argv += ["-x264-params", "open-gop=1:bframes=3"]
             if video_bitrate:
                 argv += [
                     "-b:v",

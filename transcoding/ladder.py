@@ -230,8 +230,8 @@ def can_copy_top(
     A stream qualifies (much as PeerTube's "quick transcode" rules) when it is H.264 in a
     profile every player decodes, 8-bit 4:2:0, progressive, square pixels, not rotated,
     at the top rung's exact size and frame rate, at constant frame rate, within the
-    rung's maximum bitrate, in an MP4/MOV file; and its keyframes start the stream and
-    come at least every segment length, so that they can cut every rung's segments. The
+    rung's maximum bitrate, in an MP4/MOV file; and its keyframes start closed GOPs, start
+    the stream and come at least every segment length, so that they can cut every rung's segments. The
     other rungs then get keyframes at the same times (the encoder is told to follow the
     source's), which must survive their frame-rate reduction when they have one.
     """
@@ -250,7 +250,9 @@ def can_copy_top(
         and info.video_bitrate <= max_bitrate(top.resolution, top.width, top.height, top.frame_rate)
     ):
         return False
-    if not scan.keyframes or not scan.frames or scan.keyframes[0] > scan.frames[0]:
+    if not scan.closed_gops or not scan.keyframes or not scan.frames:
+        return False
+    if scan.keyframes[0] > scan.frames[0]:
         return False
     period = 1 / float(info.frame_rate)
     if scan.max_keyframe_gap(info.duration) > settings.segment_seconds + period / 2:

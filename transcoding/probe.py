@@ -358,10 +358,13 @@ class PacketScan:
     """Timestamps of every video packet of a file, from its container (nothing decoded).
 
     ``frames`` are the presentation times in order; ``keyframes`` those of sync samples.
+    ``closed_gops`` is False when a frame after a keyframe in decoding order is shown
+    before it (an open GOP: such leading frames need the previous GOP to decode).
     """
 
     frames: tuple[float, ...]
     keyframes: tuple[float, ...]
+    closed_gops: bool = True
 
     def max_keyframe_gap(self, end: float) -> float:
         """The longest stretch without a keyframe, counting up to ``end`` (the duration)."""
@@ -421,9 +424,17 @@ async def scan_packets(info: MediaInfo, timeout: float = 120.0) -> PacketScan:
         frames.append(t)
         if flags.startswith("K"):
             keyframes.append(t)
+    # In decoding order: an open GOP has a frame after its keyframe that is shown earlier.
+    closed, earliest_after = True, math.inf
+    key_at = set(keyframes)
+    for t in reversed(frames):
+        if t in key_at and earliest_after < t:
+            closed = False
+            break
+        earliest_after = min(earliest_after, t)
     frames.sort()
     keyframes.sort()
-    return PacketScan(tuple(frames), tuple(keyframes))
+    return PacketScan(tuple(frames), tuple(keyframes), closed)
 
 
 def _refuse_from_stderr(stderr: str) -> None:

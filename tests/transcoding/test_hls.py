@@ -357,6 +357,7 @@ def test_a_compliant_top_rung_is_the_source_stream_copied(landscape_hls: Transco
         ("heavy.mp4", dict(video_bitrate="3M", noise=20), "over the rung's maximum bitrate"),
         ("rotated.mp4", dict(rotate=90), "rotated"),
         ("in-matroska.mkv", {}, "not MP4"),
+        ("open-gop.mp4", dict(open_gop=True, preset="veryfast"), "open GOPs"),
     ],
 )
 async def test_sources_that_do_not_fit_are_encoded(

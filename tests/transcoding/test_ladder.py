@@ -261,6 +261,7 @@ def test_a_fitting_source_has_its_top_rung_copied() -> None:
         ({}, scan_of(30, 60, 5.0), "keyframes further apart than a segment"),
         ({}, PacketScan(FRAMES, FRAMES[15::60]), "the first frame is no keyframe"),
         ({}, PacketScan(FRAMES[:100] + FRAMES[101:], FRAMES[::60]), "a frame missing (VFR)"),
+        ({}, PacketScan(FRAMES, FRAMES[::60], closed_gops=False), "open GOPs"),
     ],
 )
 def test_sources_that_do_not_fit_are_not_copied(

@@ -66,7 +66,23 @@ export function createP2P(config, stats) {
     stats.peerBytes += data.byteLength;
   };
   const iceServers = config.p2p.stunServer ? [{ urls: `stun:${config.p2p.stunServer}` }] : [];
-  // Options as PeerTube's VOD player, so swarms behave the same whichever player joins them.
+  // The wire protocol and swarm ids are those of PeerTube's player; the scheduling below is
+  // tuned so that the origin sends each segment about once to a group of viewers.
+  //
+  // Priorities count segments from the one playing (0) forward. A segment within
+  // requiredSegmentsPriority of the playhead that is not here yet is fetched over HTTP at once,
+  // even when a peer holds it; later ones only come from peers (up to p2pDownloadMaxPriority).
+  // With 1, a viewer nobody is ahead of keeps 4 to 8 s buffered over HTTP, and a viewer behind
+  // others fills its buffer from them.
+  //
+  // At start, while the tracker reports other viewers, HTTP waits for peers: for the first
+  // segment up to httpDownloadInitialTimeoutPerSegment, for the whole start-up at most
+  // httpDownloadInitialTimeout. A tracker answer with no other viewer (the first one) lifts the
+  // wait at once, so the first viewer starts as fast as without the wait.
+  //
+  // No random HTTP downloads of segments nobody holds yet (httpDownloadProbability 0): they
+  // move origin bytes from one viewer to another without saving any, and an HTTP download
+  // aborted for a more urgent one is paid in full by the origin.
   const engine = new Engine({
     loader: {
       trackerAnnounce: config.p2p.trackers,
@@ -75,8 +91,10 @@ export function createP2P(config, stats) {
       consumeOnly: Boolean(navigator.connection && navigator.connection.type === "cellular"),
       simultaneousHttpDownloads: 1,
       httpFailedSegmentTimeout: 1000,
-      requiredSegmentsPriority: 3,
-      httpDownloadProbability: 0.06,
+      requiredSegmentsPriority: 1,
+      httpDownloadInitialTimeout: 4000,
+      httpDownloadInitialTimeoutPerSegment: 2000,
+      httpDownloadProbability: 0,
       httpDownloadMaxPriority: 9,
       httpDownloadProbabilitySkipIfNoPeers: true,
       p2pDownloadMaxPriority: 50,

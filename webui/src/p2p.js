@@ -42,3 +42,16 @@ export async function loadP2P(config, stats) {
   }
 }
 
+/** The tallest rung not taller than the player in device pixels (the lowest rung when none fits). */
+export function p2pStartLevel(levels, element) {
+  const fits = Math.max(element.clientHeight || 0, 360) * (self.devicePixelRatio || 1);
+  let best = -1;
+  levels.forEach((level, index) => {
+    const height = level.height || 0;
+    if (height > fits) return;
+    if (best < 0 || height > (levels[best].height || 0)
+      || (height === (levels[best].height || 0) && level.bitrate > levels[best].bitrate)) best = index;
+  });
+  if (best >= 0) return best;
+  return levels.reduce((low, level, index) => ((level.height || 0) < (levels[low].height || 0) ? index : low), 0);
+}

@@ -3,7 +3,7 @@
 // and segments shared between viewers (P2P) where the instance offers it.
 import Hls, { FetchLoader } from "hls.js";
 import { api, csrfToken } from "./api.js";
-import { loadP2P, p2pPossible, setViewerAllowsP2P, viewerAllowsP2P } from "./p2p.js";
+import { loadP2P, p2pPossible, p2pStartLevel, setViewerAllowsP2P, viewerAllowsP2P } from "./p2p.js";
 
 const config = JSON.parse(document.getElementById("player-config")?.textContent || "null");
 const root = document.getElementById("player");
@@ -79,7 +79,13 @@ async function start() {
       if (!p2p) stats.httpBytes += loaded;
     });
     if (p2p) p2p.attach(hls, video, Hls.Events);
-    hls.on(Hls.Events.MANIFEST_PARSED, () => buildQualityMenu(hls));
+    hls.on(Hls.Events.MANIFEST_PARSED, () => {
+      // With P2P, start on the rung other viewers most likely hold (the tallest one the player
+      // shows in full) rather than on hls.js's bandwidth guess, usually a low rung: a start on a
+      // rung nobody plays costs origin bytes no peer can save, and peers are found per rung.
+      if (p2p) hls.startLevel = p2pStartLevel(hls.levels, video);
+      buildQualityMenu(hls);
+    });
     hls.on(Hls.Events.LEVEL_SWITCHED, () => paintQuality(hls));
     hls.on(Hls.Events.ERROR, (_e, data) => {
       if (!data.fatal) return;

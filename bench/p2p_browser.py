@@ -21,6 +21,10 @@ the instance bound to 198.18.0.1, reusing the browser P2P test's scenario helper
 (``tests/webui/p2p_scenario.py``).
 
     python bench/p2p_browser.py [--pages 4] [--interval 5] [--seconds 60] [--rungs 480,360,240]
+                                [--modes off,on] [--json FILE]
+
+``--modes on`` runs only the P2P mode (quicker, while tuning the player); the comparison lines
+need both modes.
 """
 
 from __future__ import annotations
@@ -302,7 +306,7 @@ async def inside(args: argparse.Namespace) -> dict[str, Any]:
                 executable_path="/usr/bin/chromium", headless=True, args=WEBRTC_ARGS
             )
             try:
-                for mode in MODES:
+                for mode in args.modes.split(","):
                     result[mode] = await run_mode(
                         browser,
                         watch,
@@ -369,8 +373,8 @@ def http_profile(page: dict[str, Any], sizes: dict[str, int]) -> str:
 
 
 def table(result: dict[str, Any], args: argparse.Namespace) -> str:
-    rows = {mode: summarize(result[mode]) for mode in MODES}
-    off, on = rows["off"], rows["on"]
+    modes = [mode for mode in MODES if mode in result]
+    rows = {mode: summarize(result[mode]) for mode in modes}
     lines = [
         f"{args.pages} Chromium pages joining {args.interval:g} s apart, {args.seconds:g} s clip, rungs "
         f"{','.join(f'{r}p' for r in result['rungs'])}; publish took {result['publish_seconds']:.0f} s",
@@ -380,7 +384,7 @@ def table(result: dict[str, Any], args: argparse.Namespace) -> str:
         "| worst page stalled s | median startup s |",
         "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
-    for mode in MODES:
+    for mode in modes:
         r = rows[mode]
         lines.append(
             f"| {mode} | {r['ended']}/{args.pages} | {mb(r['delivered'])} | {mb(r['peer'])} "
@@ -388,29 +392,18 @@ def table(result: dict[str, Any], args: argparse.Namespace) -> str:
             f"| {mb(r['player_http'])} | {r['copies']:.2f} | {percent(r['offload'])} | {r['stalls']} "
             f"| {r['stalled']:.1f} | {r['longest']:.1f} | {r['startup']:.1f} |"
         )
-    origin_ratio = on["origin"] / off["origin"] if off["origin"] else float("nan")
     target = (
         f"≤ {TARGET_COPIES} copies for {TARGET_VIEWERS} viewers (≥ {1 - TARGET_COPIES / TARGET_VIEWERS:.0%})"
     )
-    lines += [
-        "",
-        f"P2P on / off: origin bytes {origin_ratio:.2f}×, copies {on['copies']:.2f} vs {off['copies']:.2f}, "
-        f"stalls {on['stalls']} vs {off['stalls']}, "
-        f"stalled time {on['stalled']:.1f} s vs {off['stalled']:.1f} s.",
-        f"Target from the issue: {target}; with {args.pages} pages the same bound is "
-        f"{1 - TARGET_COPIES / args.pages:.1%} offload "
-        f"({'met' if on['copies'] <= TARGET_COPIES else 'missed'}); "
-        f"stalls no longer than without P2P: "
-        f"{'met' if on['stalled'] <= off['stalled'] + 0.05 else 'missed'}.",
-        "",
-        "Per page (joined s, HTTP MB, peers MB, uploaded MB, stalls, stalled s, startup s):",
-    ]
+    if len(modes) == len(MODES):
+        lines += compare(rows["off"], rows["on"], target, args)
+    lines += ["", "Per page (joined s, HTTP MB, peers MB, uploaded MB, stalls, stalled s, startup s):"]
     sizes: dict[str, int] = {}  # a file's size, as far as the fragments fetched show it
-    for mode in MODES:
+    for mode in modes:
         for p in result[mode]["pages"]:
             for f in p.get("fragments", []):
                 sizes[f["file"]] = max(sizes.get(f["file"], 1), f["end"] + 1)
-    for mode in MODES:
+    for mode in modes:
         for i, p in enumerate(result[mode]["pages"]):
             s = p["stalls"]
             lines.append(
@@ -420,7 +413,7 @@ def table(result: dict[str, Any], args: argparse.Namespace) -> str:
                 + (f"  errors: {p['errors'][:3]}" if p["errors"] else "")
             )
             lines.append(f"      {http_profile(p, sizes)}")
-    for mode in MODES:
+    for mode in modes:
         rep = result[mode]["reported"]
         lines.append(
             f"  instance's P2P totals ({mode}): HTTP {mb(rep['httpBytes'])} MB, "
@@ -431,15 +424,33 @@ def table(result: dict[str, Any], args: argparse.Namespace) -> str:
     return "\n".join(lines)
 
 
+def compare(off: dict[str, Any], on: dict[str, Any], target: str, args: argparse.Namespace) -> list[str]:
+    origin_ratio = on["origin"] / off["origin"] if off["origin"] else float("nan")
+    return [
+        "",
+        f"P2P on / off: origin bytes {origin_ratio:.2f}×, copies {on['copies']:.2f} vs {off['copies']:.2f}, "
+        f"stalls {on['stalls']} vs {off['stalls']}, "
+        f"stalled time {on['stalled']:.1f} s vs {off['stalled']:.1f} s.",
+        f"Target from the issue: {target}; with {args.pages} pages the same bound is "
+        f"{1 - TARGET_COPIES / args.pages:.1%} offload "
+        f"({'met' if on['copies'] <= TARGET_COPIES else 'missed'}); "
+        f"stalls no longer than without P2P: "
+        f"{'met' if on['stalled'] <= off['stalled'] + 0.05 else 'missed'}.",
+    ]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--pages", type=int, default=4, help="Chromium pages per mode")
     parser.add_argument("--interval", type=float, default=5.0, help="seconds between two pages joining")
     parser.add_argument("--seconds", type=float, default=60.0, help="length of the generated clip")
     parser.add_argument("--rungs", default="480,360,240", help="transcoding ladder (heights)")
+    parser.add_argument("--modes", default="off,on", help="which modes to run (P2P off, on), in order")
     parser.add_argument("--json", help="also write the raw measurements to this file")
     parser.add_argument("--inside", help=argparse.SUPPRESS)  # work dir, inside the namespace
     args = parser.parse_args()
+    if not args.modes or any(mode not in MODES for mode in args.modes.split(",")):
+        parser.error(f"--modes: a comma-separated list of {', '.join(MODES)}")
     if args.inside:
         print(json.dumps(asyncio.run(inside(args)), default=str))
         return
@@ -458,6 +469,8 @@ def main() -> None:
             str(args.seconds),
             "--rungs",
             args.rungs,
+            "--modes",
+            args.modes,
         ]
         proc = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True)
     if proc.returncode != 0:

@@ -13,6 +13,7 @@ once per host and process. The rows survive any restart.
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import json
 import logging
@@ -22,7 +23,7 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from sqlalchemy import event, select, update
+from sqlalchemy import delete, event, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from instance.jobs import (
@@ -35,7 +36,16 @@ from instance.jobs import (
     ring_item,
     settle_claimed,
 )
-from instance.models import Actor, Follow, FollowState, RemoteHost, WorkItem, WorkState, utcnow
+from instance.models import (
+    Actor,
+    DeliveryBody,
+    Follow,
+    FollowState,
+    RemoteHost,
+    WorkItem,
+    WorkState,
+    utcnow,
+)
 
 from .actors import AS_PUBLIC, CONTEXT, is_local_url
 from .errors import FetchError, Refused
@@ -56,6 +66,10 @@ PER_HOST = 8
 MAX_ATTEMPTS = 16  # waits of 1, 2, 4 … 1024 min, then a day each (jittered): 3 to 5 days in all
 PAUSE_AFTER = 3  # consecutive failures before a host is paused
 MAX_PAUSE = timedelta(days=1)
+# A body outlives every retry of its rows (MAX_ATTEMPTS ends within 5 days), then is pruned.
+BODY_RETENTION = timedelta(days=7)
+PRUNE_EVERY = 3600.0  # seconds between two prunes by one process
+BODY_CACHE = 32  # recent bodies a process keeps in memory (a fan-out reads its body per batch)
 
 _host_slots: dict[str, asyncio.Semaphore] = {}
 _troubled: set[str] = set()
@@ -145,10 +159,20 @@ async def deliver(
     if "@context" not in activity:
         activity = {"@context": CONTEXT, **activity}
     inboxes = await inboxes_for(shoal, session, recipients)
+    if not inboxes:
+        return []
+    # The activity is serialised and stored once; each inbox's row names it.
+    activity_id = activity.get("id") if isinstance(activity.get("id"), str) else None
+    body = DeliveryBody(
+        activity_id=activity_id, body=json.dumps(activity, separators=(",", ":")).encode()
+    )
+    session.add(body)
+    await session.flush()
+    about = {"signer": signer.id, "body": body.id, "activity_id": activity_id, "type": activity.get("type")}
     items = await add_work_many(
         session,
         KIND,
-        [(inbox, {"inbox": inbox, "signer": signer.id, "activity": activity}) for inbox in inboxes],
+        [(inbox, {"inbox": inbox, **about}) for inbox in inboxes],
         max_attempts=MAX_ATTEMPTS,
     )
     if items:
@@ -280,28 +304,77 @@ async def _signer(shoal: Shoal, actor_id: int) -> Actor:
     return actor
 
 
-def _body(payload: dict[str, Any], cache: dict[str, bytes] | None = None) -> bytes:
-    """The POST body of a row; the rows of one fan-out (same activity id) serialise it once."""
-    activity = payload["activity"]
-    key = activity.get("id") if cache is not None else None
-    if not isinstance(key, str):
-        return json.dumps(activity, separators=(",", ":")).encode()
-    assert cache is not None
-    body = cache.get(key)
-    if body is None:
-        body = cache[key] = json.dumps(activity, separators=(",", ":")).encode()
-    return body
+async def bodies_of(shoal: Shoal, payloads: list[dict[str, Any]]) -> list[bytes | None]:
+    """The POST bodies of rows, in order: their fan-out's stored body (None once pruned), or
+    the activity a row written before bodies were stored carries itself.
+
+    Bodies never change, so a process keeps the last few it read: the batches of one
+    fan-out read its body once.
+    """
+    cache: collections.OrderedDict[int, bytes] = shoal.extras.setdefault(
+        "federation.delivery_bodies", collections.OrderedDict()
+    )
+    wanted = {p["body"] for p in payloads if "body" in p and p["body"] not in cache}
+    found: dict[int, bytes] = {}
+    if wanted:
+        async with shoal.db.read() as session:
+            rows = await session.execute(
+                select(DeliveryBody.id, DeliveryBody.body).where(DeliveryBody.id.in_(list(wanted)))
+            )
+            found = {row_id: bytes(body) for row_id, body in rows}
+    for row_id, body in found.items():
+        cache[row_id] = body
+        while len(cache) > BODY_CACHE:
+            cache.popitem(last=False)
+    out: list[bytes | None] = []
+    for payload in payloads:
+        if "body" in payload:
+            out.append(cache.get(payload["body"]) or found.get(payload["body"]))
+        else:
+            out.append(json.dumps(payload["activity"], separators=(",", ":")).encode())
+    return out
+
+
+async def activity_of(shoal: Shoal, payload: dict[str, Any]) -> dict[str, Any] | None:
+    """The activity a ``deliver`` row sends (None once its body is pruned)."""
+    body = (await bodies_of(shoal, [payload]))[0]
+    return None if body is None else json.loads(body)
+
+
+async def prune_bodies(shoal: Shoal, *, older_than: timedelta = BODY_RETENTION) -> int:
+    """Delete bodies older than every retry of their rows; returns how many went."""
+    async with shoal.db.write() as session:
+        done = await session.execute(
+            delete(DeliveryBody).where(DeliveryBody.created_at < utcnow() - older_than)
+        )
+    return done.rowcount or 0
+
+
+async def _prune_now_and_then(shoal: Shoal) -> None:
+    now = asyncio.get_running_loop().time()
+    last = shoal.extras.get("federation.bodies_pruned_at")
+    if last is not None and now - last < PRUNE_EVERY:
+        return
+    shoal.extras["federation.bodies_pruned_at"] = now
+    pruned = await prune_bodies(shoal)
+    if pruned:
+        log.info("pruned %d delivery bodies older than %s", pruned, BODY_RETENTION)
+
+
+_BODY_GONE = "the activity's stored body is gone (pruned after its retention)"
 
 
 async def _send(
     shoal: Shoal,
     item: WorkItem,
     state: RemoteHost | None,
-    body: bytes,
+    body: bytes | None,
     in_flight: asyncio.Semaphore,
     signed: dict[str, str] | None,
 ) -> Exception | None:
     """One row of a batch: None when delivered, else the exception that decides its fate."""
+    if body is None:
+        return PermanentFailure(_BODY_GONE)
     try:
         await attempt(shoal, item.payload, state, body, in_flight, signed)
     except (TryAgainLater, PermanentFailure) as exc:
@@ -364,7 +437,10 @@ async def attempt(
 async def handle_deliver(shoal: Shoal, item: WorkItem) -> None:
     """Job ``deliver``: one row, alone (rung by the sweeper, a retry, or an admin)."""
     host = urlsplit(item.payload["inbox"]).netloc.lower()
-    await attempt(shoal, item.payload, await _host_state(shoal, host), _body(item.payload))
+    body = (await bodies_of(shoal, [item.payload]))[0]
+    if body is None:
+        raise PermanentFailure(_BODY_GONE)
+    await attempt(shoal, item.payload, await _host_state(shoal, host), body)
 
 
 async def _host_states(shoal: Shoal, hosts: set[str]) -> dict[str, RemoteHost]:
@@ -379,7 +455,7 @@ class _Batch:
     """Claimed rows, ready to send: bodies, signature headers and their hosts' states."""
 
     items: list[WorkItem]
-    bodies: list[bytes]
+    bodies: list[bytes | None]
     signed: list[dict[str, str] | None]
     states: dict[str, RemoteHost]
 
@@ -390,8 +466,7 @@ async def _prepare(shoal: Shoal, worker_id: str) -> _Batch | None:
     if not items:
         return None
     states = await _host_states(shoal, {urlsplit(item.subject).netloc.lower() for item in items})
-    cache: dict[str, bytes] = {}
-    bodies = [_body(item.payload, cache) for item in items]
+    bodies = await bodies_of(shoal, [item.payload for item in items])
     return _Batch(items, bodies, await _sign_batch(shoal, items, bodies), states)
 
 
@@ -410,6 +485,7 @@ async def deliver_due(shoal: Shoal, worker_id: str) -> int:
         while True:
             batch = await upcoming
             if batch is None:
+                await _prune_now_and_then(shoal)
                 return done
             upcoming = asyncio.create_task(_prepare(shoal, worker_id))
             results = await asyncio.gather(
@@ -447,14 +523,15 @@ async def deliver_due(shoal: Shoal, worker_id: str) -> int:
 
 
 async def _sign_batch(
-    shoal: Shoal, items: list[WorkItem], bodies: list[bytes]
+    shoal: Shoal, items: list[WorkItem], bodies: list[bytes | None]
 ) -> list[dict[str, str] | None]:
     """Signature headers of a batch's POSTs, signer by signer, at once (None: signed at send)."""
     signed: list[dict[str, str] | None] = [None] * len(items)
     digests: dict[int, str] = {}
     by_signer: dict[int, list[int]] = {}
     for index, item in enumerate(items):
-        by_signer.setdefault(item.payload["signer"], []).append(index)
+        if bodies[index] is not None:
+            by_signer.setdefault(item.payload["signer"], []).append(index)
     for signer_id, indexes in by_signer.items():
         try:
             signer = await _signer(shoal, signer_id)
@@ -463,6 +540,7 @@ async def _sign_batch(
         posts = []
         for index in indexes:
             body = bodies[index]
+            assert body is not None
             digest = digests.get(id(body)) or digests.setdefault(id(body), body_digest(body))
             posts.append((items[index].payload["inbox"], digest))
         headers = await sign_posts(key_id_of(signer.ap_id), signer.private_key_pem or "", posts)

@@ -13,7 +13,7 @@ from .token import AuthToken, OAuthClient
 from .upload import UploadSession
 from .user import Role, User, UserState
 from .video import Privacy, Video, VideoState, short_uuid, uuid_from_short
-from .work import WorkItem, WorkState
+from .work import DeliveryBody, WorkItem, WorkState
 
 __all__ = [
     "AbuseReport",
@@ -22,6 +22,7 @@ __all__ = [
     "AuthToken",
     "Base",
     "Comment",
+    "DeliveryBody",
     "Follow",
     "FollowState",
     "InstanceOption",

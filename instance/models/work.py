@@ -11,7 +11,7 @@ import enum
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Index, String, Text
+from sqlalchemy import Index, LargeBinary, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from .base import Base, JSONType, UTCDateTime, utcnow
@@ -44,3 +44,20 @@ class WorkItem(Base):
     last_error: Mapped[str | None] = mapped_column(Text, default=None)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     state_changed_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class DeliveryBody(Base):
+    """The bytes of one outgoing activity, written once per fan-out.
+
+    Every ``deliver`` row of the fan-out (one per inbox) names it by ``id`` in its payload
+    instead of carrying its own copy of the JSON: a Video's ``Create`` to 1,000 inboxes is
+    one body and 1,000 small rows. Bodies outlive their deliveries' retries and are then
+    pruned (``federation.delivery.prune_bodies``).
+    """
+
+    __tablename__ = "delivery_bodies"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    activity_id: Mapped[str | None] = mapped_column(String(2000), default=None)
+    body: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)

@@ -8,6 +8,7 @@ from typing import Any
 
 from sqlalchemy import select
 
+from federation.delivery import activity_of
 from federation.fanout import on_publish
 from instance.models import Comment, Privacy, Rendition, Video, WorkItem
 from instance.services.views import flush_views
@@ -53,7 +54,7 @@ async def activities_sent(instance: Instance, kind: str) -> list[dict[str, Any]]
         payloads = [
             row.payload for row in await session.scalars(select(WorkItem).where(WorkItem.kind == "deliver"))
         ]
-    return [p["activity"] for p in payloads if p["activity"].get("type") == kind]
+    return [await activity_of(instance.shoal, p) for p in payloads if p.get("type") == kind]
 
 
 async def test_view_of_remote_video_is_counted_on_origin(make_instance: InstanceFactory) -> None:

@@ -167,3 +167,49 @@ async def test_instance_without_p2p_loads_no_p2p_code(
     assert await chunk_requests(page) == []
     await context.close()
     assert problems.items == []
+
+
+async def first_fragment_file(page: Page) -> str:
+    """The file of the first media byte range the page fetched (the start rung's file)."""
+    await page.wait_for_function(
+        "() => performance.getEntriesByType('resource').some(e => e.name.includes('-fragmented.mp4'))",
+        timeout=TIMEOUT,
+    )
+    names = await page.evaluate(
+        "() => performance.getEntriesByType('resource').sort((a, b) => a.startTime - b.startTime)"
+        ".map(e => e.name).filter(n => n.includes('-fragmented.mp4'))"
+    )
+    return names[0].split("?")[0].rsplit("/", 1)[-1]
+
+
+async def test_p2p_player_starts_on_the_tallest_rung_the_player_shows(
+    make_instance, browser: Browser, tmp_path: Path
+) -> None:
+    inst = await make_instance(transcoding_resolutions="480,240")
+    client = await inst.user_client("carol")
+    video = await upload(client, make_clip(tmp_path, "rungs.mp4", 854, 480, 25, 3.0), "Two rungs")
+    details = await wait_done(client, video["id"])
+    assert details["state"]["id"] == 1, details
+    problems = Problems()
+    context = await new_context(browser, inst.url, problems)
+    watch = f"/w/{details['shortUUID']}"
+
+    # A large player (1280x800 window): the 480p rung from the first byte, no 240p start.
+    page = await context.new_page()
+    await open_watch(page, watch)
+    assert await page.evaluate("() => window.shoalPlayer.stats.p2p") is True
+    height = await page.evaluate("() => window.shoalPlayer.video.clientHeight")
+    assert height >= 480, height
+    assert "-480-" in await first_fragment_file(page)
+    await page.close()
+
+    # A player less than 480 px tall starts on the rung it shows in full.
+    page = await context.new_page()
+    await page.set_viewport_size({"width": 480, "height": 320})
+    await open_watch(page, watch)
+    height = await page.evaluate("() => window.shoalPlayer.video.clientHeight")
+    assert height < 480, height
+    assert "-240-" in await first_fragment_file(page)
+    await page.close()
+    await context.close()
+    assert problems.items == []

@@ -72,8 +72,8 @@ export function createP2P(config, stats) {
   // Priorities count segments from the one playing (0) forward. A segment within
   // requiredSegmentsPriority of the playhead that is not here yet is fetched over HTTP at once,
   // even when a peer holds it; later ones only come from peers (up to p2pDownloadMaxPriority).
-  // With 1, a viewer nobody is ahead of keeps 4 to 8 s buffered over HTTP, and a viewer behind
-  // others fills its buffer from them.
+  // With 1, a viewer nobody is ahead of keeps one to two segments buffered over HTTP (4 to 8 s
+  // with the default 4 s segments), and a viewer behind others fills its buffer from them.
   //
   // At start, while the tracker reports other viewers, HTTP waits for peers: for the first
   // segment up to httpDownloadInitialTimeoutPerSegment, for the whole start-up at most

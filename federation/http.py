@@ -3,7 +3,9 @@
 Every remote request of the federation package goes through :func:`fetch_json` or
 :func:`post_signed`. The guard resolves the host first and refuses loopback, private,
 link-local, multicast and reserved addresses unless the host (or one of its addresses) is
-in ``settings.federation_allow_hosts``; it runs again for every redirect hop.
+in ``settings.federation_allow_hosts``; it runs again for every redirect hop. The client
+itself connects only to addresses the same rules allow (``instance.netguard``), so a name
+re-resolved between the check and the connection (DNS rebinding) gains nothing.
 """
 
 from __future__ import annotations
@@ -17,6 +19,8 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urljoin, urlsplit
 
 import aiohttp
+
+from instance.netguard import allowed, parse_address, public
 
 from .errors import FetchError, Gone, Invalid, Refused
 from .signatures import key_id_of, sign_headers
@@ -35,25 +39,6 @@ FETCH_TIMEOUT = aiohttp.ClientTimeout(total=20, connect=5, sock_read=15)
 POST_TIMEOUT = aiohttp.ClientTimeout(total=30, connect=5, sock_read=25)
 
 
-def _allowed(shoal: Shoal, host: str, addresses: list[ipaddress.IPv4Address | ipaddress.IPv6Address]) -> bool:
-    for entry in shoal.settings.allow_hosts:
-        if entry.lower() == host.lower():
-            return True
-        try:
-            network = ipaddress.ip_network(entry, strict=False)
-        except ValueError:
-            continue
-        if any(address in network for address in addresses):
-            return True
-    return False
-
-
-def _public(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        address = address.ipv4_mapped
-    return address.is_global and not address.is_multicast
-
-
 async def guard(shoal: Shoal, url: str) -> None:
     """Refuse ``url`` (:class:`Refused`) unless it is http(s) to a public or allowlisted address.
 
@@ -66,7 +51,7 @@ async def guard(shoal: Shoal, url: str) -> None:
     try:
         addresses = [ipaddress.ip_address(host)]
     except ValueError:
-        if _allowed(shoal, host, []):
+        if allowed(shoal.settings.allow_hosts, host, []):
             return
         try:
             infos = await asyncio.get_running_loop().getaddrinfo(
@@ -74,10 +59,10 @@ async def guard(shoal: Shoal, url: str) -> None:
             )
         except (socket.gaierror, UnicodeError) as exc:
             raise FetchError(url, f"cannot resolve {host}: {exc}") from None
-        addresses = [ipaddress.ip_address(info[4][0].split("%")[0]) for info in infos]
-    if _allowed(shoal, host, addresses):
+        addresses = [parse_address(info[4][0]) for info in infos]
+    if allowed(shoal.settings.allow_hosts, host, addresses):
         return
-    if not addresses or not all(_public(address) for address in addresses):
+    if not addresses or not all(public(address) for address in addresses):
         raise Refused(url, f"{host} resolves to a non-public address and is not allowlisted")
 
 

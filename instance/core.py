@@ -16,6 +16,7 @@ import aiohttp
 from redis.asyncio import Redis
 
 from .db import Database
+from .netguard import GuardedResolver
 from .ratelimit import MemoryRateLimiter, RateLimiter, RedisRateLimiter
 from .settings import Settings
 from .storage import S3Options, Storage, storage_from_url
@@ -68,7 +69,10 @@ async def open_shoal(settings: Settings, *, http: bool = True) -> AsyncIterator[
     limiter: RateLimiter = RedisRateLimiter(redis, settings.redis_prefix) if redis else MemoryRateLimiter()
     session = None
     if http:
+        # Every remote host this client reaches was named by someone else: it connects only
+        # to public or allowlisted addresses, whatever a name resolves to at connect time.
         session = aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(resolver=GuardedResolver(settings.allow_hosts)),
             timeout=aiohttp.ClientTimeout(total=60, connect=10, sock_read=30),
             headers={"User-Agent": USER_AGENT},
         )

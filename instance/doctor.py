@@ -155,9 +155,13 @@ async def check_public_url(shoal: Shoal, timeout: float) -> str:
         "start `shoal serve` (and nginx), check SHOAL_PUBLIC_URL, DNS and the TLS certificate; "
         "from this machine the public URL must reach the web processes"
     )
-    assert shoal.http is not None
+    # A plain client: the instance's own, guarded against private addresses, would refuse an
+    # instance that is public on a LAN address.
     try:
-        async with shoal.http.get(url, timeout=aiohttp.ClientTimeout(total=timeout)) as resp:
+        async with (
+            aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=timeout)) as http,
+            http.get(url) as resp,
+        ):
             body = await resp.read()
             if resp.status != 200:
                 raise CheckFailed(f"GET {url} answered {resp.status}", fix)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import copy
 
+import aiohttp
 import pytest
 from bovine.crypto.types import CryptographicIdentifier, CryptographicSecret
 from pyld import jsonld
@@ -138,11 +139,20 @@ async def test_ssrf_guard_refuses_without_connecting(make_instance: InstanceFact
                     f"http://localhost:{port}/x"):  # fmt: skip
             with pytest.raises(Refused):
                 await fetch_json(closed.shoal, url)
+        # The client itself connects only where the rules allow, whatever the name resolves to
+        # when it connects (a name that passed the check, then rebound to a private address).
+        with pytest.raises(aiohttp.ClientConnectorDNSError):  # refused by the resolver
+            async with closed.shoal.http.get(f"http://localhost:{port}/x"):
+                pass
         assert connections == 0
         opened = await make_instance(federation_allow_hosts="127.0.0.1")
         await guard(opened.shoal, f"http://127.0.0.1:{port}/actor")  # allowlisted: passes
         with pytest.raises(Refused):
             await guard(opened.shoal, "http://10.0.0.1/actor")
+        with pytest.raises(aiohttp.ClientError):  # localhost is 127.0.0.1: allowlisted, it connects
+            async with opened.shoal.http.get(f"http://localhost:{port}/x"):
+                pass
+        assert connections >= 1
     finally:
         server.close()
         await server.wait_closed()

@@ -1,0 +1,78 @@
+"""Which addresses the instance's HTTP client may connect to (the SSRF guard's rules).
+
+Remote hosts named by other servers (actors, inboxes, media, mirrors) must not lead the
+instance into its own network: loopback, private, link-local, multicast and reserved
+addresses are refused unless the host, or a network holding its address, is allowlisted
+(``SHOAL_FEDERATION_ALLOW_HOSTS``). ``federation.http.guard`` applies the rules before a
+request, for a clear error; :class:`GuardedResolver` applies them again to the addresses
+the client actually connects to, so a name that resolves to a public address for the
+check and to a private one a moment later (DNS rebinding) still never reaches the latter.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import socket
+from collections.abc import Iterable
+
+from aiohttp.abc import AbstractResolver, ResolveResult
+from aiohttp.resolver import DefaultResolver
+
+Address = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+
+def allowed(allow_hosts: Iterable[str], host: str, addresses: Iterable[Address]) -> bool:
+    """True when ``host`` or one of its ``addresses`` is on the allowlist."""
+    addresses = list(addresses)
+    for entry in allow_hosts:
+        if entry.lower() == host.lower():
+            return True
+        try:
+            network = ipaddress.ip_network(entry, strict=False)
+        except ValueError:
+            continue
+        if any(address in network for address in addresses):
+            return True
+    return False
+
+
+def public(address: Address) -> bool:
+    """True for a globally routable unicast address (IPv4-mapped IPv6 judged as IPv4)."""
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped
+    return address.is_global and not address.is_multicast
+
+
+def parse_address(text: str) -> Address:
+    """An address from a resolver's answer (an IPv6 zone such as ``%eth0`` dropped)."""
+    return ipaddress.ip_address(text.split("%")[0])
+
+
+class GuardedResolver(AbstractResolver):
+    """Resolves like aiohttp's default resolver, then keeps only addresses the rules allow.
+
+    A host whose every address is refused fails to resolve (an ``OSError`` naming the
+    reason, which aiohttp reports as a connection error).
+    """
+
+    def __init__(self, allow_hosts: Iterable[str]) -> None:
+        self._allow = list(allow_hosts)
+        self._inner = DefaultResolver()
+
+    async def resolve(
+        self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
+    ) -> list[ResolveResult]:
+        results = await self._inner.resolve(host, port, family)
+        if allowed(self._allow, host, []):
+            return results
+        kept = [
+            r
+            for r in results
+            if public(address := parse_address(r["host"])) or allowed(self._allow, "", [address])
+        ]
+        if not kept:
+            raise OSError(f"{host} resolves to non-public addresses only and is not allowlisted")
+        return kept
+
+    async def close(self) -> None:
+        await self._inner.close()

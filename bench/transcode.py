@@ -176,7 +176,7 @@ async def shoal_end_to_end(bench: Bench) -> Measurement:
         "SHOAL_PUBLIC_URL": base,
         "SHOAL_TRANSCODING_RESOLUTIONS": ",".join(str(h) for h in BENCH_HEIGHTS),
         "SHOAL_TRANSCODING_NICE": "0",
-        "SHOAL_LOG_LEVEL": "WARNING",
+        "SHOAL_LOG_LEVEL": os.environ.get("BENCH_SHOAL_LOG_LEVEL", "WARNING"),
     }
     for name in ("SHOAL_CONFIG", "SHOAL_DATABASE_URL", "SHOAL_REDIS_URL", "SHOAL_STORAGE_URL"):
         env.pop(name, None)
@@ -221,6 +221,7 @@ async def shoal_end_to_end(bench: Bench) -> Measurement:
                     if resp.status != 200:
                         raise RuntimeError(f"upload failed: {resp.status} {await resp.text()}")
                     uuid = (await resp.json())["video"]["uuid"]
+            uploaded = time.perf_counter() - started
             while True:
                 async with http.get(f"/api/v1/videos/{uuid}", headers=auth) as resp:
                     video = await resp.json()
@@ -232,6 +233,7 @@ async def shoal_end_to_end(bench: Bench) -> Measurement:
                 await asyncio.sleep(0.1)
             wall = time.perf_counter() - started
             cpu = _tree_cpu(server.pid) - cpu_before
+            print(f"  (d): the upload was answered after {uploaded:.2f} s", flush=True)
     finally:
         server.terminate()
         await server.wait()

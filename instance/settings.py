@@ -96,6 +96,11 @@ class Settings(BaseSettings):
     )
     transcoding_preset: str = Field("veryfast", description="x264 preset")
     transcoding_threads: int = Field(0, description="ffmpeg threads per job; 0 = automatic", ge=0)
+    transcoding_copy_top: bool = Field(
+        True,
+        description="copy a source's H.264 video as the top rung when it already fits it (size, "
+        "frame rate, bitrate, keyframes) instead of encoding it again",
+    )
     transcoding_nice: int = Field(10, description="niceness of ffmpeg processes", ge=0, le=19)
     max_video_width: int = Field(8192, description="uploads wider than this are refused", gt=0)
     max_video_height: int = Field(8192, description="uploads taller than this are refused", gt=0)

@@ -52,6 +52,7 @@ def ladder_settings(shoal: Shoal) -> transcoding.LadderSettings:
         heights=tuple(settings.ladder_heights),
         preset=settings.transcoding_preset,
         threads=settings.transcoding_threads,
+        copy_compliant_top=settings.transcoding_copy_top,
     )
 
 

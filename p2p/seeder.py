@@ -10,6 +10,24 @@ resume data live under ``<data_dir>/p2p/`` so a restarted seeder resumes without
 re-hashing. WebTorrent (WebRTC through the instance's WebSocket tracker) is on, with the
 STUN server from settings.
 
+Super-seeding (BEP 16, ``seeder_super_seeding``, on by default): the seeder reveals pieces
+one or two at a time to each peer, so peers trade the rest and the origin sends about one
+copy. libtorrent 2.x gets the edges wrong: the two pieces meant for a new connection are
+dropped (it is still in the handshake), so a peer sees its first piece only after libtorrent's
+ten-second timer for peers that are not interested, and then one piece at a time; a
+libtorrent downloader that has been shown every piece takes the seeder for a seed it no
+longer needs and hangs up before asking for the last one (about a minute until it calls
+again); a lone WebTorrent (Node) peer got no piece at all in four minutes. And turning
+super-seeding off only resends the full bitfield to peers that were shown a piece.
+Hence: a peer that hangs up on a super-seeded torrent is dialled back at once (at most every
+``CALL_BACK_EVERY`` seconds); shown only the pieces it lacks, it takes them. And a torrent is
+super-seeded only while it is shared and its peers are being served: it switches to plain
+seeding when one downloading peer has been alone with it for
+``LONE_GRACE`` seconds, or when a downloading peer has received nothing after
+``STUCK_GRACE`` seconds; the switch pauses and resumes the torrent, so every peer is
+connected again and gets the full bitfield. It goes back to super-seeding once no
+downloading peer has been connected for ``IDLE_GRACE`` seconds.
+
 It runs inside the web process in the embedded mode (``seeder_enabled``) and as
 ``shoal seeder`` otherwise.
 """
@@ -39,6 +57,11 @@ log = logging.getLogger("shoal.p2p.seeder")
 REFRESH_INTERVAL = 15.0
 RESUME_INTERVAL = 300.0
 ALERT_POLL = 0.5
+POLICY_INTERVAL = 1.0
+LONE_GRACE = 5.0
+STUCK_GRACE = 15.0  # more than libtorrent's ten seconds before a new peer's first piece
+IDLE_GRACE = 20.0
+CALL_BACK_EVERY = 30.0
 CLOSE_TIMEOUT = 8.0
 _STATE = "p2p.seeder"
 _RUNNING: set[Seeder] = set()
@@ -85,7 +108,10 @@ def session_settings(shoal: Shoal) -> dict[str, Any]:
         "active_seeds": settings.seeder_max_torrents,
         "active_limit": settings.seeder_max_torrents,
         "webtorrent_stun_server": settings.seeder_stun_server,
-        "alert_mask": lt.alert_category.error | lt.alert_category.status | lt.alert_category.storage,
+        "alert_mask": lt.alert_category.error
+        | lt.alert_category.status
+        | lt.alert_category.storage
+        | lt.alert_category.connect,
     }
 
 
@@ -150,6 +176,12 @@ class Seeder:
         self._task: asyncio.Task[None] | None = None
         self._resume_waiters: dict[str, asyncio.Future[None]] = {}
         self._lock = asyncio.Lock()
+        # Super-seed torrents when they are idle or shared (see the module's docstring).
+        self.super_seeding = shoal.settings.seeder_super_seeding
+        self._lone_since: dict[str, float] = {}  # info_hash → since when one downloader is alone
+        self._idle_since: dict[str, float] = {}  # info_hash → since when no downloader (plain seeding)
+        self._peer_since: dict[tuple[str, Any], float] = {}  # (info_hash, endpoint) → first seen
+        self._called_back: dict[tuple[str, Any], float] = {}  # (info_hash, endpoint) → when
 
     @property
     def listen_port(self) -> int:
@@ -273,11 +305,14 @@ class Seeder:
     # ------------------------------------------------------------ the loop
 
     async def _run(self) -> None:
-        last_refresh = last_resume = 0.0
+        last_refresh = last_resume = last_policy = 0.0
         while True:
             try:
                 self._handle_alerts()
                 now = time.monotonic()
+                if now - last_policy >= POLICY_INTERVAL:
+                    last_policy = now
+                    self.apply_super_seeding(now)
                 if self.wake.is_set() or now - last_refresh >= REFRESH_INTERVAL:
                     self.wake.clear()
                     last_refresh = now
@@ -297,7 +332,9 @@ class Seeder:
         if self.session is None:
             return
         for alert in self.session.pop_alerts():
-            if isinstance(alert, lt.save_resume_data_alert):
+            if isinstance(alert, lt.peer_disconnected_alert):
+                self._call_back(alert)
+            elif isinstance(alert, lt.save_resume_data_alert):
                 info_hash = str(alert.params.info_hashes.v1)
                 (self.resume_dir / f"{info_hash}.fastresume").write_bytes(
                     lt.write_resume_data_buf(alert.params)
@@ -312,6 +349,98 @@ class Seeder:
                     waiter.set_exception(SeederError(alert.message()))
             elif alert.category() & lt.alert_category.error:
                 log.warning("libtorrent: %s", alert.message())
+
+    def _call_back(self, alert: lt.peer_disconnected_alert) -> None:
+        """Dial a peer that left a super-seeded torrent back, once in a while: a libtorrent
+        downloader hangs up just before its last piece (see the module's docstring)."""
+        handle = alert.handle
+        if self._task is None or self._task.done():  # stopping
+            return
+        try:
+            if not handle.is_valid() or not handle.flags() & lt.torrent_flags.super_seeding:
+                return
+            info_hash = str(handle.info_hashes().v1)
+        except RuntimeError:
+            return
+        now = time.monotonic()
+        key = (info_hash, alert.endpoint)
+        if (
+            info_hash not in self.handles
+            or now - self._called_back.get(key, -CALL_BACK_EVERY) < CALL_BACK_EVERY
+        ):
+            return
+        self._called_back[key] = now
+        with contextlib.suppress(RuntimeError):
+            handle.connect_peer(alert.endpoint)
+
+    def set_super_seeding(self, on: bool) -> None:
+        """Turn super-seeding on or off for every torrent now (and for the policy from now on)."""
+        self.super_seeding = on
+        self._lone_since.clear()
+        self._idle_since.clear()
+        self._peer_since.clear()
+        for handle in self.handles.values():
+            if on:
+                handle.set_flags(lt.torrent_flags.super_seeding)
+            else:
+                self._plain(handle)
+
+    def apply_super_seeding(self, now: float | None = None) -> None:
+        """The super-seeding policy of the module's docstring, for every torrent."""
+        now = time.monotonic() if now is None else now
+        flag = lt.torrent_flags.super_seeding
+        seen: set[tuple[str, Any]] = set()
+        for info_hash, handle in self.handles.items():
+            try:
+                status = handle.status()
+                on = bool(handle.flags() & flag)
+                peers = handle.get_peer_info() if on and status.num_peers > status.num_seeds else []
+            except RuntimeError:  # removed meanwhile
+                continue
+            downloaders = status.num_peers - status.num_seeds
+            if not on:
+                if downloaders > 0 or not self.super_seeding:
+                    self._idle_since.pop(info_hash, None)
+                elif now - self._idle_since.setdefault(info_hash, now) >= IDLE_GRACE:
+                    self._idle_since.pop(info_hash, None)
+                    handle.set_flags(flag)
+                    log.debug("%s: super-seeding", info_hash)
+                continue
+            if downloaders == 1:
+                lone = now - self._lone_since.setdefault(info_hash, now) >= LONE_GRACE
+            else:
+                self._lone_since.pop(info_hash, None)
+                lone = False
+            stuck = False
+            for peer in peers:
+                if peer.flags & lt.peer_info.seed:
+                    continue
+                key = (info_hash, peer.ip)
+                seen.add(key)
+                since = self._peer_since.setdefault(key, now)
+                stuck = stuck or (peer.total_upload == 0 and now - since >= STUCK_GRACE)
+            if lone or stuck or not self.super_seeding:
+                self._plain(handle)
+                self._lone_since.pop(info_hash, None)
+                log.debug("%s: plain seeding (%s)", info_hash, "stuck peer" if stuck else "lone downloader")
+        for key in [k for k in self._peer_since if k not in seen]:
+            del self._peer_since[key]
+        for key in [k for k, t in self._called_back.items() if now - t >= CALL_BACK_EVERY]:
+            del self._called_back[key]
+
+    def _plain(self, handle: lt.torrent_handle) -> None:
+        """Plain seeding; peers are connected again, so that each gets the full bitfield."""
+        handle.unset_flags(lt.torrent_flags.super_seeding)
+        status = handle.status()
+        if status.num_peers > status.num_seeds:
+            # libtorrent forgets a peer that connected to it and never gave another listen port
+            # (uTP): dial each downloader back on the address it came from.
+            downloaders = [p.ip for p in handle.get_peer_info() if not p.flags & lt.peer_info.seed]
+            handle.pause()
+            handle.resume()
+            for endpoint in downloaders:
+                with contextlib.suppress(RuntimeError):
+                    handle.connect_peer(endpoint)
 
     async def refresh(self) -> None:
         """Seed what the policy wants, stop seeding the rest."""
@@ -353,7 +482,9 @@ class Seeder:
     def _add(self, info_hash: str, file_key: str, params: lt.add_torrent_params) -> None:
         assert self.session is not None
         params.flags &= ~(lt.torrent_flags.paused | lt.torrent_flags.auto_managed)
-        if self.shoal.settings.seeder_super_seeding:
+        # A torrent starts with no peer: super-seeded if the setting says so (resume data may
+        # carry either state; apply_super_seeding() keeps it right afterwards).
+        if self.super_seeding:
             params.flags |= lt.torrent_flags.super_seeding
         else:
             params.flags &= ~lt.torrent_flags.super_seeding
@@ -364,6 +495,8 @@ class Seeder:
     def _remove(self, info_hash: str) -> None:
         handle = self.handles.pop(info_hash, None)
         self.files.pop(info_hash, None)
+        self._lone_since.pop(info_hash, None)
+        self._idle_since.pop(info_hash, None)
         if handle is not None and self.session is not None:
             self.session.remove_torrent(handle)
         for path in (self.torrents_dir / f"{info_hash}.torrent", self.resume_dir / f"{info_hash}.fastresume"):

@@ -4,6 +4,11 @@ A restarted seeder takes its torrents back from its state directory (resume data
 re-hashing: the all-time upload counter of the last run comes back with them) and seeds
 again. ``shoal seeder`` runs as a real subprocess over the instance's database and
 storage; a libtorrent client without the web seed downloads a rung from it.
+
+The seeder super-seeds by default; a lone downloader (no web seed, no other peer) must still
+get the whole rung promptly: ``LONE`` seconds, where plain super-seeding took 80 (libtorrent
+shows a new peer its first piece after ten seconds, and a libtorrent downloader hangs up
+before the last piece, calling again a minute later).
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ from tests.conftest import Instance, free_port
 from tests.p2p.test_seeding import TIMEOUT, download, published_rung, small_clip, wait_for
 
 SHOAL = str(Path(sys.executable).parent / "shoal")
+LONE = 40.0
 
 
 def _secret(value: Any) -> str:
@@ -89,12 +95,13 @@ async def test_seeder_state_survives_a_restart(make_instance: Any, tmp_path: Pat
     await first.start()
     try:
         assert not first.handles  # nothing to resume on a first start
+        assert first.super_seeding  # the default
 
         async def seeding() -> bool:
             return info_hash in first.handles
 
         await wait_for(seeding, "the first seeder")
-        got = await download(torrent, tmp_path / "first", web_seed=False)
+        got = await download(torrent, tmp_path / "first", web_seed=False, timeout=LONE)
         assert got.read_bytes() == expected
 
         async def counted() -> int:
@@ -117,10 +124,10 @@ async def test_seeder_state_survives_a_restart(make_instance: Any, tmp_path: Pat
         async def resumed() -> bool:
             status = second.handles[info_hash].status()
             assert status.state not in checking
-            return status.is_seeding
+            return status.is_seeding and status.super_seeding
 
         await wait_for(resumed, "the resumed torrent")
-        got = await download(torrent, tmp_path / "second", web_seed=False)
+        got = await download(torrent, tmp_path / "second", web_seed=False, timeout=LONE)
         assert got.read_bytes() == expected
 
     finally:
@@ -147,7 +154,7 @@ async def test_shoal_seeder_command_seeds_for_real(make_instance: Any, tmp_path:
             return await seeders_announced(instance, rendition.info_hash or "") >= 1
 
         await wait_for(announced, "the seeder's announce")
-        got = await download(torrent, tmp_path / "from-cli", web_seed=False)
+        got = await download(torrent, tmp_path / "from-cli", web_seed=False, timeout=LONE)
         assert got.read_bytes() == expected
     finally:
         if proc.poll() is None:

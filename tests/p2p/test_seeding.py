@@ -88,7 +88,7 @@ def client_session() -> lt.session:
     )
 
 
-async def download(torrent: bytes, save_dir: Path, *, web_seed: bool) -> Path:
+async def download(torrent: bytes, save_dir: Path, *, web_seed: bool, timeout: float = TIMEOUT) -> Path:
     """Download with a fresh libtorrent session; without ``web_seed`` the url-list is removed."""
     meta = lt.bdecode(torrent)
     if not web_seed:
@@ -108,7 +108,7 @@ async def download(torrent: bytes, save_dir: Path, *, web_seed: bool) -> Path:
     session = holder[0]
     try:
         handle = session.add_torrent(params)
-        deadline = time.monotonic() + TIMEOUT
+        deadline = time.monotonic() + timeout
         while not handle.status().is_seeding:
             assert time.monotonic() < deadline, f"download stalled: {handle.status().progress:.0%}"
             session.pop_alerts()

@@ -162,7 +162,7 @@ class Settings(BaseSettings):
         0, description="seeder upload rate limit in bytes/s; 0 = unlimited", ge=0
     )
     seeder_super_seeding: bool = Field(
-        False,
+        True,
         description="seed in BEP 16 super-seeding mode: each peer gets pieces nobody has yet, so the "
         "seeder sends about one copy and peers share the rest (see bench/README.md)",
     )

@@ -11,9 +11,9 @@ the viewers themselves.
 Four modes, one after the other, against the same instance and rung:
 
 - ``seeding``: the clients' torrent has no web seed; the origin's only egress is the seeder.
-- ``super-seeding``: the same, the seeder in BEP 16 super-seeding mode (``seeder_super_seeding``):
-  it hands each peer pieces nobody has yet and waits until they are passed on, so it sends
-  each piece about once.
+- ``super-seeding``: the same, the seeder in BEP 16 super-seeding mode (``seeder_super_seeding``,
+  the default): it hands each peer pieces nobody has yet and waits until they are passed on, so
+  it sends each piece about once (plain seeding for a downloader left alone with it, or not served).
 - ``web seed + …``: the torrent as published (``url-list`` = the file in storage); the origin
   also sends whatever the clients fetch over HTTP.
 
@@ -172,10 +172,8 @@ async def run_mode(
     assert seeder is not None
     info_hash = str(info.info_hashes().v1)
     seed_handle = seeder.handles[info_hash]
-    if super_seeding:
-        seed_handle.set_flags(lt.torrent_flags.super_seeding)
-    else:
-        seed_handle.unset_flags(lt.torrent_flags.super_seeding)
+    # Also what the seeder's policy follows (super-seeding while the swarm is shared and served).
+    seeder.set_super_seeding(super_seeding)
     seeder_before = seed_handle.status().all_time_upload
     http_before = counter.bytes
     sessions: list[lt.session] = []

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import importlib
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -92,6 +93,11 @@ def create_app(settings: Settings, *, migrate_on_start: bool | None = None) -> w
                 for hook in STARTUP_HOOKS:
                     await hook(shoal, app)
                 tasks = [asyncio.create_task(_every(shoal, chore), name=chore.name) for chore in PERIODIC]
+                # Everything loaded so far (modules, models, templates) lives as long as the
+                # process: out of the collector's sight, a full collection no longer walks it
+                # and stalls every request in flight (tens of ms with a big heap).
+                gc.collect()
+                gc.freeze()
                 try:
                     yield
                 finally:

@@ -191,7 +191,7 @@ async def run_mode(mode: str, work: Path, pg: str, videos: int, duration: float)
             wrk(url + path, 1)
             rps, p99, errors = wrk(url + path, duration)
             results.append(
-                Result(mode, f"{label} {path if label != 'watch' else watch.split('/')[1]}", rps, p99, errors)
+                Result(mode, f"{label} {path if label != 'watch' else watch}", rps, p99, errors)
             )
             print(f"  {mode:10} {label:6} {rps:8.0f} req/s {p99:8.2f} ms p99 ({errors} errors)", flush=True)
     finally:

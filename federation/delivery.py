@@ -27,6 +27,7 @@ from sqlalchemy import delete, event, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from instance.jobs import (
+    CONSUMER_STARTS,
     PermanentFailure,
     TryAgainLater,
     add_work,
@@ -50,7 +51,7 @@ from instance.models import (
 from .actors import AS_PUBLIC, CONTEXT, is_local_url
 from .errors import FetchError, Refused
 from .http import post_signed
-from .signatures import body_digest, key_id_of, sign_posts
+from .signatures import body_digest, key_id_of, sign_posts, start_signing_process
 
 if TYPE_CHECKING:
     from instance.core import Shoal
@@ -61,7 +62,8 @@ KIND = "deliver"
 BATCH_KIND = "deliver_batch"
 BATCH_SIZE = 100  # rows one batch claims (and settles) in one transaction each
 BATCH_LEASE = timedelta(minutes=10)
-IN_FLIGHT = 32  # POSTs a batch has open at once, all hosts together
+IN_FLIGHT = 96  # POSTs open at once, all hosts and batches together
+BATCHES_SENDING = 3  # batches whose POSTs may run at once (a new one starts as the last ends)
 PER_HOST = 8
 MAX_ATTEMPTS = 16  # waits of 1, 2, 4 … 1024 min, then a day each (jittered): 3 to 5 days in all
 PAUSE_AFTER = 3  # consecutive failures before a host is paused
@@ -476,50 +478,66 @@ async def deliver_due(shoal: Shoal, worker_id: str) -> int:
     Each batch is claimed in one statement and signed at once (in the signing process), its
     POSTs run concurrently (:data:`IN_FLIGHT` in all, :data:`PER_HOST` per host) and its
     outcomes are written in one transaction: a few writes per batch instead of two per row.
-    The next batch is claimed and signed while the current one is sent.
+    The next batch is claimed and signed while the current one is sent, and starts sending
+    as soon as it is ready (up to :data:`BATCHES_SENDING` batches at once, within the same
+    :data:`IN_FLIGHT`), so a batch's slowest POSTs do not leave the connections idle.
     """
     done = 0
     in_flight = asyncio.Semaphore(IN_FLIGHT)
     upcoming = asyncio.create_task(_prepare(shoal, worker_id))
+    sending: set[asyncio.Task[int]] = set()
     try:
         while True:
             batch = await upcoming
             if batch is None:
-                await _prune_now_and_then(shoal)
-                return done
+                break
+            sending.add(asyncio.create_task(_send_batch(shoal, worker_id, batch, in_flight)))
+            if len(sending) >= BATCHES_SENDING:
+                finished, sending = await asyncio.wait(sending, return_when=asyncio.FIRST_COMPLETED)
+                done += sum(task.result() for task in finished)
             upcoming = asyncio.create_task(_prepare(shoal, worker_id))
-            results = await asyncio.gather(
-                *(
-                    _send(
-                        shoal,
-                        item,
-                        batch.states.get(urlsplit(item.subject).netloc.lower()),
-                        body,
-                        in_flight,
-                        headers,
-                    )
-                    for item, body, headers in zip(batch.items, batch.bodies, batch.signed, strict=True)
-                )
-            )
-            outcomes = list(zip(batch.items, results, strict=True))
-            await settle_claimed(
-                shoal,
-                worker_id,
-                succeeded=[item for item, exc in outcomes if exc is None],
-                retry=[
-                    (item, describe(exc), exc.delay if isinstance(exc, TryAgainLater) else None)
-                    for item, exc in outcomes
-                    if exc is not None and not isinstance(exc, PermanentFailure)
-                ],
-                failed=[(item, describe(exc)) for item, exc in outcomes if isinstance(exc, PermanentFailure)],
-                queue=shoal.jobs,
-            )
-            done += len(batch.items)
+        if sending:
+            done += sum(await asyncio.gather(*sending))
+            sending = set()
+        await _prune_now_and_then(shoal)
+        return done
     finally:
-        # Stopping mid-way: a claimed, unsent batch goes back when its lease ends.
-        if not upcoming.done():
-            upcoming.cancel()
-            await asyncio.gather(upcoming, return_exceptions=True)
+        # Stopping mid-way: claimed rows not settled go back when their lease ends.
+        for task in (upcoming, *sending):
+            if not task.done():
+                task.cancel()
+        await asyncio.gather(upcoming, *sending, return_exceptions=True)
+
+
+async def _send_batch(shoal: Shoal, worker_id: str, batch: _Batch, in_flight: asyncio.Semaphore) -> int:
+    """POST a prepared batch and settle its outcomes in one transaction; how many rows it held."""
+    results = await asyncio.gather(
+        *(
+            _send(
+                shoal,
+                item,
+                batch.states.get(urlsplit(item.subject).netloc.lower()),
+                body,
+                in_flight,
+                headers,
+            )
+            for item, body, headers in zip(batch.items, batch.bodies, batch.signed, strict=True)
+        )
+    )
+    outcomes = list(zip(batch.items, results, strict=True))
+    await settle_claimed(
+        shoal,
+        worker_id,
+        succeeded=[item for item, exc in outcomes if exc is None],
+        retry=[
+            (item, describe(exc), exc.delay if isinstance(exc, TryAgainLater) else None)
+            for item, exc in outcomes
+            if exc is not None and not isinstance(exc, PermanentFailure)
+        ],
+        failed=[(item, describe(exc)) for item, exc in outcomes if isinstance(exc, PermanentFailure)],
+        queue=shoal.jobs,
+    )
+    return len(batch.items)
 
 
 async def _sign_batch(
@@ -561,6 +579,8 @@ async def handle_deliver_batch(shoal: Shoal, item: WorkItem) -> None:
 
 
 register_job(BATCH_KIND, handle_deliver_batch, max_attempts=3, lease=timedelta(minutes=2))
+if start_signing_process not in CONSUMER_STARTS:
+    CONSUMER_STARTS.append(start_signing_process)
 register_job(
     KIND,
     handle_deliver,

@@ -112,6 +112,12 @@ def _signing_pool() -> ProcessPoolExecutor | None:
     return _pool if _pool_ready is not None and _pool_ready.done() else None
 
 
+def start_signing_process() -> None:
+    """Start the signing process now (a job consumer starting), so that the first fan-out
+    does not sign in the event loop while it spawns (about a second)."""
+    _signing_pool()
+
+
 def signing_process_ready() -> bool:
     """True once large batches are signed in the signing process (started by the first one)."""
     return _pool is not None and _pool_ready is not None and _pool_ready.done()

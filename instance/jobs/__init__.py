@@ -24,7 +24,7 @@ from .kinds import (
     load_job_modules,
     register_job,
 )
-from .queue import InProcessQueue, JobQueue, new_worker_id
+from .queue import CONSUMER_STARTS, InProcessQueue, JobQueue, new_worker_id
 from .work import (
     LIST_STATES,
     add_work,
@@ -45,6 +45,7 @@ if TYPE_CHECKING:
     from ..core import Shoal
 
 __all__ = [
+    "CONSUMER_STARTS",
     "JOB_MODULES",
     "KINDS",
     "LIST_STATES",

@@ -15,6 +15,7 @@ import os
 import secrets
 import socket
 from collections import Counter
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from redis.exceptions import RedisError
@@ -34,6 +35,10 @@ def new_worker_id() -> str:
     """A name for this consumer, unique across machines and restarts: ``host:pid:random``."""
     return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
 
+
+CONSUMER_STARTS: list[Callable[[], None]] = []
+"""Called when a queue starts consuming (job modules add to it: e.g. delivery starts its
+signing process then, not on the first fan-out)."""
 
 class JobQueue(abc.ABC):
     """Rings for work rows; a consuming queue also runs them and sweeps for due or stuck rows."""
@@ -65,6 +70,8 @@ class JobQueue(abc.ABC):
         starts at once) and then every ``jobs_sweep_interval`` seconds."""
         load_job_modules()
         if self.consume:
+            for hook in CONSUMER_STARTS:
+                hook()
             await self._safe_sweep()
             self._sweeper = asyncio.create_task(self._sweep_forever(), name="shoal-jobs-sweeper")
 

@@ -19,8 +19,9 @@ libtorrent downloader that has been shown every piece takes the seeder for a see
 longer needs and hangs up before asking for the last one (about a minute until it calls
 again); a lone WebTorrent (Node) peer got no piece at all in four minutes. And turning
 super-seeding off only resends the full bitfield to peers that were shown a piece.
-Hence: a peer that hangs up on a super-seeded torrent is dialled back at once (at most every
-``CALL_BACK_EVERY`` seconds); shown only the pieces it lacks, it takes them. And a torrent is
+Hence: a peer that hangs up on a super-seeded torrent is dialled back at once (at most
+``CALL_BACKS`` times a minute); shown only the pieces it lacks, it takes them (if it was the
+only downloader, the torrent first goes to plain seeding, so it gets them at once). And a torrent is
 super-seeded only while it is shared and its peers are being served: it switches to plain
 seeding when one downloading peer has been alone with it for
 ``LONE_GRACE`` seconds, or when a downloading peer has received nothing after
@@ -61,7 +62,8 @@ POLICY_INTERVAL = 1.0
 LONE_GRACE = 5.0
 STUCK_GRACE = 15.0  # more than libtorrent's ten seconds before a new peer's first piece
 IDLE_GRACE = 20.0
-CALL_BACK_EVERY = 30.0
+CALL_BACKS = 3  # at most, per peer and CALL_BACK_WINDOW seconds (a failed call is a hang-up too)
+CALL_BACK_WINDOW = 60.0
 CLOSE_TIMEOUT = 8.0
 _STATE = "p2p.seeder"
 _RUNNING: set[Seeder] = set()
@@ -102,6 +104,9 @@ def session_settings(shoal: Shoal) -> dict[str, Any]:
         # resolve to a loopback or private address (libtorrent would block that).
         "ssrf_mitigation": False,
         "stop_tracker_timeout": 2,
+        # A peer that hung up is called back (see above): not a minute later when libtorrent
+        # keeps its address (it came from the tracker), as it does by default.
+        "min_reconnect_time": 2,
         "announce_to_all_tiers": True,
         "announce_to_all_trackers": True,
         "upload_rate_limit": settings.seeder_upload_limit,
@@ -181,7 +186,7 @@ class Seeder:
         self._lone_since: dict[str, float] = {}  # info_hash → since when one downloader is alone
         self._idle_since: dict[str, float] = {}  # info_hash → since when no downloader (plain seeding)
         self._peer_since: dict[tuple[str, Any], float] = {}  # (info_hash, endpoint) → first seen
-        self._called_back: dict[tuple[str, Any], float] = {}  # (info_hash, endpoint) → when
+        self._called_back: dict[tuple[str, Any], list[float]] = {}  # (info_hash, endpoint) → when
 
     @property
     def listen_port(self) -> int:
@@ -351,25 +356,30 @@ class Seeder:
                 log.warning("libtorrent: %s", alert.message())
 
     def _call_back(self, alert: lt.peer_disconnected_alert) -> None:
-        """Dial a peer that left a super-seeded torrent back, once in a while: a libtorrent
-        downloader hangs up just before its last piece (see the module's docstring)."""
+        """Dial a peer that left back, once in a while: a libtorrent downloader hangs up on a
+        super-seeder just before its last piece (see the module's docstring)."""
         handle = alert.handle
         if self._task is None or self._task.done():  # stopping
             return
         try:
-            if not handle.is_valid() or not handle.flags() & lt.torrent_flags.super_seeding:
+            # Whatever the torrent's mode now: libtorrent may have turned super-seeding off
+            # on its own (a torrent resumed from its resume data) after the peer saw it on.
+            if not handle.is_valid():
                 return
             info_hash = str(handle.info_hashes().v1)
         except RuntimeError:
             return
         now = time.monotonic()
         key = (info_hash, alert.endpoint)
-        if (
-            info_hash not in self.handles
-            or now - self._called_back.get(key, -CALL_BACK_EVERY) < CALL_BACK_EVERY
-        ):
+        calls = [t for t in self._called_back.get(key, []) if now - t < CALL_BACK_WINDOW]
+        if info_hash not in self.handles or len(calls) >= CALL_BACKS or (calls and now - calls[-1] < 1.0):
             return
-        self._called_back[key] = now
+        self._called_back[key] = [*calls, now]
+        status = handle.status()
+        if status.num_peers == status.num_seeds:
+            # It was alone: plain seeding, so that it gets the full bitfield when called back.
+            self._plain(handle)
+        log.debug("%s: calling %s back (%s)", info_hash, alert.endpoint, alert.message())
         with contextlib.suppress(RuntimeError):
             handle.connect_peer(alert.endpoint)
 
@@ -425,7 +435,7 @@ class Seeder:
                 log.debug("%s: plain seeding (%s)", info_hash, "stuck peer" if stuck else "lone downloader")
         for key in [k for k in self._peer_since if k not in seen]:
             del self._peer_since[key]
-        for key in [k for k, t in self._called_back.items() if now - t >= CALL_BACK_EVERY]:
+        for key in [k for k, t in self._called_back.items() if now - t[-1] >= CALL_BACK_WINDOW]:
             del self._called_back[key]
 
     def _plain(self, handle: lt.torrent_handle) -> None:

@@ -19,7 +19,7 @@ libtorrent downloader that has been shown every piece takes the seeder for a see
 longer needs and hangs up before asking for the last one (about a minute until it calls
 again); a lone WebTorrent (Node) peer got no piece at all in four minutes. And turning
 super-seeding off only resends the full bitfield to peers that were shown a piece.
-Hence: a peer that hangs up on a super-seeded torrent is dialled back at once (at most
+Hence: a peer that hangs up is dialled back at once, whatever the torrent's mode (at most
 ``CALL_BACKS`` times a minute); shown only the pieces it lacks, it takes them (if it was the
 only downloader, the torrent first goes to plain seeding, so it gets them at once). And a torrent is
 super-seeded only while it is shared and its peers are being served: it switches to plain

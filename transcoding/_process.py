@@ -123,6 +123,11 @@ def _child_env() -> dict[str, str]:
     return env
 
 
+def ffprobe_argv(*args: str) -> list[str]:
+    """ffprobe, quiet but for errors, reading plain files only, with ``args``."""
+    return [FFPROBE, "-hide_banner", "-v", "error", "-protocol_whitelist", "file", *args]
+
+
 def ffmpeg_argv(compiled: Sequence[str]) -> list[str]:
     """An ffmpeg-python compiled command with our global options in front.
 

@@ -354,19 +354,13 @@ async def _measure(work: Path, prefix: str, resolution: int) -> Rendition:
 
 
 async def _probe_output(media: Path) -> list[dict[str, Any]]:
-    argv = [
-        _process.FFPROBE,
-        "-hide_banner",
-        "-v",
-        "error",
-        "-protocol_whitelist",
-        "file",
+    argv = _process.ffprobe_argv(
         "-of",
         "json",
         "-show_streams",
         "-show_data",
         f"file:{media}",
-    ]
+    )
     done = await _process.run(argv, timeout=60, timeout_code="probe_timeout")
     if done.returncode != 0:
         raise TranscodeFailed("bad_output", f"{media.name} cannot be read back.", done.stderr)

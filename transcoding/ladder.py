@@ -7,6 +7,7 @@ bitrates come from a bits-per-pixel table, and rungs under 720p are capped at 30
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 from fractions import Fraction
@@ -188,17 +189,8 @@ def plan_ladder(
         rate = reduce_frame_rate(source_rate, cap)
         rungs.append(_rung(resolution, width, height, rate, info.video_bitrate, settings))
     if scan is not None and settings.copy_compliant_top and can_copy_top(info, rungs, scan, settings):
-        top = rungs[0]
-        rungs[0] = Rung(
-            resolution=top.resolution,
-            width=top.width,
-            height=top.height,
-            frame_rate=top.frame_rate,
-            bitrate=info.video_bitrate or top.bitrate,
-            bufsize=2 * (info.video_bitrate or top.bitrate),
-            gop_frames=top.gop_frames,
-            copy=True,
-        )
+        bitrate = info.video_bitrate or rungs[0].bitrate
+        rungs[0] = dataclasses.replace(rungs[0], bitrate=bitrate, bufsize=2 * bitrate, copy=True)
         common["max_keyframe_gap"] = scan.max_keyframe_gap(info.duration)
         common["hls_time"] = _segment_time(scan, settings.segment_seconds)
     return Plan(rungs=tuple(rungs), source_frame_rate=source_rate, **common)

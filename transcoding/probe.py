@@ -168,13 +168,7 @@ async def probe(path: str | os.PathLike[str], limits: ProbeLimits | None = None)
     if st.st_size == 0:
         raise InvalidMedia("empty_file", "The upload is empty.")
 
-    argv = [
-        _process.FFPROBE,
-        "-hide_banner",
-        "-v",
-        "error",
-        "-protocol_whitelist",
-        "file",
+    argv = _process.ffprobe_argv(
         "-format_whitelist",
         ",".join(ALLOWED_DEMUXERS),
         "-of",
@@ -186,7 +180,7 @@ async def probe(path: str | os.PathLike[str], limits: ProbeLimits | None = None)
         "-show_entries",
         "packet=stream_index,pts_time,dts_time,flags",
         f"file:{file}",
-    ]
+    )
     done = await _process.run(argv, timeout=limits.timeout, timeout_code="probe_timeout")
     if done.returncode != 0:
         _refuse_from_stderr(done.stderr)
@@ -395,13 +389,7 @@ async def scan_packets(info: MediaInfo, timeout: float = 120.0) -> PacketScan:
     """
     if info.video_stream is None:
         return PacketScan((), ())
-    argv = [
-        _process.FFPROBE,
-        "-hide_banner",
-        "-v",
-        "error",
-        "-protocol_whitelist",
-        "file",
+    argv = _process.ffprobe_argv(
         "-f",
         info.demuxer,
         "-select_streams",
@@ -411,7 +399,7 @@ async def scan_packets(info: MediaInfo, timeout: float = 120.0) -> PacketScan:
         "-of",
         "csv=p=0",
         f"file:{info.path}",
-    ]
+    )
     done = await _process.run(argv, timeout=timeout, timeout_code="probe_timeout")
     if done.returncode != 0:
         raise TranscodeFailed("probe_failed", "ffprobe could not list the video packets.", done.stderr)

@@ -267,23 +267,14 @@ async def inside(args: argparse.Namespace) -> dict[str, Any]:
     from playwright.async_api import async_playwright
 
     from instance.app import create_app
-    from instance.settings import load_settings
-    from tests.webui.p2p_scenario import HOST, WEBRTC_ARGS, free_port
+    from tests.netns import HOST, namespace_settings
+    from tests.webui.p2p_scenario import WEBRTC_ARGS
 
     workdir = Path(args.inside)
-    (workdir / "data").mkdir(parents=True, exist_ok=True)
-    port = free_port()
-    base = f"http://{HOST}:{port}"
-    settings = load_settings(
-        public_url=base,
-        listen=f"{HOST}:{port}",
-        data_dir=workdir / "data",
-        database_url=f"sqlite+aiosqlite:///{workdir / 'shoal.db'}",
-        secret_key="p2p-browser-bench",
-        federation_allow_hosts=HOST,
-        transcoding_resolutions=args.rungs,
-        rate_limit_tracker="100000/60",
+    settings = namespace_settings(
+        workdir, "p2p-browser-bench", transcoding_resolutions=args.rungs, rate_limit_tracker="100000/60"
     )
+    base, port = settings.public_url, settings.listen_port
     app = create_app(settings)
     egress = Egress()
     app.on_response_prepare.append(egress.count)

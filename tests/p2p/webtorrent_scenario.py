@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import socket
 import sys
 import time
 from pathlib import Path
@@ -28,21 +27,14 @@ from instance.api.registry import SHOAL
 from instance.app import create_app
 from instance.models import Role
 from instance.services.users import create_user
-from instance.settings import load_settings
 from p2p.seeder import seeder_of
 from tests.conftest import ApiClient
 from tests.instance.test_pipeline import upload, wait_done
 from tests.media import make_clip
+from tests.netns import HOST, namespace_settings
 
-HOST = "198.18.0.1"
 CLIENT_DIR = Path(__file__).resolve().parent / "webtorrent"
 TIMEOUT = 240
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind((HOST, 0))
-        return sock.getsockname()[1]
 
 
 async def wait_until(check: Any, what: str, timeout: float = TIMEOUT) -> Any:
@@ -65,20 +57,10 @@ def webrtc_only(torrent: bytes) -> bytes:
 
 
 async def run(workdir: Path) -> dict[str, Any]:
-    port = free_port()
-    base = f"http://{HOST}:{port}"
-    settings = load_settings(
-        public_url=base,
-        listen=f"{HOST}:{port}",
-        data_dir=workdir / "data",
-        database_url=f"sqlite+aiosqlite:///{workdir / 'shoal.db'}",
-        secret_key="webtorrent-scenario",
-        federation_allow_hosts=HOST,
-        transcoding_resolutions="144",
-        seeder_enabled=True,
-        rate_limit_tracker="1000/60",
+    settings = namespace_settings(
+        workdir, "webtorrent-scenario", transcoding_resolutions="144", seeder_enabled=True
     )
-    (workdir / "data").mkdir(parents=True, exist_ok=True)
+    base, port = settings.public_url, settings.listen_port
     app = create_app(settings)
     runner = web.AppRunner(app)
     await runner.setup()

@@ -20,7 +20,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import socket
 import sys
 import time
 from pathlib import Path
@@ -35,14 +34,13 @@ from instance.app import create_app
 from instance.models import Role
 from instance.services import p2p_stats
 from instance.services.users import create_user
-from instance.settings import load_settings
 from tests.conftest import ApiClient
 from tests.instance.test_pipeline import upload, wait_done
 from tests.media import make_clip
+from tests.netns import HOST, namespace_settings
 
 from .conftest import CHROMIUM_ARGS
 
-HOST = "198.18.0.1"
 # Host candidates must carry the real address: Chromium otherwise hides it behind an mDNS name
 # that nothing in the namespace resolves.
 WEBRTC_ARGS = [*CHROMIUM_ARGS, "--disable-features=WebRtcHideLocalIpsWithMdns"]
@@ -83,12 +81,6 @@ STATS_JS = """() => {
     secureContext: window.isSecureContext,
   };
 }"""
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind((HOST, 0))
-        return sock.getsockname()[1]
 
 
 class Watched:
@@ -175,19 +167,8 @@ async def publish(base: str, instance: Any, workdir: Path) -> dict[str, Any]:
 
 
 async def run(workdir: Path) -> dict[str, Any]:
-    port = free_port()
-    base = f"http://{HOST}:{port}"
-    settings = load_settings(
-        public_url=base,
-        listen=f"{HOST}:{port}",
-        data_dir=workdir / "data",
-        database_url=f"sqlite+aiosqlite:///{workdir / 'shoal.db'}",
-        secret_key="p2p-scenario",
-        federation_allow_hosts=HOST,
-        transcoding_resolutions="240",
-        rate_limit_tracker="1000/60",
-    )
-    (workdir / "data").mkdir(parents=True, exist_ok=True)
+    settings = namespace_settings(workdir, "p2p-scenario", transcoding_resolutions="240")
+    base, port = settings.public_url, settings.listen_port
     app = create_app(settings)
     runner = web.AppRunner(app)
     await runner.setup()

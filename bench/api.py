@@ -32,7 +32,15 @@ import aiohttp
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.serve import machine, parse_wrk, start, stop, wait_http  # noqa: E402
+from bench.serve import (  # noqa: E402
+    drop_database,
+    machine,
+    parse_wrk,
+    scratch_database,
+    start,
+    stop,
+    wait_http,
+)
 from tests.deploy.nginxconf import free_port  # noqa: E402
 
 SHOAL = str(Path(sys.executable).parent / "shoal")
@@ -139,34 +147,14 @@ async def prepare(mode: str, work: Path, pg: str, videos: int) -> tuple[dict[str
     }
     dropper = None
     if mode == "postgresql":
-        import asyncpg
-
         name = f"shoal_bench_api_{os.getpid()}"
-        conn = await asyncpg.connect(pg)
-        try:
-            await conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
-            await conn.execute(f'CREATE DATABASE "{name}"')
-        finally:
-            await conn.close()
-        env["SHOAL_DATABASE_URL"] = (
-            "postgresql+asyncpg://" + pg.split("://", 1)[1].rsplit("/", 1)[0] + "/" + name
-        )
+        env["SHOAL_DATABASE_URL"] = await scratch_database(pg, name)
         dropper = name
     await asyncio.to_thread(
         subprocess.run, [SHOAL, "db", "upgrade"], env=env, check=True, capture_output=True
     )
     await fill(env, videos)
     return env, dropper
-
-
-async def drop(pg: str, name: str) -> None:
-    import asyncpg
-
-    conn = await asyncpg.connect(pg)
-    try:
-        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        await conn.close()
 
 
 async def run_mode(mode: str, work: Path, pg: str, videos: int, duration: float) -> list[Result]:
@@ -197,7 +185,7 @@ async def run_mode(mode: str, work: Path, pg: str, videos: int, duration: float)
     finally:
         stop(proc)
         if dropper:
-            await drop(pg, dropper)
+            await drop_database(pg, dropper)
     if mode == "sqlite":
         body = work / "listing.json"
         body.write_bytes(listing)

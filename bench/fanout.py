@@ -41,7 +41,7 @@ import aiohttp
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.serve import machine, start, stop, wait_http  # noqa: E402
+from bench.serve import drop_database, machine, scratch_database, start, stop, wait_http  # noqa: E402
 from tests.deploy.nginxconf import free_port  # noqa: E402
 
 SHOAL = str(Path(sys.executable).parent / "shoal")
@@ -318,30 +318,12 @@ async def rows_of(database: str, since_id: int) -> tuple[int, int, int, int]:
 
 async def scaled_env(env: dict[str, str], pg: str, redis: str) -> tuple[str, str]:
     """PostgreSQL (a scratch database) and Redis for the scaled mode; returns (database, url)."""
-    import asyncpg
-
     name = f"shoal_bench_fanout_{os.getpid()}"
-    conn = await asyncpg.connect(pg)
-    try:
-        await conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
-        await conn.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await conn.close()
     database = pg.rsplit("/", 1)[0] + "/" + name
-    env["SHOAL_DATABASE_URL"] = "postgresql+asyncpg://" + database.split("://", 1)[1]
+    env["SHOAL_DATABASE_URL"] = await scratch_database(pg, name)
     env["SHOAL_REDIS_URL"] = redis
     env["SHOAL_REDIS_PREFIX"] = f"shoalbench{os.getpid()}"
     return name, database
-
-
-async def drop_database(pg: str, name: str) -> None:
-    import asyncpg
-
-    conn = await asyncpg.connect(pg)
-    try:
-        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        await conn.close()
 
 
 async def run(

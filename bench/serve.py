@@ -111,6 +111,31 @@ def stop(proc: subprocess.Popen[bytes]) -> None:
             proc.wait()
 
 
+async def scratch_database(pg: str, name: str) -> str:
+    """A fresh PostgreSQL database ``name`` beside ``pg`` (dropped first if left over); its
+    SQLAlchemy URL (``postgresql+asyncpg://…``)."""
+    import asyncpg
+
+    conn = await asyncpg.connect(pg)
+    try:
+        await conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
+        await conn.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await conn.close()
+    return "postgresql+asyncpg://" + pg.split("://", 1)[1].rsplit("/", 1)[0] + "/" + name
+
+
+async def drop_database(pg: str, name: str) -> None:
+    """Drop a database :func:`scratch_database` made (its connections closed by force)."""
+    import asyncpg
+
+    conn = await asyncpg.connect(pg)
+    try:
+        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await conn.close()
+
+
 async def wait_http(url: str, seconds: float = 60) -> None:
     deadline = time.monotonic() + seconds
     async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(ssl=False)) as session:

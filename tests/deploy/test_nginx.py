@@ -58,10 +58,9 @@ async def curl(*args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-@pytest.mark.embedded_only
-async def test_instance_behind_nginx_files_sent_by_nginx(make_instance, tmp_path: Path) -> None:
-    """Upload through nginx, watch the events over a WebSocket through nginx, then read the
-    private video's files through nginx: Shoal checks the token, nginx sends the bytes."""
+async def behind_nginx(make_instance, tmp_path: Path):
+    """An instance behind the deploy config (templated for this test): nginx sends its local
+    storage files (``X-Accel-Redirect`` after Shoal's checks); returns (site, instance)."""
     port = free_port()
     site = nginxconf.prepare(
         tmp_path / "nginx", web=[f"127.0.0.1:{port}"], storage_dir=tmp_path / "web" / "storage"
@@ -73,6 +72,14 @@ async def test_instance_behind_nginx_files_sent_by_nginx(make_instance, tmp_path
         trust_proxy=True,
         accel_redirect_prefix="/internal-storage/",
     )
+    return site, instance
+
+
+@pytest.mark.embedded_only
+async def test_instance_behind_nginx_files_sent_by_nginx(make_instance, tmp_path: Path) -> None:
+    """Upload through nginx, watch the events over a WebSocket through nginx, then read the
+    private video's files through nginx: Shoal checks the token, nginx sends the bytes."""
+    site, instance = await behind_nginx(make_instance, tmp_path)
     clip = media.make_clip(tmp_path, "short.mp4", 640, 360, 30, 2.0)
     with nginxconf.running(site):
         assert "HTTP/2 200" in (await curl("-D-", "-o/dev/null", site.https_url + "/api/v1/config")).stdout
@@ -140,17 +147,7 @@ async def test_instance_behind_nginx_files_sent_by_nginx(make_instance, tmp_path
 async def test_public_files_sent_by_nginx_after_one_access_check(make_instance, tmp_path: Path) -> None:
     """Public HLS files come straight from the disk through nginx (auth_request, cached per video);
     a video made private stops being served that way within the cache's seconds."""
-    port = free_port()
-    site = nginxconf.prepare(
-        tmp_path / "nginx", web=[f"127.0.0.1:{port}"], storage_dir=tmp_path / "web" / "storage"
-    )
-    instance = await make_instance(
-        "web",
-        port=port,
-        public_url=site.https_url,
-        trust_proxy=True,
-        accel_redirect_prefix="/internal-storage/",
-    )
+    site, instance = await behind_nginx(make_instance, tmp_path)
     clip = media.make_clip(tmp_path, "public.mp4", 320, 240, 30, 2.0)
     with nginxconf.running(site):
         async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(ssl=False)) as session:

@@ -32,19 +32,10 @@ from tests.conftest import ApiClient
 from tests.instance.test_pipeline import upload, wait_done
 from tests.media import make_clip
 from tests.netns import HOST, namespace_settings
+from tests.p2p.test_seeding import wait_for
 
 CLIENT_DIR = Path(__file__).resolve().parent / "webtorrent"
 TIMEOUT = 240
-
-
-async def wait_until(check: Any, what: str, timeout: float = TIMEOUT) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = await check()
-        if value:
-            return value
-        await asyncio.sleep(0.3)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def webrtc_only(torrent: bytes) -> bytes:
@@ -84,7 +75,7 @@ async def run(workdir: Path) -> dict[str, Any]:
                 files = body["streamingPlaylists"][0]["files"] if body["streamingPlaylists"] else []
                 return files[0] if files and files[0]["torrentUrl"] else None
 
-            file = await wait_until(torrent_file, "the torrent")
+            file = await wait_for(torrent_file, "the torrent", TIMEOUT)
             async with http.get(file["torrentUrl"]) as resp:
                 torrent = await resp.read()
             async with http.get(file["fileUrl"]) as resp:
@@ -96,7 +87,7 @@ async def run(workdir: Path) -> dict[str, Any]:
         async def seeding() -> bool:
             return info_hash in seeder.handles and seeder.handles[info_hash].status().is_seeding
 
-        await wait_until(seeding, "the seeder")
+        await wait_for(seeding, "the seeder", TIMEOUT)
         (workdir / "webrtc.torrent").write_bytes(webrtc_only(torrent))
         out = workdir / "out"
         out.mkdir()

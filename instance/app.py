@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from aiohttp import web
 
 from . import migrate
-from .api import setup_api
+from .api import hotfiles, setup_api
 from .api.registry import SHOAL
 from .core import Shoal, open_shoal
 from .settings import Settings
@@ -116,6 +116,8 @@ def create_app(settings: Settings, *, migrate_on_start: bool | None = None) -> w
         setup = getattr(module, "setup", None)
         if setup is not None:
             setup(app)
+    # Last of the on_response_prepare hooks: it keeps the final headers of answers it may repeat.
+    hotfiles.install(app)
     _register_chores(settings)
     app.on_shutdown.append(_flush_views_on_shutdown)
     return app

@@ -18,30 +18,46 @@ COMMANDS: dict[str, Command] = {}
 
 
 def _serve(settings: Settings, args: argparse.Namespace) -> int:
-    from aiohttp import web
-
     from .app import create_app
     from .logs import setup_logging
 
     setup_logging(settings.log_level, settings.log_format)
     app = create_app(settings)
 
-    def announce(_: str) -> None:
+    def announce() -> None:
         print(f"Shoal {__version__} listening on http://{settings.listen} (public URL {settings.public_url})")
         database = "SQLite" if settings.is_sqlite else "PostgreSQL"
         print(f"  data dir {settings.data_dir.resolve()}, database {database}, jobs {settings.workers_mode}")
         sys.stdout.flush()
 
-    web.run_app(
-        app,
-        host=settings.listen_host,
-        port=settings.listen_port,
-        print=announce,
-        access_log=None,
-        handler_cancellation=True,
-        shutdown_timeout=10,
-    )
+    asyncio.run(_run_server(app, settings.listen_host, settings.listen_port, announce))
     return 0
+
+
+async def _run_server(app: Any, host: str, port: int, announce: Callable[[], None]) -> None:
+    """Serve ``app`` until SIGINT or SIGTERM, then close gracefully (requests in flight get 10 s).
+
+    ``aiohttp.web.run_app`` with the server's handler wrapped by the hot-file short path
+    (``instance/api/hotfiles.py``).
+    """
+    import signal
+
+    from aiohttp import web
+
+    from .api.hotfiles import ShoalRunner
+
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    runner = ShoalRunner(app, access_log=None, handler_cancellation=True, shutdown_timeout=10)
+    await runner.setup()
+    try:
+        await web.TCPSite(runner, host, port).start()
+        announce()
+        await stop.wait()
+    finally:
+        await runner.cleanup()
 
 
 async def _db(settings: Settings, args: argparse.Namespace) -> int:

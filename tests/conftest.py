@@ -28,6 +28,7 @@ from aiohttp.test_utils import TestServer
 from redis.asyncio import Redis
 
 from instance import migrate
+from instance.api.hotfiles import ShoalRunner
 from instance.api.registry import SHOAL
 from instance.app import create_app
 from instance.core import Shoal
@@ -43,6 +44,13 @@ _counter = itertools.count()
 
 for _name in [n for n in os.environ if n.startswith("SHOAL_") and not n.startswith("SHOAL_TEST_")]:
     del os.environ[_name]
+
+
+class ShoalTestServer(TestServer):
+    """A test server run as `shoal serve` runs the app: hot files answered before routing."""
+
+    async def _make_runner(self, **kwargs: Any) -> web.AppRunner:
+        return ShoalRunner(self.app, **kwargs)
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -283,7 +291,7 @@ class Instance:
 
     settings: Settings
     app: web.Application
-    server: TestServer
+    server: ShoalTestServer
     url: str
     client: ApiClient
     worker: Any = None
@@ -356,7 +364,7 @@ async def make_instance(
         }
         settings = load_settings(**values)
         app = create_app(settings)
-        server = TestServer(app, host="127.0.0.1", port=port)
+        server = ShoalTestServer(app, host="127.0.0.1", port=port)
         await server.start_server()
         url = f"http://127.0.0.1:{port}"
         instance = Instance(settings, app, server, url, ApiClient(session, url))

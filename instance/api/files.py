@@ -24,6 +24,7 @@ from ..services.files import cache_remote_image, check_file_token, file_access, 
 from ..services.videos import get_video_for
 from ..storage import Storage, guess_content_type
 from . import api
+from .hotfiles import offer
 from .registry import current_user, iso, json_response, shoal_of
 from .sendfile import SendfileResponse
 
@@ -166,6 +167,7 @@ async def _serve_hls(request: web.Request, *, private_path: bool) -> web.StreamR
         cache = PRIVATE_CACHE
     else:
         cache = PLAYLIST_CACHE if name.endswith((".m3u8", ".json")) else IMMUTABLE
+        offer(request, shoal, uuid)
     return await _send(request, shoal, f"hls/{uuid}/{name}", cache=cache, token=token)
 
 

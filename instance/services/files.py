@@ -81,6 +81,15 @@ async def file_access(shoal: Shoal, video_uuid: str) -> FileAccess | None:
     return access
 
 
+def access_decision(shoal: Shoal, video_uuid: str) -> tuple[float, FileAccess | None] | None:
+    """The cached decision for a video as it stands: (expiry, access), or None when none is cached.
+
+    A new decision is a new tuple: callers that kept one compare by identity to learn that it was
+    replaced or forgotten.
+    """
+    return _cache.get((id(shoal), video_uuid))
+
+
 def forget(shoal: Shoal, video_uuid: str) -> None:
     """Drop the cached rule after a privacy change or deletion."""
     _cache.pop((id(shoal), video_uuid), None)

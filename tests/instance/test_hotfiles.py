@@ -1,0 +1,111 @@
+"""Hot files: a public playlist answered before routing repeats the full path's answer, and stops
+the moment the video's access changes."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+from multidict import CIMultiDict
+
+from instance.api.hotfiles import HOT_FILES, HOT_SECONDS
+from instance.models import Role
+from tests import media
+from tests.conftest import ApiClient, Instance, InstanceFactory
+from tests.instance.test_pipeline import PUBLISHED, upload, wait_done
+
+# Headers that belong to one exchange, not to the file.
+PER_EXCHANGE = {"date"}
+
+
+@pytest.fixture
+async def published(
+    make_instance: InstanceFactory, tmp_path: Path
+) -> tuple[Instance, ApiClient, dict[str, Any]]:
+    """An instance with local storage (in both modes) and one published public video."""
+    instance = await make_instance(
+        storage_url=f"file://{tmp_path / 'files'}", transcoding_resolutions="240"
+    )
+    alice = await instance.user_client("alice")
+    clip = media.make_clip(tmp_path, "clip.mp4", 320, 240, 30, 2.0)
+    video = await wait_done(alice, (await upload(alice, clip, "Hot"))["id"])
+    assert video["state"]["id"] == PUBLISHED, video["state"]
+    return instance, alice, video
+
+
+async def get(url: str, **kwargs: Any) -> tuple[int, bytes, CIMultiDict[str]]:
+    async with aiohttp.ClientSession() as session, session.get(url, **kwargs) as resp:
+        return resp.status, await resp.read(), resp.headers.copy()
+
+
+def without_exchange(headers: CIMultiDict[str]) -> dict[str, str]:
+    return {k.lower(): v for k, v in headers.items() if k.lower() not in PER_EXCHANGE}
+
+
+async def test_kept_answer_repeats_the_full_answer(published) -> None:
+    instance, _, video = published
+    master = video["streamingPlaylists"][0]["playlistUrl"]
+    hot = instance.app[HOT_FILES]
+    assert not hot
+    status, body, headers = await get(master)
+    assert status == 200 and body.startswith(b"#EXTM3U")
+    path = master.removeprefix(instance.url)
+    assert path in hot, "the full path did not keep the public playlist"
+    kept = hot[path]
+    for _ in range(5):
+        again = await get(master)
+        assert again[0] == 200 and again[1] == body
+        assert without_exchange(again[2]) == without_exchange(headers)
+    # The headers the page hooks add are part of the kept answer, not lost by the short path.
+    assert headers["X-Content-Type-Options"] == "nosniff" and "Content-Security-Policy" in headers
+    assert headers["Cache-Control"] == "public, max-age=30" and headers["ETag"]
+    assert hot[path] is kept, "answered by the full path again within the second"
+
+    # What the kept answer cannot repeat goes the full way.
+    status, _, _ = await get(master, headers={"If-None-Match": headers["ETag"]})
+    assert status == 304
+    status, problem, _ = await get(master, headers={"Authorization": "Bearer not-a-token"})
+    assert status == 401 and b"invalid_token" in problem
+    status, same, _ = await get(master, params={"utm": "x"})
+    assert status == 200 and same == body and f"{path}?utm=x" not in hot
+
+
+async def test_a_rewritten_file_shows_within_a_second(published, tmp_path: Path) -> None:
+    instance, _, video = published
+    manifest = video["streamingPlaylists"][0]["segmentsSha256Url"]
+    status, before, _ = await get(manifest)
+    assert status == 200
+    stored = tmp_path / "files" / "hls" / video["uuid"] / manifest.rsplit("/", 1)[1]
+    stored.write_bytes(before.replace(b"{", b'{"rewritten": true, ', 1))
+    await asyncio.sleep(HOT_SECONDS + 0.1)
+    status, after, _ = await get(manifest)
+    assert status == 200 and b'"rewritten": true' in after
+
+
+@pytest.mark.parametrize("change", ["private", "hidden", "deleted"])
+async def test_access_change_stops_the_kept_answer_at_once(published, change: str) -> None:
+    instance, alice, video = published
+    master = video["streamingPlaylists"][0]["playlistUrl"]
+    assert (await get(master))[0] == 200
+    assert master.removeprefix(instance.url) in instance.app[HOT_FILES]
+    if change == "private":
+        status, body = await alice.put(f"/api/v1/videos/{video['id']}", json={"privacy": 3})
+        assert status == 204, body
+        expected = (403, b"file_token_required")
+    elif change == "hidden":
+        moderator = await instance.user_client("mod", role=Role.MODERATOR)
+        status, body = await moderator.post(
+            f"/api/v1/videos/{video['id']}/blacklist", json={"reason": "test"}
+        )
+        assert status in (200, 204), body
+        expected = (403, b"file_token_required")
+    else:
+        status, body = await alice.delete(f"/api/v1/videos/{video['id']}")
+        assert status == 204, body
+        expected = (404, b"file_not_found")
+    # No wait: the very next request is refused.
+    status, body, _ = await get(master)
+    assert (status, expected[1] in body) == (expected[0], True), (status, body[:200])

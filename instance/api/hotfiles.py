@@ -29,7 +29,8 @@ from ..core import Shoal
 from ..services.files import access_decision
 
 HOT_SECONDS = 1.0
-HOT_ENTRIES = 4096
+HOT_ENTRIES = 1024
+"""At most this many kept answers (each at most 64 KiB, the size of files served from memory)."""
 # Headers that make a request take the full path: its answer could differ from the kept one.
 FULL_PATH_HEADERS = (
     hdrs.AUTHORIZATION,
@@ -85,9 +86,13 @@ async def remember(request: web.Request, response: web.StreamResponse) -> None:
     for name in PER_EXCHANGE:
         headers.popall(name, None)
     hot = request.app[HOT_FILES]
+    now = time.monotonic()
     if len(hot) >= HOT_ENTRIES:
-        hot.pop(next(iter(hot)))
-    expires = min(time.monotonic() + HOT_SECONDS, decision[0])
+        for stale in [path for path, entry in hot.items() if entry.expires <= now]:
+            del hot[stale]
+        if len(hot) >= HOT_ENTRIES:
+            hot.pop(next(iter(hot)))
+    expires = min(now + HOT_SECONDS, decision[0])
     hot[request.raw_path] = HotFile(expires, shoal, uuid, decision, body, headers)
 
 

@@ -11,6 +11,7 @@ import aiohttp
 import pytest
 from multidict import CIMultiDict
 
+from instance.api import hotfiles
 from instance.api.hotfiles import HOT_FILES, HOT_SECONDS
 from instance.models import Role
 from tests import media
@@ -109,3 +110,14 @@ async def test_access_change_stops_the_kept_answer_at_once(published, change: st
     # No wait: the very next request is refused.
     status, body, _ = await get(master)
     assert (status, expected[1] in body) == (expected[0], True), (status, body[:200])
+
+
+async def test_kept_answers_are_bounded(published, monkeypatch: pytest.MonkeyPatch) -> None:
+    instance, _, video = published
+    monkeypatch.setattr(hotfiles, "HOT_ENTRIES", 2)
+    playlist = video["streamingPlaylists"][0]
+    urls = [playlist["playlistUrl"], playlist["segmentsSha256Url"], playlist["files"][0]["playlistUrl"]]
+    for url in urls:
+        assert (await get(url))[0] == 200
+    hot = instance.app[HOT_FILES]
+    assert list(hot) == [url.removeprefix(instance.url) for url in urls[1:]]

@@ -154,3 +154,17 @@ def _register_chores(settings: Settings) -> None:
         from .services.p2p_stats import WRITE_EVERY, write_pending
 
         PERIODIC.append(Periodic("write_p2p_stats", WRITE_EVERY, write_pending))
+    if not any(chore.name == "reconcile_public_links" for chore in PERIODIC):
+        # The links nginx follows to send public HLS files itself (local storage only; the chore
+        # does nothing on S3): checked once before the process serves and then every minute, so
+        # what a crash between a change and its link update left behind does not last.
+        from .services.files import reconcile_public_links
+
+        async def reconcile_at_start(shoal: Shoal, app: web.Application) -> None:
+            try:
+                await reconcile_public_links(shoal)
+            except Exception:
+                log.exception("reconciling the public links at start failed")
+
+        PERIODIC.append(Periodic("reconcile_public_links", 60.0, reconcile_public_links))
+        STARTUP_HOOKS.append(reconcile_at_start)

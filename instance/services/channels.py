@@ -20,6 +20,7 @@ from ..core import Shoal
 from ..errors import BadRequest, Conflict, Forbidden, NotFound
 from ..models import Actor, ActorKind, Rendition, User, Video
 from .actors import check_channel_name, new_local_actor
+from .files import drop_public_link, sync_public_link
 from .files import forget as forget_file_access
 from .videos import (
     ActorStats,
@@ -342,8 +343,11 @@ async def delete_channel(shoal: Shoal, handle: str, user: User) -> None:
         for rendition in renditions:
             by_video.setdefault(rendition.video_id, []).append(rendition)
         files = [stored_files(video, by_video.get(video.id, [])) for video in videos]
+        for video in videos:
+            await drop_public_link(shoal, video.uuid)
         await session.execute(delete(Video).where(Video.channel_id == channel.id))
         await session.execute(delete(Actor).where(Actor.id == channel.id))
     for video in videos:
         forget_file_access(shoal, video.uuid)
+        await sync_public_link(shoal, video.uuid)
     await purge_files(shoal, files)

@@ -24,6 +24,7 @@ import transcoding
 from ..core import Shoal
 from ..jobs import PermanentFailure, register_job
 from ..models import Rendition, Video, VideoState, WorkItem, utcnow
+from .files import sync_public_link
 
 log = logging.getLogger("shoal.processing")
 
@@ -277,6 +278,7 @@ async def _publish(
             source_key, current.source_key = current.source_key, None
         else:
             source_key = None
+    await sync_public_link(shoal, video.uuid)
     if source_key:
         await storage.delete(source_key)
     log.info("video %s published with %d renditions", video.uuid, len(result.renditions))
@@ -304,6 +306,7 @@ async def fail_video(shoal: Shoal, video: Video, code: str, reason: str) -> None
         current.failure_code = code
         current.failure_reason = reason
         current.source_key = None
+    await sync_public_link(shoal, video.uuid)
     if source_key:
         await storage.delete(source_key)
     log.warning("video %s failed: %s (%s)", video.uuid, reason, code)

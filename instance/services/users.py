@@ -27,6 +27,7 @@ from ..errors import BadRequest, Conflict, Forbidden, NotFound
 from ..models import Actor, ActorKind, Rendition, Role, User, UserState, Video
 from .actors import check_channel_name, check_username, generate_keys, name_taken, new_local_actor
 from .channels import add_channel
+from .files import drop_public_link, sync_public_link
 from .files import forget as forget_file_access
 from .options import get_options
 from .videos import ActorStats, StoredFiles, actor_stats, purge_files, stored_files
@@ -488,10 +489,18 @@ async def delete_account(session: AsyncSession, user: User) -> Leftovers:
     )
 
 
+async def close_leftovers(shoal: Shoal, leftovers: Leftovers) -> None:
+    """Take the deleted videos' public links away before the deletion commits (see
+    :func:`instance.services.files.drop_public_link`)."""
+    for video_uuid in leftovers.video_uuids:
+        await drop_public_link(shoal, video_uuid)
+
+
 async def purge_leftovers(shoal: Shoal, leftovers: Leftovers) -> None:
     """Remove a deleted account's video files from storage (failures are logged)."""
     for video_uuid in leftovers.video_uuids:
         forget_file_access(shoal, video_uuid)
+        await sync_public_link(shoal, video_uuid)
     await purge_files(shoal, leftovers.files)
 
 
@@ -504,6 +513,7 @@ async def delete_user(shoal: Shoal, by: User, user_id: int) -> None:
                 "Delete your own account with DELETE /api/v1/users/me.", code="cannot_moderate_self"
             )
         leftovers = await delete_account(session, user)
+        await close_leftovers(shoal, leftovers)
     await purge_leftovers(shoal, leftovers)
     log.info("user %s (id %s) deleted by %s", user.username, user.id, by.username)
 
@@ -516,6 +526,7 @@ async def delete_me(shoal: Shoal, user_id: int, password: str) -> None:
         if user.role == Role.ADMIN and not await _other_admins(session, user.id):
             raise Conflict("You are the last administrator; name another one first.", code="last_admin")
         leftovers = await delete_account(session, user)
+        await close_leftovers(shoal, leftovers)
     await purge_leftovers(shoal, leftovers)
     log.info("user %s (id %s) deleted their account", user.username, user.id)
 
@@ -604,5 +615,6 @@ async def reject_registration(shoal: Shoal, by: User, user_id: int) -> None:
     async with shoal.db.write() as session:
         user = await _pending(session, user_id)
         leftovers = await delete_account(session, user)
+        await close_leftovers(shoal, leftovers)
     await purge_leftovers(shoal, leftovers)
     log.info("registration of %s rejected by %s", user.username, by.username)

@@ -46,6 +46,7 @@ from ..models import (
 )
 from ..storage import StorageError, validate_key
 from ..vocab import CATEGORIES, LANGUAGES, LICENCES
+from .files import drop_public_link, sync_public_link
 from .files import forget as forget_file_access
 from .visibility import (
     Viewer,
@@ -756,7 +757,10 @@ async def update_video(shoal: Shoal, ident: str, user: User | None, changes: dic
         for name, value in values.items():
             setattr(video, name, value)
         video.updated_at = utcnow()
+        if values.get("privacy") in (Privacy.PRIVATE, Privacy.INTERNAL):
+            await drop_public_link(shoal, video.uuid)
     forget_file_access(shoal, video.uuid)
+    await sync_public_link(shoal, video.uuid)
     await _run_hooks(UPDATE_HOOKS, shoal, video.id, old_privacy)
     return video
 
@@ -784,7 +788,10 @@ async def _set_hidden(shoal: Shoal, ident: str, user: User | None, hidden: bool,
         video.hidden = hidden
         video.hidden_reason = reason if hidden else None
         video.updated_at = utcnow()
+        if hidden:
+            await drop_public_link(shoal, video.uuid)
     forget_file_access(shoal, video.uuid)
+    await sync_public_link(shoal, video.uuid)
 
 
 async def hide_video(shoal: Shoal, ident: str, user: User | None, *, reason: str | None = None) -> None:
@@ -850,7 +857,9 @@ async def delete_video(shoal: Shoal, ident: str, user: User | None) -> None:
         video = await get_video_for(shoal, session, ident, user)
         _require_manager(user, video)
         files = stored_files(video, await renditions_of(session, video))
+        await drop_public_link(shoal, video.uuid)
         await session.execute(delete(Video).where(Video.id == video.id))
     forget_file_access(shoal, video.uuid)
+    await sync_public_link(shoal, video.uuid)
     await purge_files(shoal, [files])
     await _run_hooks(DELETE_HOOKS, shoal, video)

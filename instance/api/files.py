@@ -191,28 +191,6 @@ async def get_private_hls_file(request: web.Request) -> web.StreamResponse:
 
 
 @api.route(
-    "GET",
-    "/internal/file-access/hls/{uuid}",
-    summary="Whether a video's HLS files are public (for nginx's auth_request)",
-    tags=("static",),
-)
-async def get_hls_access(request: web.Request) -> web.Response:
-    """204 when anyone may read the video's files without a token, else 403.
-
-    deploy/nginx/shoal.conf asks this (and keeps the answer a few seconds per video) before it
-    sends public HLS files straight from local storage; every other case goes through Shoal.
-    It tells nothing a request for the master playlist would not.
-    """
-    uuid = request.match_info["uuid"]
-    if not UUID_RE.match(uuid):
-        raise Forbidden("Not a public video.", code="file_not_public")
-    access = await file_access(shoal_of(request), uuid)
-    if access is None or not access.published or access.needs_token:
-        raise Forbidden("Not a public video.", code="file_not_public")
-    return web.Response(status=204, headers={"Cache-Control": "no-store"})
-
-
-@api.route(
     "OPTIONS",
     "/static/streaming-playlists/hls/{tail:.*}",
     summary="CORS preflight for HLS files",

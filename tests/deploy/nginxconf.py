@@ -101,7 +101,7 @@ def render_site(
     text = re.sub(r"^\s*listen \[::\]:\d+[^\n]*\n", "", text, flags=re.MULTILINE)
     text = text.replace("listen 80;", f"listen 127.0.0.1:{http_port};")
     text = text.replace("listen 443 ssl http2;", f"listen 127.0.0.1:{https_port} ssl http2;")
-    text = text.replace("/var/lib/shoal/storage/", f"{storage_dir}/")
+    text = text.replace("/var/lib/shoal/storage", str(storage_dir))
     text = text.replace("/etc/nginx/tls/", f"{tls_dir}/")
     text = text.replace("/var/cache/nginx/shoal", str(cache_dir))
     text = text.replace("/var/www/acme", str(cache_dir / "acme"))

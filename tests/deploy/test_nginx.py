@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import re
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -47,8 +49,11 @@ def test_deploy_config_covers_the_required_features() -> None:
         "internal;",
         "proxy_cache shoal_s3",
         "limit_req zone=shoal_api",
+        "try_files /public-hls/$hls_uuid/$hls_file @shoal_files;",
     ):
         assert needle in text, needle
+    # Public files no longer wait on an access check per video.
+    assert "auth_request" not in text and "/internal/file-access/" not in text
 
 
 async def curl(*args: str) -> subprocess.CompletedProcess[str]:
@@ -60,7 +65,8 @@ async def curl(*args: str) -> subprocess.CompletedProcess[str]:
 
 async def behind_nginx(make_instance, tmp_path: Path):
     """An instance behind the deploy config (templated for this test): nginx sends its local
-    storage files (``X-Accel-Redirect`` after Shoal's checks); returns (site, instance)."""
+    storage files (public ones through Shoal's public links, the others with ``X-Accel-Redirect``
+    after Shoal's checks); returns (site, instance)."""
     port = free_port()
     site = nginxconf.prepare(
         tmp_path / "nginx", web=[f"127.0.0.1:{port}"], storage_dir=tmp_path / "web" / "storage"
@@ -99,6 +105,8 @@ async def test_instance_behind_nginx_files_sent_by_nginx(make_instance, tmp_path
             video = await wait_done(alice, ref["id"])
             master = video["streamingPlaylists"][0]["playlistUrl"]
             assert master.startswith(site.https_url + "/static/streaming-playlists/hls/private/")
+            public_links = tmp_path / "web" / "storage" / "public-hls"
+            assert not public_links.exists() or not os.listdir(public_links), "a private video was linked"
 
             async with session.get(master) as resp:
                 assert resp.status == 403
@@ -143,11 +151,34 @@ async def test_instance_behind_nginx_files_sent_by_nginx(make_instance, tmp_path
         assert '"video"' in streams.stdout, streams.stderr
 
 
+def blocking_get(url: str, *headers: str) -> tuple[int, dict[str, str], bytes]:
+    """A GET that blocks this event loop, so the instance under test (on the same loop) cannot
+    answer: whatever comes back was sent by nginx alone. (status, lower-cased headers, body);
+    status 0 when nothing came back in time."""
+    args = ["curl", "-sk", "-D-", "--max-time", "4", *(a for h in headers for a in ("-H", h)), url]
+    result = subprocess.run(args, capture_output=True, timeout=30)
+    head, _, body = result.stdout.partition(b"\r\n\r\n")
+    if not head.startswith(b"HTTP/"):
+        return 0, {}, b""
+    lines = head.decode("latin-1").split("\r\n")
+    fields = dict(line.split(": ", 1) for line in lines[1:] if ": " in line)
+    return int(lines[0].split()[1]), {k.lower(): v for k, v in fields.items()}, body
+
+
+def open_file_cache_valid() -> float:
+    """How long nginx may follow a removed link (the deploy config's open_file_cache_valid)."""
+    found = re.search(r"^\s*open_file_cache_valid (\d+)s;", nginxconf.DEPLOY_CONF.read_text(), re.MULTILINE)
+    assert found, "open_file_cache_valid is not in the deploy config"
+    return float(found.group(1))
+
+
 @pytest.mark.embedded_only
-async def test_public_files_sent_by_nginx_after_one_access_check(make_instance, tmp_path: Path) -> None:
-    """Public HLS files come straight from the disk through nginx (auth_request, cached per video);
-    a video made private stops being served that way within the cache's seconds."""
+async def test_public_files_sent_by_nginx_through_public_links(make_instance, tmp_path: Path) -> None:
+    """Public HLS files come straight from the disk through nginx (the link Shoal keeps), even while
+    Shoal cannot answer; a video made private loses its link at once, and nginx stops following it
+    within open_file_cache_valid: then Shoal answers 403 file_token_required."""
     site, instance = await behind_nginx(make_instance, tmp_path)
+    storage = tmp_path / "web" / "storage"
     clip = media.make_clip(tmp_path, "public.mp4", 320, 240, 30, 2.0)
     with nginxconf.running(site):
         async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(ssl=False)) as session:
@@ -156,38 +187,54 @@ async def test_public_files_sent_by_nginx_after_one_access_check(make_instance, 
             alice = anonymous.as_user(await anonymous.login("alice", "password123"))
             ref = await upload(alice, clip, "Public behind nginx")
             video = await wait_done(alice, ref["id"])
+            link = storage / "public-hls" / video["uuid"]
+            assert link.is_symlink() and os.readlink(link) == f"../hls/{video['uuid']}"
             playlist = video["streamingPlaylists"][0]
             master = playlist["playlistUrl"]
             assert "/private/" not in master
-            async with session.get(master) as resp:
-                assert resp.status == 200 and resp.headers["Cache-Control"] == "public, max-age=30"
-                assert (await resp.text()).startswith("#EXTM3U")
             file_url = playlist["files"][0]["fileUrl"]
-            stored = (tmp_path / "web" / "storage" / "hls" / video["uuid"] / file_url.rsplit("/", 1)[1])
-            data = stored.read_bytes()
+            data = (storage / "hls" / video["uuid"] / file_url.rsplit("/", 1)[1]).read_bytes()
+
+            # Shoal's event loop is blocked during these: nginx alone answers.
+            status, headers, body = blocking_get(master)
+            assert status == 200 and headers["server"].startswith("nginx"), (status, headers)
+            assert headers["cache-control"] == "public, max-age=30"
+            assert headers["content-type"] == "application/vnd.apple.mpegurl"
+            assert headers["access-control-allow-origin"] == "*"
+            assert headers["x-content-type-options"] == "nosniff"
+            assert body.startswith(b"#EXTM3U")
+            status, headers, body = blocking_get(file_url, "Range: bytes=10-1009")
+            assert status == 206 and headers["content-range"] == f"bytes 10-1009/{len(data)}"
+            assert headers["cache-control"] == "public, max-age=31536000, immutable"
+            assert "Content-Range" in headers["access-control-expose-headers"]
+            assert body == data[10:1010]
             for _ in range(3):
                 async with session.get(file_url, headers={"Range": "bytes=10-1009"}) as resp:
                     assert resp.status == 206 and resp.headers["Server"].startswith("nginx")
                     assert resp.headers["Content-Range"] == f"bytes 10-1009/{len(data)}"
-                    assert resp.headers["Access-Control-Allow-Origin"] == "*"
-                    assert resp.headers["Cache-Control"] == "public, max-age=31536000, immutable"
                     assert await resp.read() == data[10:1010]
-            # Shoal was asked once for this video, and nginx keeps the answer (its cache entry).
-            entries = [p.read_bytes() for p in (site.directory / "cache" / "files").rglob("*") if p.is_file()]
-            key = f"KEY: access|{video['uuid']}".encode()
-            assert sum(key in entry for entry in entries) == 1, "no cached access answer"
             # A missing file is Shoal's problem document, not nginx's page.
             async with session.get(master.rsplit("/", 1)[0] + "/missing.m3u8") as resp:
                 assert resp.status == 404 and (await resp.json())["code"] == "file_not_found"
 
             status, _ = await alice.put(f"/api/v1/videos/{video['id']}", json={"privacy": 3})
             assert status == 204
-            deadline = asyncio.get_running_loop().time() + 30
+            assert not link.is_symlink() and not link.exists()
+            loop = asyncio.get_running_loop()
+            changed = loop.time()
             while True:
                 async with session.get(file_url, headers={"Range": "bytes=0-99"}) as resp:
                     if resp.status == 403:
                         assert (await resp.json())["code"] == "file_token_required"
                         break
                     assert resp.status == 206
-                assert asyncio.get_running_loop().time() < deadline, "still public after 30 s"
-                await asyncio.sleep(0.5)
+                waited = loop.time() - changed
+                assert waited < open_file_cache_valid() + 2, f"still sent by nginx after {waited:.1f} s"
+                await asyncio.sleep(0.25)
+            # Closed, the files need Shoal: with its loop blocked, nothing comes back.
+            assert blocking_get(file_url, "Range: bytes=0-99")[0] == 0
+
+            status, _ = await alice.put(f"/api/v1/videos/{video['id']}", json={"privacy": 1})
+            assert status == 204 and link.is_symlink()
+            status, _, body = blocking_get(file_url, "Range: bytes=0-99")
+            assert status == 206 and body == data[:100]

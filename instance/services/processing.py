@@ -278,9 +278,9 @@ async def _publish(
             source_key, current.source_key = current.source_key, None
         else:
             source_key = None
-    await sync_public_link(shoal, video.uuid)
     if source_key:
         await storage.delete(source_key)
+    await sync_public_link(shoal, video.uuid)
     log.info("video %s published with %d renditions", video.uuid, len(result.renditions))
     for hook in PUBLISH_HOOKS:
         await hook(shoal, video.id)
@@ -306,9 +306,9 @@ async def fail_video(shoal: Shoal, video: Video, code: str, reason: str) -> None
         current.failure_code = code
         current.failure_reason = reason
         current.source_key = None
-    await sync_public_link(shoal, video.uuid)
     if source_key:
         await storage.delete(source_key)
+    await sync_public_link(shoal, video.uuid)
     log.warning("video %s failed: %s (%s)", video.uuid, reason, code)
 
 

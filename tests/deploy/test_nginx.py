@@ -188,6 +188,10 @@ async def test_public_files_sent_by_nginx_through_public_links(make_instance, tm
             ref = await upload(alice, clip, "Public behind nginx")
             video = await wait_done(alice, ref["id"])
             link = storage / "public-hls" / video["uuid"]
+            for _ in range(100):  # placed just after the published state commits
+                if link.is_symlink():
+                    break
+                await asyncio.sleep(0.05)
             assert link.is_symlink() and os.readlink(link) == f"../hls/{video['uuid']}"
             playlist = video["streamingPlaylists"][0]
             master = playlist["playlistUrl"]

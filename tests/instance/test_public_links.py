@@ -50,6 +50,16 @@ def is_linked(instance: Instance, video_uuid: str) -> bool:
     return link.is_symlink() and os.readlink(link) == f"../hls/{video_uuid}"
 
 
+async def linked_soon(instance: Instance, video_uuid: str, seconds: float = 10.0) -> bool:
+    """The pipeline places the link just after the published state commits (which the API shows)."""
+    deadline = time.monotonic() + seconds
+    while not is_linked(instance, video_uuid):
+        if time.monotonic() > deadline:
+            return False
+        await asyncio.sleep(0.05)
+    return True
+
+
 def entries(instance: Instance) -> set[str]:
     folder = links_dir(instance)
     return set(os.listdir(folder)) if folder.is_dir() else set()
@@ -71,7 +81,7 @@ async def test_link_follows_publish_privacy_hiding_and_deletion(
     uuid = video["uuid"]
 
     # Published: the link exists and reaches the files the pipeline stored.
-    assert is_linked(instance, uuid)
+    assert await linked_soon(instance, uuid)
     master_name = video["streamingPlaylists"][0]["playlistUrl"].rsplit("/", 1)[1]
     through_link = links_dir(instance) / uuid / master_name
     assert through_link.read_bytes() == (storage_root(instance) / "hls" / uuid / master_name).read_bytes()

@@ -24,7 +24,7 @@ from ..services.files import cache_remote_image, check_file_token, file_access, 
 from ..services.videos import get_video_for
 from ..storage import Storage, guess_content_type
 from . import api
-from .hotfiles import offer
+from .hotfiles import from_file, offer
 from .registry import current_user, iso, json_response, shoal_of
 from .sendfile import SendfileResponse
 
@@ -101,6 +101,7 @@ def _small_file(
         hit = (stamp, data, etag, modified)
         _SMALL_CACHE[str(path)] = hit
     _, data, etag, modified = hit
+    from_file(request, path, stamp)
     headers = {**headers, "ETag": etag, "Last-Modified": modified}
     if request.headers.get("If-None-Match") == etag:
         return web.Response(status=304, headers=headers)

@@ -5,7 +5,8 @@ manifest, and players on live-like refresh ask again and again. Routing, the mid
 access check and a ``stat`` cost several times what sending 2 KB does, so once the full path
 has answered such a file, the answer (bytes and final headers, security headers included) is
 kept for a second, tied to the access decision it was made with. Requests for the same URL in
-that second get the same answer without routing.
+that second get the same answer without routing; after it, a ``stat`` showing the same file
+keeps the answer another second, until the access decision itself is renewed (every few seconds).
 
 A privacy change, a hide or a deletion drops the video's access decision
 (``services.files.forget``): every kept answer made with it stops at once. A file rewritten in
@@ -18,9 +19,11 @@ first request after each second.
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 from aiohttp import hdrs, web
 from multidict import CIMultiDict
@@ -54,14 +57,33 @@ class HotFile:
     expires: float
     shoal: Shoal
     uuid: str
-    decision: object
+    decision: tuple[float, object]
+    path: Path
+    stamp: tuple[int, int]
     body: bytes
     headers: CIMultiDict[str]
+
+    def renew(self, now: float) -> bool:
+        """Keep the answer another second if the access decision and the file are as they were."""
+        decision = access_decision(self.shoal, self.uuid)
+        if decision is not self.decision or decision[0] <= now:
+            return False
+        try:
+            info = os.stat(self.path)
+        except OSError:
+            return False
+        if (info.st_size, info.st_mtime_ns) != self.stamp:
+            return False
+        self.expires = min(now + HOT_SECONDS, decision[0])
+        return True
 
 
 HOT_FILES = web.AppKey("hot_files", dict)
 """The app's kept answers, by raw request target."""
 _OFFER = web.RequestKey("hot_offer", tuple)
+
+
+_SOURCE = web.RequestKey("hot_source", tuple)
 
 
 def offer(request: web.Request, shoal: Shoal, uuid: str) -> None:
@@ -70,10 +92,16 @@ def offer(request: web.Request, shoal: Shoal, uuid: str) -> None:
         request[_OFFER] = (shoal, uuid)
 
 
+def from_file(request: web.Request, path: Path, stamp: tuple[int, int]) -> None:
+    """The answer's bytes are the whole of ``path`` as of ``stamp`` (size, mtime_ns)."""
+    request[_SOURCE] = (path, stamp)
+
+
 async def remember(request: web.Request, response: web.StreamResponse) -> None:
     """``on_response_prepare``, after every other hook: keep an offered answer with its final headers."""
     offered = request.get(_OFFER)
-    if offered is None or response.status != 200 or not isinstance(response, web.Response):
+    source = request.get(_SOURCE)
+    if offered is None or source is None or response.status != 200 or not isinstance(response, web.Response):
         return
     body = response.body
     if not isinstance(body, bytes):
@@ -93,7 +121,7 @@ async def remember(request: web.Request, response: web.StreamResponse) -> None:
         if len(hot) >= HOT_ENTRIES:
             hot.pop(next(iter(hot)))
     expires = min(now + HOT_SECONDS, decision[0])
-    hot[request.raw_path] = HotFile(expires, shoal, uuid, decision, body, headers)
+    hot[request.raw_path] = HotFile(expires, shoal, uuid, decision, *source, body, headers)
 
 
 def install(app: web.Application) -> None:
@@ -110,13 +138,16 @@ def short_path(app: web.Application, handler: Handler) -> Handler:
         if hot and request.method == hdrs.METH_GET:
             entry = hot.get(request.raw_path)
             if entry is not None:
-                if (
-                    entry.expires > time.monotonic()
-                    and access_decision(entry.shoal, entry.uuid) is entry.decision
-                    and not any(name in request.headers for name in FULL_PATH_HEADERS)
-                ):
-                    return web.Response(body=entry.body, headers=entry.headers)
-                if entry.expires <= time.monotonic():
+                now = time.monotonic()
+                if entry.expires > now or entry.renew(now):
+                    if access_decision(entry.shoal, entry.uuid) is entry.decision:
+                        headers = request.headers
+                        for name in FULL_PATH_HEADERS:
+                            if name in headers:
+                                break
+                        else:
+                            return web.Response(body=entry.body, headers=entry.headers)
+                else:
                     hot.pop(request.raw_path, None)
         return await handler(request)
 

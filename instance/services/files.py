@@ -30,6 +30,10 @@ log = logging.getLogger("shoal.files")
 
 CACHE_SECONDS = 5.0
 _cache: dict[tuple[int, str], tuple[float, FileAccess | None]] = {}
+_reading: dict[tuple[int, str], asyncio.Task[FileAccess | None]] = {}
+"""Database reads under way, by video: concurrent misses share one."""
+_epoch = [0]
+"""Counts :func:`forget` calls: a read that saw it change started before a change and is not cached."""
 
 
 @dataclass(frozen=True)
@@ -61,20 +65,36 @@ def check_file_token(secret: bytes, video_uuid: str, token: str | None) -> bool:
 
 
 async def file_access(shoal: Shoal, video_uuid: str) -> FileAccess | None:
-    """The access rule for a local video's files (cached a few seconds: files are hot paths)."""
+    """The access rule for a local video's files (cached a few seconds: files are hot paths).
+
+    Requests that miss the cache together share one database read; a read that a privacy change
+    (:func:`forget`) overtook answers its callers but is not cached.
+    """
     key = (id(shoal), video_uuid)
     hit = _cache.get(key)
-    now = time.monotonic()
-    if hit is not None and hit[0] > now:
+    if hit is not None and hit[0] > time.monotonic():
         return hit[1]
-    async with shoal.db.read() as session:
-        row = (
-            await session.execute(
-                select(Video.id, Video.privacy, Video.hidden, Video.state, Video.remote_url).where(
-                    Video.uuid == video_uuid
+    task = _reading.get(key)
+    if task is None:
+        task = _reading[key] = asyncio.create_task(_decide(shoal, video_uuid, key))
+    # shielded: a caller that goes away does not cancel the read the others wait for
+    return await asyncio.shield(task)
+
+
+async def _decide(shoal: Shoal, video_uuid: str, key: tuple[int, str]) -> FileAccess | None:
+    epoch = _epoch[0]
+    try:
+        async with shoal.db.read() as session:
+            row = (
+                await session.execute(
+                    select(Video.id, Video.privacy, Video.hidden, Video.state, Video.remote_url).where(
+                        Video.uuid == video_uuid
+                    )
                 )
-            )
-        ).first()
+            ).first()
+    finally:
+        if _reading.get(key) is asyncio.current_task():
+            del _reading[key]
     access = None
     if row is not None and row.remote_url is None:
         access = FileAccess(
@@ -83,9 +103,10 @@ async def file_access(shoal: Shoal, video_uuid: str) -> FileAccess | None:
             needs_token=row.privacy in (Privacy.PRIVATE, Privacy.INTERNAL) or row.hidden,
             published=row.state == VideoState.PUBLISHED,
         )
-    if len(_cache) > 10_000:
-        _cache.clear()
-    _cache[key] = (now + CACHE_SECONDS, access)
+    if epoch == _epoch[0]:
+        if len(_cache) > 10_000:
+            _cache.clear()
+        _cache[key] = (time.monotonic() + CACHE_SECONDS, access)
     return access
 
 
@@ -99,8 +120,11 @@ def access_decision(shoal: Shoal, video_uuid: str) -> tuple[float, FileAccess | 
 
 
 def forget(shoal: Shoal, video_uuid: str) -> None:
-    """Drop the cached rule after a privacy change or deletion."""
-    _cache.pop((id(shoal), video_uuid), None)
+    """Drop the cached rule after a privacy change or deletion (reads in flight are not cached)."""
+    key = (id(shoal), video_uuid)
+    _cache.pop(key, None)
+    _reading.pop(key, None)
+    _epoch[0] += 1
 
 
 # ---------------------------------------------------------------- public links for nginx

@@ -121,3 +121,38 @@ async def test_kept_answers_are_bounded(published, monkeypatch: pytest.MonkeyPat
         assert (await get(url))[0] == 200
     hot = instance.app[HOT_FILES]
     assert list(hot) == [url.removeprefix(instance.url) for url in urls[1:]]
+
+
+async def test_access_decisions_share_one_read_and_a_forget_wins(published) -> None:
+    """Concurrent misses read the database once; a read a privacy change overtook is not cached."""
+    from sqlalchemy import event
+
+    from instance.services import files
+
+    instance, _, video = published
+    shoal, uuid = instance.shoal, video["uuid"]
+    reads: list[str] = []
+    overtake = False
+
+    def on_read(conn, cursor, statement, *args) -> None:
+        if "FROM videos" in statement:
+            reads.append(statement)
+            if overtake:  # a change commits while this read is under way
+                files.forget(shoal, uuid)
+
+    sync_engine = shoal.db.engine.sync_engine
+    event.listen(sync_engine, "before_cursor_execute", on_read)
+    try:
+        files.forget(shoal, uuid)
+        answers = await asyncio.gather(*(files.file_access(shoal, uuid) for _ in range(20)))
+        assert len(reads) == 1, reads
+        assert all(a == answers[0] for a in answers) and answers[0].published and not answers[0].needs_token
+        assert files.access_decision(shoal, uuid) is not None
+
+        files.forget(shoal, uuid)
+        overtake = True
+        assert (await files.file_access(shoal, uuid)) is not None
+        assert len(reads) == 2
+        assert files.access_decision(shoal, uuid) is None
+    finally:
+        event.remove(sync_engine, "before_cursor_execute", on_read)

@@ -5,9 +5,11 @@ playlist are then added to that video's HLS folder. wrk fetches each file at 32 
 connections from:
 
   nginx          nginx serving the storage folder itself (sendfile), plain HTTP — the baseline
-  shoal          `shoal serve` directly (access check, sendfile for segments, memory for playlists)
-  nginx+shoal    deploy/nginx/shoal.conf in front of `shoal serve` over TLS: Shoal checks access and
-                 answers X-Accel-Redirect, nginx sends the bytes — compared with nginx alone over TLS
+  shoal          `shoal serve` directly (access check, sendfile for segments; playlists from memory,
+                 repeated before routing while hot)
+  nginx+shoal    deploy/nginx/shoal.conf in front of `shoal serve` over TLS: public files sent by nginx
+                 through Shoal's public-hls/ links, the rest through Shoal (X-Accel-Redirect) —
+                 compared with nginx alone over TLS
 
 All servers run at once and the wrk runs interleave in rotating order over several rounds,
 so load from other tenants of the machine hurts them alike. Each row shows the medians of

@@ -20,7 +20,13 @@ from aiohttp import web
 
 from ..core import Shoal
 from ..errors import Forbidden, NotFound
-from ..services.files import cache_remote_image, check_file_token, file_access, make_file_token
+from ..services.files import (
+    UUID_RE,
+    cache_remote_image,
+    check_file_token,
+    file_access,
+    make_file_token,
+)
 from ..services.videos import get_video_for
 from ..storage import Storage, guess_content_type
 from . import api
@@ -28,7 +34,6 @@ from .hotfiles import from_file, offer
 from .registry import current_user, iso, json_response, shoal_of
 from .sendfile import SendfileResponse
 
-UUID_RE = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 REMOTE_IMAGE_RE = re.compile(r"^remote-([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})\.jpg$")
 FILE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,200}$")
 CORS = {

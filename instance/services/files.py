@@ -29,6 +29,9 @@ from ..models import Privacy, Video, VideoState
 log = logging.getLogger("shoal.files")
 
 CACHE_SECONDS = 5.0
+UUID_RE = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+TOKEN_PRIVACIES = (Privacy.PRIVATE, Privacy.INTERNAL)
+"""Privacies whose files need a videoFileToken (as do a hidden video's)."""
 _cache: dict[tuple[int, str], tuple[float, FileAccess | None]] = {}
 _reading: dict[tuple[int, str], asyncio.Task[FileAccess | None]] = {}
 """Database reads under way, by video: concurrent misses share one."""
@@ -100,7 +103,7 @@ async def _decide(shoal: Shoal, video_uuid: str, key: tuple[int, str]) -> FileAc
         access = FileAccess(
             video_id=row.id,
             uuid=video_uuid,
-            needs_token=row.privacy in (Privacy.PRIVATE, Privacy.INTERNAL) or row.hidden,
+            needs_token=row.privacy in TOKEN_PRIVACIES or row.hidden,
             published=row.state == VideoState.PUBLISHED,
         )
     if epoch == _epoch[0]:
@@ -137,7 +140,6 @@ def forget(shoal: Shoal, video_uuid: str) -> None:
 # ``reconcile_public_links`` repairs whatever a crash in between left behind.
 
 PUBLIC_HLS = "public-hls"
-_UUID_RE = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 _LINK_TEMP = ".link-"
 # A temporary link older than this is a crashed writer's leftover (a writer renames it at once).
 STALE_TEMP_SECONDS = 60.0
@@ -153,7 +155,7 @@ def _public_rule() -> tuple[Any, ...]:
         Video.remote_url.is_(None),
         Video.state == VideoState.PUBLISHED,
         Video.hidden.is_(False),
-        Video.privacy.not_in((Privacy.PRIVATE, Privacy.INTERNAL)),
+        Video.privacy.not_in(TOKEN_PRIVACIES),
     )
 
 
@@ -233,7 +235,7 @@ def _scan(folder: Path) -> tuple[set[str], list[str]]:
             continue
         try:
             well_formed = (
-                _UUID_RE.match(name) is not None
+                UUID_RE.match(name) is not None
                 and entry.is_symlink()
                 and os.readlink(entry.path) == _link_target(name)
             )
@@ -255,7 +257,7 @@ async def sync_public_link(shoal: Shoal, video_uuid: str) -> None:
     change is committed, and the periodic reconcile tries again.
     """
     folder = public_links_dir(shoal)
-    if folder is None or not _UUID_RE.match(video_uuid):
+    if folder is None or not UUID_RE.match(video_uuid):
         return
     try:
         if await _is_public(shoal, video_uuid):
@@ -274,7 +276,7 @@ async def drop_public_link(shoal: Shoal, video_uuid: str) -> None:
     answers from the database: a crash in between leaves the video closed, never open.
     """
     folder = public_links_dir(shoal)
-    if folder is None or not _UUID_RE.match(video_uuid):
+    if folder is None or not UUID_RE.match(video_uuid):
         return
     try:
         await asyncio.to_thread(_remove_entry, folder, video_uuid)

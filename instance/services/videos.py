@@ -46,7 +46,7 @@ from ..models import (
 )
 from ..storage import StorageError, validate_key
 from ..vocab import CATEGORIES, LANGUAGES, LICENCES
-from .files import drop_public_link, sync_public_link
+from .files import TOKEN_PRIVACIES, drop_public_link, sync_public_link
 from .files import forget as forget_file_access
 from .visibility import (
     Viewer,
@@ -757,7 +757,7 @@ async def update_video(shoal: Shoal, ident: str, user: User | None, changes: dic
         for name, value in values.items():
             setattr(video, name, value)
         video.updated_at = utcnow()
-        if values.get("privacy") in (Privacy.PRIVATE, Privacy.INTERNAL):
+        if values.get("privacy") in TOKEN_PRIVACIES:
             await drop_public_link(shoal, video.uuid)
     forget_file_access(shoal, video.uuid)
     await sync_public_link(shoal, video.uuid)

@@ -20,8 +20,7 @@ from ..core import Shoal
 from ..errors import BadRequest, Conflict, Forbidden, NotFound
 from ..models import Actor, ActorKind, Rendition, User, Video
 from .actors import check_channel_name, new_local_actor
-from .files import drop_public_link, sync_public_link
-from .files import forget as forget_file_access
+from .files import access_changed, drop_public_link
 from .videos import (
     ActorStats,
     Page,
@@ -348,6 +347,5 @@ async def delete_channel(shoal: Shoal, handle: str, user: User) -> None:
         await session.execute(delete(Video).where(Video.channel_id == channel.id))
         await session.execute(delete(Actor).where(Actor.id == channel.id))
     for video in videos:
-        forget_file_access(shoal, video.uuid)
-        await sync_public_link(shoal, video.uuid)
+        await access_changed(shoal, video.uuid)
     await purge_files(shoal, files)

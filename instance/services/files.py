@@ -269,6 +269,13 @@ async def sync_public_link(shoal: Shoal, video_uuid: str) -> None:
         log.exception("could not update the public link of video %s", video_uuid)
 
 
+async def access_changed(shoal: Shoal, video_uuid: str) -> None:
+    """After the commit of a change to who may read a video's files (privacy, hiding, state,
+    deletion): drop the cached access rule and its kept answers, then sync the public link."""
+    forget(shoal, video_uuid)
+    await sync_public_link(shoal, video_uuid)
+
+
 async def drop_public_link(shoal: Shoal, video_uuid: str) -> None:
     """Remove the video's public link now, before a change that may close it commits.
 

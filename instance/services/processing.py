@@ -24,7 +24,7 @@ import transcoding
 from ..core import Shoal
 from ..jobs import PermanentFailure, register_job
 from ..models import Rendition, Video, VideoState, WorkItem, utcnow
-from .files import sync_public_link
+from .files import access_changed
 
 log = logging.getLogger("shoal.processing")
 
@@ -280,7 +280,7 @@ async def _publish(
             source_key = None
     if source_key:
         await storage.delete(source_key)
-    await sync_public_link(shoal, video.uuid)
+    await access_changed(shoal, video.uuid)
     log.info("video %s published with %d renditions", video.uuid, len(result.renditions))
     for hook in PUBLISH_HOOKS:
         await hook(shoal, video.id)
@@ -308,7 +308,7 @@ async def fail_video(shoal: Shoal, video: Video, code: str, reason: str) -> None
         current.source_key = None
     if source_key:
         await storage.delete(source_key)
-    await sync_public_link(shoal, video.uuid)
+    await access_changed(shoal, video.uuid)
     log.warning("video %s failed: %s (%s)", video.uuid, reason, code)
 
 

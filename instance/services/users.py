@@ -27,8 +27,7 @@ from ..errors import BadRequest, Conflict, Forbidden, NotFound
 from ..models import Actor, ActorKind, Rendition, Role, User, UserState, Video
 from .actors import check_channel_name, check_username, generate_keys, name_taken, new_local_actor
 from .channels import add_channel
-from .files import drop_public_link, sync_public_link
-from .files import forget as forget_file_access
+from .files import access_changed, drop_public_link
 from .options import get_options
 from .videos import ActorStats, StoredFiles, actor_stats, purge_files, stored_files
 
@@ -499,8 +498,7 @@ async def close_leftovers(shoal: Shoal, leftovers: Leftovers) -> None:
 async def purge_leftovers(shoal: Shoal, leftovers: Leftovers) -> None:
     """Remove a deleted account's video files from storage (failures are logged)."""
     for video_uuid in leftovers.video_uuids:
-        forget_file_access(shoal, video_uuid)
-        await sync_public_link(shoal, video_uuid)
+        await access_changed(shoal, video_uuid)
     await purge_files(shoal, leftovers.files)
 
 

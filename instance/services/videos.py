@@ -46,8 +46,7 @@ from ..models import (
 )
 from ..storage import StorageError, validate_key
 from ..vocab import CATEGORIES, LANGUAGES, LICENCES
-from .files import TOKEN_PRIVACIES, drop_public_link, sync_public_link
-from .files import forget as forget_file_access
+from .files import TOKEN_PRIVACIES, access_changed, drop_public_link
 from .visibility import (
     Viewer,
     can_manage_video,
@@ -759,8 +758,7 @@ async def update_video(shoal: Shoal, ident: str, user: User | None, changes: dic
         video.updated_at = utcnow()
         if values.get("privacy") in TOKEN_PRIVACIES:
             await drop_public_link(shoal, video.uuid)
-    forget_file_access(shoal, video.uuid)
-    await sync_public_link(shoal, video.uuid)
+    await access_changed(shoal, video.uuid)
     await _run_hooks(UPDATE_HOOKS, shoal, video.id, old_privacy)
     return video
 
@@ -790,8 +788,7 @@ async def _set_hidden(shoal: Shoal, ident: str, user: User | None, hidden: bool,
         video.updated_at = utcnow()
         if hidden:
             await drop_public_link(shoal, video.uuid)
-    forget_file_access(shoal, video.uuid)
-    await sync_public_link(shoal, video.uuid)
+    await access_changed(shoal, video.uuid)
 
 
 async def hide_video(shoal: Shoal, ident: str, user: User | None, *, reason: str | None = None) -> None:
@@ -859,7 +856,6 @@ async def delete_video(shoal: Shoal, ident: str, user: User | None) -> None:
         files = stored_files(video, await renditions_of(session, video))
         await drop_public_link(shoal, video.uuid)
         await session.execute(delete(Video).where(Video.id == video.id))
-    forget_file_access(shoal, video.uuid)
-    await sync_public_link(shoal, video.uuid)
+    await access_changed(shoal, video.uuid)
     await purge_files(shoal, [files])
     await _run_hooks(DELETE_HOOKS, shoal, video)

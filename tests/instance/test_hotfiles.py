@@ -156,3 +156,161 @@ async def test_access_decisions_share_one_read_and_a_forget_wins(published) -> N
         assert files.access_decision(shoal, uuid) is None
     finally:
         event.remove(sync_engine, "before_cursor_execute", on_read)
+
+
+# ---------------------------------------------------------------- below the parser
+
+
+async def read_answer(reader: asyncio.StreamReader) -> tuple[bytes, CIMultiDict[str], bytes]:
+    """One HTTP/1.1 answer off a raw connection: status line, headers, body (Content-Length)."""
+    head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 10)
+    status, *lines = head[:-4].decode("latin-1").split("\r\n")
+    headers: CIMultiDict[str] = CIMultiDict(line.split(": ", 1) for line in lines)
+    body = await asyncio.wait_for(reader.readexactly(int(headers.get("Content-Length", "0"))), 10)
+    return status.encode(), headers, body
+
+
+def request(path: str, *extra: str, version: str = "1.1") -> bytes:
+    return "\r\n".join([f"GET {path} HTTP/{version}", "Host: shoal.test", *extra, "", ""]).encode()
+
+
+async def test_below_the_parser_answers_as_the_full_path_does(published) -> None:
+    instance, alice, video = published
+    master = video["streamingPlaylists"][0]["playlistUrl"]
+    path = master.removeprefix(instance.url)
+    server = instance.server.runner.server
+    assert type(server) is hotfiles.HotServer
+    status, body, headers = await get(master, headers={"If-None-Match": '"not-this"'})  # the full way
+    assert status == 200 and path in instance.app[HOT_FILES]
+
+    reader, writer = await asyncio.open_connection(instance.server.host, instance.server.port)
+    try:
+        before = server.hot_answers
+        writer.write(request(path, "Accept: */*", "Origin: https://elsewhere.test"))
+        line, kept_headers, kept_body = await read_answer(reader)
+        assert server.hot_answers == before + 1, "not answered below the parser"
+        assert line == b"HTTP/1.1 200 OK" and kept_body == body
+        assert without_exchange(kept_headers) == without_exchange(headers)
+        assert kept_headers["Date"].endswith(" GMT") and len(kept_headers.getall("Date")) == 1
+
+        # Still the same connection, and the next request after a privacy change is refused.
+        status, problem = await alice.put(f"/api/v1/videos/{video['id']}", json={"privacy": 3})
+        assert status == 204, problem
+        writer.write(request(path))
+        line, _, refused = await read_answer(reader)
+        assert line == b"HTTP/1.1 403 Forbidden" and b"file_token_required" in refused
+        assert server.hot_answers == before + 1
+    finally:
+        writer.close()
+
+
+async def test_pipelined_requests_keep_their_order(published) -> None:
+    instance, _, video = published
+    master = video["streamingPlaylists"][0]["playlistUrl"]
+    path = master.removeprefix(instance.url)
+    server = instance.server.runner.server
+    status, body, _ = await get(master)
+    assert status == 200 and path in instance.app[HOT_FILES]
+
+    reader, writer = await asyncio.open_connection(instance.server.host, instance.server.port)
+    try:
+        before = server.hot_answers
+        # kept, not kept (goes to the parser with everything after it), kept
+        writer.write(request(path) + request("/api/v1/config") + request(path))
+        answers = [await read_answer(reader) for _ in range(3)]
+        assert [a[0] for a in answers] == [b"HTTP/1.1 200 OK"] * 3
+        assert answers[0][2] == body and answers[2][2] == body
+        assert b'"instance"' in answers[1][2] and answers[1][1]["Content-Type"].startswith("application/json")
+        assert server.hot_answers == before + 1
+
+        # Once aiohttp is idle again and its parser between requests, the shortcut is back.
+        for _ in range(20):
+            writer.write(request(path))
+            assert (await read_answer(reader))[2] == body
+            if server.hot_answers == before + 2:
+                break
+            await asyncio.sleep(0.05)
+        assert server.hot_answers == before + 2
+    finally:
+        writer.close()
+
+
+async def test_what_the_shortcut_leaves_to_the_parser(published) -> None:
+    instance, _, video = published
+    master = video["streamingPlaylists"][0]["playlistUrl"]
+    path = master.removeprefix(instance.url)
+    server = instance.server.runner.server
+    status, body, headers = await get(master)
+    assert status == 200 and path in instance.app[HOT_FILES]
+
+    async def full_way(*chunks: bytes) -> tuple[bytes, CIMultiDict[str], bytes]:
+        """Send ``chunks`` on a new connection; the answer must not come from below the parser."""
+        before = server.hot_answers
+        reader, writer = await asyncio.open_connection(instance.server.host, instance.server.port)
+        try:
+            for chunk in chunks:
+                writer.write(chunk)
+                await writer.drain()
+                await asyncio.sleep(0.05)
+            answer = await read_answer(reader)
+        finally:
+            writer.close()
+        assert server.hot_answers == before, chunks
+        return answer
+
+    # A head split over two reads.
+    whole = request(path)
+    line, _, got = await full_way(whole[:20], whole[20:])
+    assert line == b"HTTP/1.1 200 OK" and got == body
+    # A malformed header line: aiohttp's 400, not a kept answer.
+    line, _, _ = await full_way(request(path, "Not a header"))
+    assert line.split()[1] == b"400"
+    # HTTP/1.0, a conditional request, a range, a body, a closing request: the full path.
+    line, _, got = await full_way(request(path, version="1.0"))
+    assert line == b"HTTP/1.0 200 OK" and got == body
+    line, _, _ = await full_way(request(path, f"if-none-match: {headers['ETag']}"))
+    assert line == b"HTTP/1.1 304 Not Modified"
+    line, _, got = await full_way(request(path, "Range: bytes=0-9"))
+    assert line.split()[1] in (b"200", b"206") and body.startswith(got)
+    line, _, got = await full_way(request(path, "Content-Length: 4") + b"\r\n\r\n")
+    assert line == b"HTTP/1.1 200 OK" and got == body
+    # A head cut where the next read looks like a request for a kept file: one request.
+    line, _, got = await full_way(b"GET /api/v1/config HTTP/1.1\r\nX-Note: ", request(path))
+    assert line == b"HTTP/1.1 200 OK" and b'"instance"' in got
+    # A body that reads like a request for a kept file is still a body.
+    smuggled = request(path)
+    post = f"POST {path} HTTP/1.1\r\nHost: shoal.test\r\nContent-Length: {len(smuggled)}\r\n\r\n"
+    line, _, got = await full_way(post.encode(), smuggled)
+    assert line.split()[1] in (b"403", b"404", b"405") and got != body
+    line, answer_headers, got = await full_way(request(path, "Connection: close"))
+    assert got == body and answer_headers.get("Connection", "").lower() == "close"
+    # The same plain request is answered below the parser, which the checks above rely on.
+    before = server.hot_answers
+    reader, writer = await asyncio.open_connection(instance.server.host, instance.server.port)
+    try:
+        writer.write(request(path))
+        assert (await read_answer(reader))[2] == body
+    finally:
+        writer.close()
+    assert server.hot_answers == before + 1
+
+
+async def test_an_idle_connection_still_times_out(published) -> None:
+    instance, _, video = published
+    master = video["streamingPlaylists"][0]["playlistUrl"]
+    path = master.removeprefix(instance.url)
+    server = instance.server.runner.server
+    assert (await get(master))[0] == 200
+    # aiohttp's keep-alive timeout for connections made from now on (75 s by default).
+    server._kwargs["keepalive_timeout"] = 0.5
+    reader, writer = await asyncio.open_connection(instance.server.host, instance.server.port)
+    try:
+        before = server.hot_answers
+        for _ in range(8):  # busy for longer than the timeout: kept open
+            writer.write(request(path))
+            await read_answer(reader)
+            await asyncio.sleep(0.2)
+        assert server.hot_answers == before + 8
+        assert await asyncio.wait_for(reader.read(), 5) == b"", "the idle connection was not closed"
+    finally:
+        writer.close()

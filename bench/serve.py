@@ -6,7 +6,7 @@ connections from:
 
   nginx          nginx serving the storage folder itself (sendfile), plain HTTP — the baseline
   shoal          `shoal serve` directly (access check, sendfile for segments; playlists from memory,
-                 repeated before routing while hot)
+                 repeated below the HTTP parser while hot)
   nginx+shoal    deploy/nginx/shoal.conf in front of `shoal serve` over TLS: public files sent by nginx
                  through Shoal's public-hls/ links, the rest through Shoal (X-Accel-Redirect) —
                  compared with nginx alone over TLS

@@ -4,6 +4,7 @@ the moment the video's access changes."""
 from __future__ import annotations
 
 import asyncio
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -174,16 +175,39 @@ def request(path: str, *extra: str, version: str = "1.1") -> bytes:
     return "\r\n".join([f"GET {path} HTTP/{version}", "Host: shoal.test", *extra, "", ""]).encode()
 
 
-async def test_below_the_parser_answers_as_the_full_path_does(published) -> None:
+@dataclass
+class Kept:
+    """A published video whose master playlist the full path has answered and kept."""
+
+    instance: Instance
+    alice: ApiClient
+    video: dict[str, Any]
+    path: str
+    body: bytes
+    headers: CIMultiDict[str]
+
+    @property
+    def server(self) -> hotfiles.HotServer:
+        return self.instance.server.runner.server
+
+    async def connect(self) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+        return await asyncio.open_connection(self.instance.server.host, self.instance.server.port)
+
+
+@pytest.fixture
+async def kept(published) -> Kept:
     instance, alice, video = published
     master = video["streamingPlaylists"][0]["playlistUrl"]
-    path = master.removeprefix(instance.url)
-    server = instance.server.runner.server
-    assert type(server) is hotfiles.HotServer
     status, body, headers = await get(master, headers={"If-None-Match": '"not-this"'})  # the full way
+    path = master.removeprefix(instance.url)
     assert status == 200 and path in instance.app[HOT_FILES]
+    return Kept(instance, alice, video, path, body, headers)
 
-    reader, writer = await asyncio.open_connection(instance.server.host, instance.server.port)
+
+async def test_below_the_parser_answers_as_the_full_path_does(kept: Kept) -> None:
+    server, path, body, headers, video = kept.server, kept.path, kept.body, kept.headers, kept.video
+    assert type(server) is hotfiles.HotServer
+    reader, writer = await kept.connect()
     try:
         before = server.hot_answers
         writer.write(request(path, "Accept: */*", "Origin: https://elsewhere.test"))
@@ -194,7 +218,7 @@ async def test_below_the_parser_answers_as_the_full_path_does(published) -> None
         assert kept_headers["Date"].endswith(" GMT") and len(kept_headers.getall("Date")) == 1
 
         # Still the same connection, and the next request after a privacy change is refused.
-        status, problem = await alice.put(f"/api/v1/videos/{video['id']}", json={"privacy": 3})
+        status, problem = await kept.alice.put(f"/api/v1/videos/{video['id']}", json={"privacy": 3})
         assert status == 204, problem
         writer.write(request(path))
         line, _, refused = await read_answer(reader)
@@ -204,15 +228,9 @@ async def test_below_the_parser_answers_as_the_full_path_does(published) -> None
         writer.close()
 
 
-async def test_pipelined_requests_keep_their_order(published) -> None:
-    instance, _, video = published
-    master = video["streamingPlaylists"][0]["playlistUrl"]
-    path = master.removeprefix(instance.url)
-    server = instance.server.runner.server
-    status, body, _ = await get(master)
-    assert status == 200 and path in instance.app[HOT_FILES]
-
-    reader, writer = await asyncio.open_connection(instance.server.host, instance.server.port)
+async def test_pipelined_requests_keep_their_order(kept: Kept) -> None:
+    server, path, body = kept.server, kept.path, kept.body
+    reader, writer = await kept.connect()
     try:
         before = server.hot_answers
         # kept, not kept (goes to the parser with everything after it), kept
@@ -235,18 +253,13 @@ async def test_pipelined_requests_keep_their_order(published) -> None:
         writer.close()
 
 
-async def test_what_the_shortcut_leaves_to_the_parser(published) -> None:
-    instance, _, video = published
-    master = video["streamingPlaylists"][0]["playlistUrl"]
-    path = master.removeprefix(instance.url)
-    server = instance.server.runner.server
-    status, body, headers = await get(master)
-    assert status == 200 and path in instance.app[HOT_FILES]
+async def test_what_the_shortcut_leaves_to_the_parser(kept: Kept) -> None:
+    server, path, body, headers = kept.server, kept.path, kept.body, kept.headers
 
     async def full_way(*chunks: bytes) -> tuple[bytes, CIMultiDict[str], bytes]:
         """Send ``chunks`` on a new connection; the answer must not come from below the parser."""
         before = server.hot_answers
-        reader, writer = await asyncio.open_connection(instance.server.host, instance.server.port)
+        reader, writer = await kept.connect()
         try:
             for chunk in chunks:
                 writer.write(chunk)
@@ -286,7 +299,7 @@ async def test_what_the_shortcut_leaves_to_the_parser(published) -> None:
     assert got == body and answer_headers.get("Connection", "").lower() == "close"
     # The same plain request is answered below the parser, which the checks above rely on.
     before = server.hot_answers
-    reader, writer = await asyncio.open_connection(instance.server.host, instance.server.port)
+    reader, writer = await kept.connect()
     try:
         writer.write(request(path))
         assert (await read_answer(reader))[2] == body
@@ -295,15 +308,11 @@ async def test_what_the_shortcut_leaves_to_the_parser(published) -> None:
     assert server.hot_answers == before + 1
 
 
-async def test_an_idle_connection_still_times_out(published) -> None:
-    instance, _, video = published
-    master = video["streamingPlaylists"][0]["playlistUrl"]
-    path = master.removeprefix(instance.url)
-    server = instance.server.runner.server
-    assert (await get(master))[0] == 200
+async def test_an_idle_connection_still_times_out(kept: Kept) -> None:
+    server, path = kept.server, kept.path
     # aiohttp's keep-alive timeout for connections made from now on (75 s by default).
     server._kwargs["keepalive_timeout"] = 0.5
-    reader, writer = await asyncio.open_connection(instance.server.host, instance.server.port)
+    reader, writer = await kept.connect()
     try:
         before = server.hot_answers
         for _ in range(8):  # busy for longer than the timeout: kept open

@@ -130,6 +130,56 @@ def forget(shoal: Shoal, video_uuid: str) -> None:
     _epoch[0] += 1
 
 
+# ---------------------------------------------------------------- other processes
+#
+# With Redis (the scaled mode), every web process caches access rules of its own. A process that
+# changes who may read a video's files says so on a Redis channel, and every web process forgets
+# that video's rule (and the answers kept with it) when the message arrives, instead of up to
+# CACHE_SECONDS later. A message lost to a Redis outage only leaves that slower bound.
+
+
+def _access_channel(shoal: Shoal) -> str:
+    return f"{shoal.settings.redis_prefix}:file-access"
+
+
+async def _announce_change(shoal: Shoal, video_uuid: str) -> None:
+    if shoal.redis is None:
+        return
+    try:
+        await shoal.redis.publish(_access_channel(shoal), video_uuid)
+    except Exception:
+        log.warning(
+            "could not tell the other processes that video %s's access changed; their cached "
+            "rule expires within %g s",
+            video_uuid,
+            CACHE_SECONDS,
+            exc_info=True,
+        )
+
+
+async def follow_access_changes(shoal: Shoal, ready: asyncio.Event) -> None:
+    """Forget the rules other processes announce as changed (runs for the life of a web process;
+    ``ready`` is set once subscribed, again after each reconnection)."""
+    assert shoal.redis is not None
+    while True:
+        pubsub = shoal.redis.pubsub()
+        try:
+            await pubsub.subscribe(_access_channel(shoal))
+            ready.set()
+            async for message in pubsub.listen():
+                if message.get("type") == "message":
+                    data = message["data"]
+                    forget(shoal, data.decode("ascii", "replace") if isinstance(data, bytes) else data)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.warning("lost the file-access channel; subscribing again", exc_info=True)
+            await asyncio.sleep(1)
+        finally:
+            with contextlib.suppress(Exception):
+                await pubsub.aclose()
+
+
 # ---------------------------------------------------------------- public links for nginx
 #
 # With local storage, ``<root>/public-hls/<uuid>`` is a symlink to ``../hls/<uuid>`` for exactly
@@ -271,8 +321,10 @@ async def sync_public_link(shoal: Shoal, video_uuid: str) -> None:
 
 async def access_changed(shoal: Shoal, video_uuid: str) -> None:
     """After the commit of a change to who may read a video's files (privacy, hiding, state,
-    deletion): drop the cached access rule and its kept answers, then sync the public link."""
+    deletion): drop the cached access rule and its kept answers, here and in the other
+    processes, then sync the public link."""
     forget(shoal, video_uuid)
+    await _announce_change(shoal, video_uuid)
     await sync_public_link(shoal, video_uuid)
 
 

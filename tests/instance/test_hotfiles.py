@@ -159,6 +159,37 @@ async def test_access_decisions_share_one_read_and_a_forget_wins(published) -> N
         event.remove(sync_engine, "before_cursor_execute", on_read)
 
 
+@pytest.mark.scaled_only
+async def test_another_web_process_forgets_at_once(published, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two web processes on one database and Redis: a privacy change made through one stops the
+    other's cached rule and kept answer when Redis brings the news, not when they expire."""
+    from instance.app import create_app
+    from instance.services import files
+    from tests.conftest import ShoalTestServer, free_port
+
+    instance, alice, video = published
+    monkeypatch.setattr(files, "CACHE_SECONDS", 600.0)  # without the news, the rule would stand
+    other = ShoalTestServer(create_app(instance.settings), host="127.0.0.1", port=free_port())
+    await other.start_server()
+    try:
+        master = video["streamingPlaylists"][0]["playlistUrl"]
+        elsewhere = str(other.make_url(master.removeprefix(instance.url)))
+        for _ in range(3):
+            assert (await get(elsewhere))[0] == 200
+        assert master.removeprefix(instance.url) in other.app[HOT_FILES]
+
+        status, body = await alice.put(f"/api/v1/videos/{video['id']}", json={"privacy": 3})
+        assert status == 204, body
+        for _ in range(50):
+            status, refused, _ = await get(elsewhere)
+            if status != 200:
+                break
+            await asyncio.sleep(0.1)
+        assert status == 403 and b"file_token_required" in refused
+    finally:
+        await other.close()
+
+
 # ---------------------------------------------------------------- below the parser
 
 

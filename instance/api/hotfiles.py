@@ -192,9 +192,11 @@ _PLAIN_GET = re.compile(
     rb"GET (/[!-~]*) HTTP/1\.1((?:\r\n[!#$%&'*+.^_`|~0-9A-Za-z-]+:[\t\x20-\x7e\x80-\xff]*)*)"
 )
 # Headers that send a request the full way: those of FULL_PATH_HEADERS, and those about the
-# connection or a body, which aiohttp's parser must see.
+# connection or a body, which aiohttp's parser must see — except ``Connection: keep-alive``,
+# HTTP/1.1's default that browsers still send.
 _FULL_PATH_HEADER = re.compile(
-    rb"\r\n(?:authorization|range|if-[a-z-]+|connection|content-length|transfer-encoding|expect|upgrade):",
+    rb"\r\n(?:authorization|range|if-[a-z-]+|content-length|transfer-encoding|expect|upgrade"
+    rb"|connection(?![ \t]*:[ \t]*keep-alive[ \t]*(?:\r\n|$)))[ \t]*:",
     re.IGNORECASE,
 )
 _BAD_HEADER_CHARS = re.compile(r"[\r\n\x00]")

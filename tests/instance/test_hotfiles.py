@@ -361,3 +361,59 @@ async def test_an_idle_connection_still_times_out(kept: Kept) -> None:
         assert await asyncio.wait_for(reader.read(), 5) == b"", "the idle connection was not closed"
     finally:
         writer.close()
+
+
+async def test_pipelined_mixes_cut_anywhere_get_their_answers_in_order(kept: Kept) -> None:
+    """Requests the short path answers and requests it leaves to the parser, pipelined and cut at
+    random places across reads: every answer is the one its request gets alone, in order."""
+    import itertools
+    import random
+
+    path, body, etag = kept.path, kept.body, kept.headers["ETag"]
+    smuggled = request(path)
+    kinds = {
+        "kept": (request(path), 200),
+        "api": (request("/api/v1/videos?count=5"), 200),
+        "conditional": (request(path, f"If-None-Match: {etag}"), 304),
+        "post": (
+            f"POST {path} HTTP/1.1\r\nHost: shoal.test\r\nContent-Length: {len(smuggled)}\r\n\r\n".encode()
+            + smuggled,
+            None,
+        ),
+    }
+    # What each kind gets when sent alone on a connection of its own.
+    alone: dict[str, tuple[bytes, bytes]] = {}
+    for name, (raw, status) in kinds.items():
+        reader, writer = await kept.connect()
+        try:
+            writer.write(raw)
+            line, _, got = await read_answer(reader)
+        finally:
+            writer.close()
+        assert status is None or line.split()[1] == str(status).encode(), (name, line)
+        alone[name] = (line, got)
+    assert alone["kept"][1] == body and alone["post"][1] != body
+
+    rng = random.Random(7)
+    before = kept.server.hot_answers
+    for _ in range(24):
+        order = [rng.choice(list(kinds)) for _ in range(8)]
+        stream = b"".join(kinds[name][0] for name in order)
+        boundaries = list(itertools.accumulate(len(kinds[name][0]) for name in order))[:-1]
+        # cuts between requests (where the short path may step in) and anywhere
+        anywhere = rng.sample(range(1, len(stream)), rng.randint(0, 3))
+        cuts = sorted(set(rng.sample(boundaries, rng.randint(0, 4)) + anywhere))
+        reader, writer = await kept.connect()
+        try:
+            for start, end in zip([0, *cuts], [*cuts, len(stream)], strict=True):
+                writer.write(stream[start:end])
+                # the next read arrives at once, after one turn of the loop, or once this one is answered
+                pause = rng.choice((None, 0.0, 0.02))
+                if pause is not None:
+                    await asyncio.sleep(pause)
+            for name in order:
+                line, _, got = await read_answer(reader)
+                assert (line, got) == alone[name], (order, name, line)
+        finally:
+            writer.close()
+    assert kept.server.hot_answers > before, "the short path never took part"

@@ -94,7 +94,9 @@ def create_app(settings: Settings, *, migrate_on_start: bool | None = None) -> w
                     await hook(shoal, app)
                 tasks = [asyncio.create_task(_every(shoal, chore), name=chore.name) for chore in PERIODIC]
                 if shoal.redis is not None:
-                    tasks.append(await _follow_access_changes(shoal))
+                    from .services.files import follow_access_changes
+
+                    tasks.append(await follow_access_changes(shoal))
                 # Everything loaded so far (modules, models, templates) lives as long as the
                 # process: out of the collector's sight, a full collection no longer walks it
                 # and stalls every request in flight (tens of ms with a big heap).
@@ -123,20 +125,6 @@ def create_app(settings: Settings, *, migrate_on_start: bool | None = None) -> w
     _register_chores(settings)
     app.on_shutdown.append(_flush_views_on_shutdown)
     return app
-
-
-async def _follow_access_changes(shoal: Shoal) -> asyncio.Task[None]:
-    """Listen for other processes' access changes (scaled mode); wait briefly for the subscription
-    so a change made right after start is heard."""
-    from .services.files import follow_access_changes
-
-    ready = asyncio.Event()
-    task = asyncio.create_task(follow_access_changes(shoal, ready), name="follow_access_changes")
-    try:
-        await asyncio.wait_for(ready.wait(), 10)
-    except TimeoutError:
-        log.warning("no subscription to the file-access channel yet; still trying")
-    return task
 
 
 async def _flush_views_on_shutdown(app: web.Application) -> None:

@@ -28,6 +28,7 @@ from urllib.parse import unquote_to_bytes
 from aiohttp import WSMsgType, web
 from redis.asyncio import Redis
 
+from instance import channels
 from instance.api.registry import SHOAL, client_ip
 from instance.core import Shoal
 
@@ -201,9 +202,9 @@ class Tracker:
 
     async def start(self) -> None:
         if self.shoal.redis is not None:
-            ready = asyncio.Event()
-            self._listener = asyncio.create_task(self._listen(ready), name="tracker-relay")
-            await asyncio.wait_for(ready.wait(), 10)
+            self._listener = await channels.follow(
+                self.shoal.redis, self.channel, self._relay, name="tracker-relay"
+            )
 
     async def close(self) -> None:
         if self._listener is not None:
@@ -213,28 +214,12 @@ class Tracker:
         for ws in list(self.sockets.values()):
             await ws.close()
 
-    async def _listen(self, ready: asyncio.Event) -> None:
-        assert self.shoal.redis is not None
-        while True:
-            pubsub = self.shoal.redis.pubsub()
-            try:
-                await pubsub.subscribe(self.channel)
-                ready.set()
-                async for message in pubsub.listen():
-                    if message.get("type") != "message":
-                        continue
-                    data = json.loads(message["data"])
-                    ws = self.sockets.get(data["to"])
-                    if ws is not None and not ws.closed:
-                        await ws.send_json(data["message"])
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("tracker relay listener failed; reconnecting")
-                await asyncio.sleep(1)
-            finally:
-                with contextlib.suppress(Exception):
-                    await pubsub.aclose()
+    async def _relay(self, raw: bytes) -> None:
+        """A message another process relays to a WebSocket peer, if the peer is connected here."""
+        data = json.loads(raw)
+        ws = self.sockets.get(data["to"])
+        if ws is not None and not ws.closed:
+            await ws.send_json(data["message"])
 
     async def deliver(self, peer_id: str, message: dict[str, Any]) -> None:
         """Send ``message`` to a WebSocket peer, here or through Redis to the process holding it."""

@@ -23,6 +23,7 @@ from typing import Any
 
 from sqlalchemy import select
 
+from .. import channels
 from ..core import Shoal
 from ..models import Privacy, Video, VideoState
 
@@ -157,27 +158,15 @@ async def _announce_change(shoal: Shoal, video_uuid: str) -> None:
         )
 
 
-async def follow_access_changes(shoal: Shoal, ready: asyncio.Event) -> None:
-    """Forget the rules other processes announce as changed (runs for the life of a web process;
-    ``ready`` is set once subscribed, again after each reconnection)."""
+async def follow_access_changes(shoal: Shoal) -> asyncio.Task[None]:
+    """Forget the rules other processes announce as changed, for the life of a web process
+    (scaled mode); returns the following task."""
     assert shoal.redis is not None
-    while True:
-        pubsub = shoal.redis.pubsub()
-        try:
-            await pubsub.subscribe(_access_channel(shoal))
-            ready.set()
-            async for message in pubsub.listen():
-                if message.get("type") == "message":
-                    data = message["data"]
-                    forget(shoal, data.decode("ascii", "replace") if isinstance(data, bytes) else data)
-        except asyncio.CancelledError:
-            raise
-        except Exception:
-            log.warning("lost the file-access channel; subscribing again", exc_info=True)
-            await asyncio.sleep(1)
-        finally:
-            with contextlib.suppress(Exception):
-                await pubsub.aclose()
+
+    async def changed(data: bytes) -> None:
+        forget(shoal, data.decode("ascii", "replace"))
+
+    return await channels.follow(shoal.redis, _access_channel(shoal), changed, name="follow_access_changes")
 
 
 # ---------------------------------------------------------------- public links for nginx

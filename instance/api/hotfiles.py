@@ -1,4 +1,5 @@
-"""Small public files answered before routing: the playlists every player keeps asking for.
+"""Small public files answered before routing (and before parsing): the playlists every player
+keeps asking for.
 
 Every viewer of a public video fetches its master and media playlists and its segments
 manifest, and players on live-like refresh ask again and again. Routing, the middlewares, the
@@ -28,6 +29,7 @@ which is most of what a 2 KB answer costs.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import os
 import re
@@ -101,8 +103,6 @@ class HotFile:
 HOT_FILES = web.AppKey("hot_files", dict)
 """The app's kept answers, by raw request target."""
 _OFFER = web.RequestKey("hot_offer", tuple)
-
-
 _SOURCE = web.RequestKey("hot_source", tuple)
 
 
@@ -191,12 +191,14 @@ def short_path(app: web.Application, handler: Handler) -> Handler:
 _PLAIN_GET = re.compile(
     rb"GET (/[!-~]*) HTTP/1\.1((?:\r\n[!#$%&'*+.^_`|~0-9A-Za-z-]+:[\t\x20-\x7e\x80-\xff]*)*)"
 )
-# Headers that send a request the full way: those of FULL_PATH_HEADERS, and those about the
-# connection or a body, which aiohttp's parser must see — except ``Connection: keep-alive``,
-# HTTP/1.1's default that browsers still send.
+# Headers that send a request the full way: FULL_PATH_HEADERS, and those about a body or the
+# connection, which aiohttp's parser must see — except ``Connection: keep-alive``, HTTP/1.1's
+# default that browsers still send.
+_BODY_OR_CONNECTION = (hdrs.CONTENT_LENGTH, hdrs.TRANSFER_ENCODING, hdrs.EXPECT, hdrs.UPGRADE)
 _FULL_PATH_HEADER = re.compile(
-    rb"\r\n(?:authorization|range|if-[a-z-]+|content-length|transfer-encoding|expect|upgrade"
-    rb"|connection(?![ \t]*:[ \t]*keep-alive[ \t]*(?:\r\n|$)))[ \t]*:",
+    rb"\r\n(?:"
+    + b"|".join(re.escape(name.encode()) for name in (*FULL_PATH_HEADERS, *_BODY_OR_CONNECTION))
+    + rb"|connection(?!:[ \t]*keep-alive[ \t]*(?:\r\n|$))):",
     re.IGNORECASE,
 )
 _BAD_HEADER_CHARS = re.compile(r"[\r\n\x00]")
@@ -249,7 +251,7 @@ class HotRequestHandler(web.RequestHandler):
             new > 0
             and data.endswith(b"\r\n\r\n")
             and not self._upgraded
-            and all(payload.is_eof() for _, payload in list(self._messages)[queued:])
+            and all(payload.is_eof() for _, payload in itertools.islice(self._messages, queued, None))
         )
 
     def _answer_kept(self, data: bytes) -> bytes:

@@ -28,7 +28,7 @@ from urllib.parse import unquote_to_bytes
 from aiohttp import WSMsgType, web
 from redis.asyncio import Redis
 
-from instance import channels
+from instance import pubsub
 from instance.api.registry import SHOAL, client_ip
 from instance.core import Shoal
 
@@ -202,7 +202,7 @@ class Tracker:
 
     async def start(self) -> None:
         if self.shoal.redis is not None:
-            self._listener = await channels.follow(
+            self._listener = await pubsub.follow(
                 self.shoal.redis, self.channel, self._relay, name="tracker-relay"
             )
 

@@ -23,7 +23,7 @@ from typing import Any
 
 from sqlalchemy import select
 
-from .. import channels
+from .. import pubsub
 from ..core import Shoal
 from ..models import Privacy, Video, VideoState
 
@@ -166,7 +166,7 @@ async def follow_access_changes(shoal: Shoal) -> asyncio.Task[None]:
     async def changed(data: bytes) -> None:
         forget(shoal, data.decode("ascii", "replace"))
 
-    return await channels.follow(shoal.redis, _access_channel(shoal), changed, name="follow_access_changes")
+    return await pubsub.follow(shoal.redis, _access_channel(shoal), changed, name="follow_access_changes")
 
 
 # ---------------------------------------------------------------- public links for nginx

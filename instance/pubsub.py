@@ -16,7 +16,7 @@ from collections.abc import Awaitable, Callable
 
 from redis.asyncio import Redis
 
-log = logging.getLogger("shoal.channels")
+log = logging.getLogger("shoal.pubsub")
 
 SUBSCRIBE_WAIT = 10.0
 """How long starting a follower waits for its first subscription before going on without it."""

@@ -256,7 +256,12 @@ class Api:
 
     def setup(self, app: web.Application) -> None:
         for spec in self.routes:
-            app.router.add_route(spec.method, spec.path, spec.handler)
+            if spec.method == "GET":
+                # As aiohttp's add_get does: HEAD answers a GET's headers (link checkers, clients
+                # probing a file's size before ranged GETs).
+                app.router.add_get(spec.path, spec.handler)
+            else:
+                app.router.add_route(spec.method, spec.path, spec.handler)
 
 
 def _wrap(spec: RouteSpec, fn: Handler) -> Handler:

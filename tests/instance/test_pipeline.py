@@ -107,6 +107,10 @@ async def test_upload_to_published_hls(instance: Instance, media_dir: Path) -> N
     status, chunk, headers = await fetch(top["fileUrl"], headers={"Range": f"bytes={start}-{end}"})
     assert status == 206 and len(chunk) == end - start + 1
     assert hashlib.sha256(chunk).hexdigest() == ranges[first_range]
+    async with aiohttp.ClientSession() as http, http.head(top["fileUrl"]) as response:
+        # HEAD answers a GET's headers (clients probe a file's size before ranged GETs).
+        assert response.status == 200 and int(response.headers["Content-Length"]) == top["size"]
+        assert await response.read() == b""
 
     status, jpeg, headers = await fetch(instance.url + video["thumbnailPath"])
     assert status == 200 and jpeg[:2] == b"\xff\xd8"

@@ -23,6 +23,12 @@ def setup(app: Application) -> None:
     from .video_routes import add_routes as add_video_routes
 
     add_video_routes(app)
+    from instance.app import PERIODIC, Periodic
+
+    from .inbox import PRUNE_EVERY, prune_received
+
+    if not any(chore.name == "prune_received_activities" for chore in PERIODIC):
+        PERIODIC.append(Periodic("prune_received_activities", PRUNE_EVERY, prune_received))
     if ensure_application_actor not in STARTUP_HOOKS:
         STARTUP_HOOKS.append(ensure_application_actor)
     subscriptions.REMOTE = REMOTE

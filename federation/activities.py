@@ -86,7 +86,7 @@ async def on_delete(shoal: Shoal, activity: dict[str, Any], actor: Actor) -> Non
         return
     comment = await tombstone_comment(shoal, url, actor)
     if comment is not None:
-        await forward_to_video_audience(shoal, activity, comment.video_id)
+        await forward_to_video_audience(shoal, activity, comment.video_id, actor)
 
 
 # ---------------------------------------------------------------- comments
@@ -105,12 +105,17 @@ async def on_create_note(shoal: Shoal, activity: dict[str, Any], actor: Actor) -
         log.info("invalid note %s from %s: %s", _id(obj), actor.ap_id, exc)
         return
     if activity.get("type") == "Create":
-        await forward_to_video_audience(shoal, activity, comment.video_id)
+        await forward_to_video_audience(shoal, activity, comment.video_id, actor)
 
 
-async def forward_to_video_audience(shoal: Shoal, activity: dict[str, Any], video_id: int) -> None:
+async def forward_to_video_audience(
+    shoal: Shoal, activity: dict[str, Any], video_id: int, sender: Actor
+) -> None:
     """Forward a received interaction with one of our public videos to the video's followers
-    (Mastodon followers would not hear of it otherwise), signed by the video's account."""
+    (Mastodon followers would not hear of it otherwise), signed by the video's account.
+
+    Never back to the sender's instance: PeerTube answers 409 to its own activities.
+    """
     from .delivery import deliver
     from .fanout import account_of, load_video, video_recipients
     from .videos import federates
@@ -123,7 +128,9 @@ async def forward_to_video_audience(shoal: Shoal, activity: dict[str, Any], vide
     async with shoal.db.write() as session:
         signer = await session.get(Actor, account_of(video).id)
         if signer is not None:
-            await deliver(shoal, session, activity, signer=signer, recipients=recipients)
+            await deliver(
+                shoal, session, activity, signer=signer, recipients=recipients, skip_hosts=[sender.host or ""]
+            )
 
 
 # ---------------------------------------------------------------- ratings

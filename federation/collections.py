@@ -1,4 +1,4 @@
-"""Paginated OrderedCollections: outbox, followers and following of local actors.
+"""Paginated OrderedCollections: outbox, followers, following and playlists of local actors.
 
 ``GET <collection>`` answers the collection with ``totalItems`` and a ``first`` page link;
 ``?page=N`` (from 1) answers an ``OrderedCollectionPage`` of :data:`PAGE_SIZE` items with
@@ -132,3 +132,9 @@ async def followers(shoal: Shoal, actor: Actor, page: int | None) -> dict[str, A
 async def following(shoal: Shoal, actor: Actor, page: int | None) -> dict[str, Any]:
     """Whom the actor follows (accepted follows), as actor URLs."""
     return await _follow_collection(shoal, actor, page, followers=False)
+
+
+async def playlists(shoal: Shoal, actor: Actor, page: int | None) -> dict[str, Any]:
+    """The actor's public playlists (PeerTube reads this collection on every actor fetch).
+    Shoal has no playlists yet: an empty collection."""
+    return collection(actor.ap_id + "/playlists", 0, page, [])

@@ -84,6 +84,8 @@ TERMS: dict[str, dict[str, Any]] = {
     },
     "Flag": {**_PREFIXES, "Hashtag": "as:Hashtag", "startAt": _num("startAt"), "endAt": _num("endAt")},
     "Collection": {**_PREFIXES},
+    "Chapters": {**_PREFIXES, "hasPart": "sc:hasPart", "endOffset": "sc:endOffset",
+                 "startOffset": "sc:startOffset"},  # fmt: skip
 }
 
 

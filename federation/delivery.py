@@ -89,6 +89,20 @@ def followers_of(actor: Actor) -> FollowersOf:
     return FollowersOf(actor.id)
 
 
+@dataclass(frozen=True)
+class OwnInbox:
+    """A recipient marker: a remote actor's own inbox, never its shared one."""
+
+    inbox_url: str
+
+
+def own_inbox(actor: Actor) -> OwnInbox:
+    """Address ``actor``'s own inbox in :func:`deliver`. PeerTube applies an Accept or Reject
+    of a follow only when it arrives there ("Need to accept on explicit inbox",
+    process-accept.ts); sent to its shared inbox the follow stays pending forever."""
+    return OwnInbox(actor.inbox_url)
+
+
 def _inbox(actor: Actor) -> str:
     return actor.shared_inbox_url or actor.inbox_url
 
@@ -110,7 +124,7 @@ async def _follower_inboxes(session: AsyncSession, target_ids: list[int]) -> set
 
 
 async def inboxes_for(
-    shoal: Shoal, session: AsyncSession, recipients: Iterable[str | Actor | FollowersOf]
+    shoal: Shoal, session: AsyncSession, recipients: Iterable[str | Actor | FollowersOf | OwnInbox]
 ) -> list[str]:
     """The distinct remote inboxes the recipients stand for (shared inboxes preferred)."""
     inboxes: set[str] = set()
@@ -119,6 +133,8 @@ async def inboxes_for(
     for recipient in recipients:
         if isinstance(recipient, FollowersOf):
             followers.append(recipient.actor_id)
+        elif isinstance(recipient, OwnInbox):
+            inboxes.add(recipient.inbox_url)
         elif isinstance(recipient, Actor):
             if not recipient.is_local:
                 inboxes.add(_inbox(recipient))
@@ -150,17 +166,22 @@ async def deliver(
     activity: dict[str, Any],
     *,
     signer: Actor,
-    recipients: Iterable[str | Actor | FollowersOf],
+    recipients: Iterable[str | Actor | FollowersOf | OwnInbox],
+    skip_hosts: Iterable[str] = (),
 ) -> list[WorkItem]:
     """Queue ``activity`` for every inbox of ``recipients``, in the caller's transaction.
 
     ``recipients`` may hold remote :class:`Actor` rows, actor URLs, followers collection
-    URLs of local actors, and :func:`followers_of` markers. The queue is rung after the
-    transaction commits; the rows are returned too (ringing twice is harmless).
+    URLs of local actors, :func:`followers_of` and :func:`own_inbox` markers; inboxes on
+    ``skip_hosts`` are left out. The queue is rung after the transaction commits; the rows
+    are returned too (ringing twice is harmless).
     """
     if "@context" not in activity:
         activity = {"@context": CONTEXT, **activity}
     inboxes = await inboxes_for(shoal, session, recipients)
+    skipped = {host.lower() for host in skip_hosts}
+    if skipped:
+        inboxes = [inbox for inbox in inboxes if urlsplit(inbox).netloc.lower() not in skipped]
     if not inboxes:
         return []
     # The activity is serialised and stored once; each inbox's row names it.

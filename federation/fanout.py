@@ -273,6 +273,14 @@ async def on_comment_deleted(shoal: Shoal, comment_id: int) -> None:
 # ---------------------------------------------------------------- ratings
 
 
+def rate_activity(account: Actor, video: Video, video_url: str, kind: str) -> dict[str, Any]:
+    """``Like`` or ``Dislike`` of a video by a local account, id ``<account>/likes/<video id>``
+    (PeerTube's form, served by ``video_routes``); the same id after an Undo and a new rating."""
+    folder = "likes" if kind == "like" else "dislikes"
+    return {"type": kind.capitalize(), "id": f"{account.ap_id}/{folder}/{video.id}",
+            "actor": account.ap_id, "object": video_url, "to": [PUBLIC], "cc": []}  # fmt: skip
+
+
 async def on_rate(shoal: Shoal, account_id: int, video_id: int, old: str, new: str) -> None:
     """Like/Dislike (and Undo of the previous one) of a remote video, sent to its origin."""
     from .delivery import deliver
@@ -288,18 +296,14 @@ async def on_rate(shoal: Shoal, account_id: int, video_id: int, old: str, new: s
         vid = video_ap_id(shoal, video)
         recipients = [video.channel, account_of(video)]
 
-        def rate(kind: str) -> dict[str, Any]:
-            folder = "likes" if kind == "like" else "dislikes"
-            return {"type": kind.capitalize(), "id": f"{account.ap_id}/{folder}/{video.id}",
-                    "actor": account.ap_id, "object": vid, "to": [PUBLIC], "cc": []}  # fmt: skip
-
         if old in ("like", "dislike"):
-            undone = rate(old)
+            undone = rate_activity(account, video, vid, old)
             undo = {"type": "Undo", "id": f"{undone['id']}/undo", "actor": account.ap_id, "object": undone,
                     "to": [PUBLIC], "cc": []}  # fmt: skip
             await deliver(shoal, session, with_context(undo), signer=account, recipients=recipients)
         if new in ("like", "dislike"):
-            await deliver(shoal, session, with_context(rate(new)), signer=account, recipients=recipients)
+            rated = rate_activity(account, video, vid, new)
+            await deliver(shoal, session, with_context(rated), signer=account, recipients=recipients)
 
 
 async def send_view(shoal: Shoal, video_id: int) -> None:

@@ -20,7 +20,7 @@ from instance.services.subscriptions import RemoteActors
 
 from . import routing
 from .actors import CONTEXT, application_actor, is_local_url, resolve_actor
-from .delivery import deliver
+from .delivery import deliver, own_inbox
 from .errors import FetchError, Invalid
 
 if TYPE_CHECKING:
@@ -202,7 +202,7 @@ async def on_follow(shoal: Shoal, activity: dict[str, Any], actor: Actor) -> Non
             "object": {"id": follow_id, "type": "Follow", "actor": actor.ap_id, "object": target.ap_id},
             "to": [actor.ap_id],
         }
-        await deliver(shoal, session, accept, signer=target, recipients=[actor])
+        await deliver(shoal, session, accept, signer=target, recipients=[own_inbox(actor)])
     log.info("%s now follows %s", actor.ap_id, target.ap_id)
 
 

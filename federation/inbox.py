@@ -1,7 +1,8 @@
 """The inbox only accepts (STYLE 9): size cap, parse, verify, check actor = signer, store, 202.
 
-:func:`accept_post` does the checks of one inbox POST and stores a durable ``inbox`` work
-row keyed by the activity id, so a duplicate is stored (and applied) once. The ``inbox``
+:func:`authenticate` does the checks of one inbox POST and :func:`store` keeps a durable
+``inbox`` work row keyed by the activity id, so a duplicate that arrives while the first is
+still waiting is stored once; applied rows are pruned after two days (:func:`prune_received`). The ``inbox``
 job hands the activity to :mod:`federation.routing`. Every refusal raises
 :class:`~federation.errors.SignatureError` (401) or :class:`InboxRefused` (400/413) with a
 reason, is logged in one line, and stores nothing.
@@ -12,14 +13,15 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from bovine.crypto.types import CryptographicIdentifier
-from sqlalchemy import select
+from sqlalchemy import delete, or_, select
 
 from instance.jobs import TryAgainLater, add_work, register_job, ring_item
-from instance.models import WorkItem
+from instance.jobs.work import OPEN_STATES
+from instance.models import WorkItem, WorkState, utcnow
 
 from .actors import actor_by_ap_id, host_of, is_local_url, resolve_actor
 from .errors import FederationError, FetchError, SignatureError
@@ -28,8 +30,6 @@ from .routing import dispatch
 from .signatures import identity_from_pem, verify_request
 
 if TYPE_CHECKING:
-    from datetime import datetime
-
     from instance.core import Shoal
     from instance.models import Actor
 
@@ -37,6 +37,9 @@ log = logging.getLogger("shoal.federation.inbox")
 
 KIND = "inbox"
 MAX_BODY = 1024 * 1024
+APPLIED_RETENTION = timedelta(days=2)
+FAILED_RETENTION = timedelta(days=30)
+PRUNE_EVERY = 3600.0
 
 
 class InboxRefused(FederationError):
@@ -156,11 +159,20 @@ async def _from_origin(shoal: Shoal, activity: dict[str, Any], actor_id: str, si
 
 
 async def store(shoal: Shoal, activity: dict[str, Any], actor: Actor) -> bool:
-    """Store a verified activity as an ``inbox`` work row; False when it was already received."""
+    """Store a verified activity as an ``inbox`` work row; False when the same id is still
+    waiting to be applied (a sender's retry of a POST whose answer it missed).
+
+    An id that was already applied is taken again: ids repeat legitimately. PeerTube's Follow
+    is ``<follower>/follows/<target>`` on every re-follow, its Like ``<account>/likes/<video>``
+    on every like, and their Undos add ``/undo``, so Follow, Undo, Follow must all apply.
+    Every handler is idempotent, and the signature's freshness bounds a replay.
+    """
     activity_id = _id_of(activity)
     key = dedupe_key(activity_id) if activity_id else None
     async with shoal.db.write() as session:
-        if key is not None and await session.scalar(select(WorkItem.id).where(WorkItem.dedupe_key == key)):
+        if key is not None and await session.scalar(
+            select(WorkItem.id).where(WorkItem.dedupe_key == key, WorkItem.state.in_(OPEN_STATES))
+        ):
             return False
         item = await add_work(
             session,
@@ -171,6 +183,27 @@ async def store(shoal: Shoal, activity: dict[str, Any], actor: Actor) -> bool:
         )
     await ring_item(shoal, item)
     return True
+
+
+async def prune_received(shoal: Shoal, *, now: datetime | None = None) -> int:
+    """Delete applied ``inbox`` rows after :data:`APPLIED_RETENTION` and failed ones after
+    :data:`FAILED_RETENTION` (an admin may still look at why); returns how many went."""
+    now = now or utcnow()
+    async with shoal.db.write() as session:
+        done = await session.execute(
+            delete(WorkItem).where(
+                WorkItem.kind == KIND,
+                or_(
+                    (WorkItem.state == WorkState.SUCCEEDED)
+                    & (WorkItem.state_changed_at < now - APPLIED_RETENTION),
+                    (WorkItem.state == WorkState.FAILED)
+                    & (WorkItem.state_changed_at < now - FAILED_RETENTION),
+                ),
+            )
+        )
+    if done.rowcount:
+        log.info("pruned %d received activities", done.rowcount)
+    return done.rowcount or 0
 
 
 async def handle_inbox(shoal: Shoal, item: WorkItem) -> None:

@@ -3,6 +3,7 @@
 ``/videos/watch/<uuid>`` answers the Video to ``application/activity+json`` (or ld+json)
 and redirects browsers to ``/w/<shortUUID>``; ``…/activity`` the wrapping Create;
 ``…/likes``, ``/dislikes``, ``/announces``, ``/comments`` paginated collections;
+``…/chapters`` the (empty) chapters; ``/accounts/<name>/likes/<video id>`` a local rating;
 ``…/comments/<id>`` a comment's Note (or Tombstone). Only videos that federate (public
 or unlisted, published, not hidden, local) are served; anything else is 404.
 """
@@ -145,6 +146,47 @@ async def get_video_collection(request: web.Request) -> web.Response:
     return ap_response(collection(url, total, page, items))
 
 
+async def get_chapters(request: web.Request) -> web.Response:
+    """The video's chapters (PeerTube's ``hasParts`` document); Shoal has none yet, so an
+    empty list. PeerTube fetches this after every Create and Update of a video."""
+    shoal, video, _ = await _video(request)
+    doc = {"id": f"{video_ap_id(shoal, video)}/chapters", "hasPart": []}
+    return ap_response(with_context(doc, "Chapters"))
+
+
+async def get_rate(request: web.Request) -> web.Response:
+    """A local account's Like or Dislike of a video (``/accounts/<name>/likes/<video id>``),
+    the ids our rating activities and our videos' ``likes`` collections name."""
+    from .fanout import rate_activity
+
+    shoal: Shoal = request.app[SHOAL]
+    kind = "like" if request.match_info["kind"] == "likes" else "dislike"
+    raw = request.match_info["video"]
+    if not raw.isdigit() or len(raw) > 12:
+        raise NotFound("No such rating.", code="rate_not_found")
+    async with shoal.db.read() as session:
+        row = await session.execute(
+            select(Actor, Video)
+            .join(VideoRate, VideoRate.account_id == Actor.id)
+            .join(Video, Video.id == VideoRate.video_id)
+            .options(joinedload(Video.channel).joinedload(Actor.owner))
+            .where(
+                Actor.host.is_(None),
+                Actor.kind == ActorKind.PERSON,
+                func.lower(Actor.preferred_username) == request.match_info["name"].lower(),
+                VideoRate.video_id == int(raw),
+                VideoRate.kind == kind,
+            )
+        )
+        found = row.first()
+        if found is not None:
+            session.expunge_all()
+    if found is None or not (federates(found[1]) or not found[1].is_local):
+        raise NotFound("No such rating.", code="rate_not_found")
+    account, video = found
+    return ap_response(with_context(rate_activity(account, video, video_ap_id(shoal, video), kind)))
+
+
 async def get_comment(request: web.Request) -> web.Response:
     """A local comment's Note (or its Tombstone once deleted); ``…/activity``: its Create."""
     shoal, video, _ = await _video(request, remote=True)
@@ -243,7 +285,9 @@ def add_routes(app: web.Application) -> None:
     router.add_get(
         "/videos/watch/{uuid}/{collection:likes|dislikes|announces|comments}", get_video_collection
     )
+    router.add_get("/videos/watch/{uuid}/chapters", get_chapters)
     router.add_get("/videos/watch/{uuid}/announces/{actor}", get_announce)
+    router.add_get("/accounts/{name}/{kind:likes|dislikes}/{video}", get_rate)
     router.add_get("/videos/watch/{uuid}/comments/{comment}", get_comment)
     router.add_get("/videos/watch/{uuid}/comments/{comment}/activity", get_comment)
     if not any(source.name == VIDEO_OUTBOX.name for source in OUTBOX_SOURCES):

@@ -72,14 +72,15 @@ def followers_urls(*actors: Actor | None) -> list[str]:
 def audience(video: Video) -> tuple[list[str], list[str]] | None:
     """``(to, cc)`` of a local video by privacy; None for videos that never federate.
 
-    Public: Public in ``to``; unlisted: Public in ``cc`` only (so receivers do not list it).
-    The followers of the channel and of its account are addressed either way.
+    Public: Public in ``to``; unlisted: ``to`` empty, Public and the followers in ``cc``, as
+    PeerTube sends it (audience.ts): PeerTube 6.3 reads any non-empty ``to`` as public. The
+    followers of the channel and of its account are addressed either way.
     """
     followers = followers_urls(video.channel, video.channel.owner)
     if video.privacy == Privacy.PUBLIC:
         return [PUBLIC], followers
     if video.privacy == Privacy.UNLISTED:
-        return followers, [PUBLIC]
+        return [], [PUBLIC, *followers]
     return None
 
 
@@ -95,6 +96,12 @@ def federates(video: Video) -> bool:
 
 def _seconds(value: float | None) -> str:
     return f"PT{max(0, round(value or 0))}S"
+
+
+def _peertube_text(value: str | None) -> str | None:
+    # PeerTube refuses a whole Video whose content or support is a string of fewer than 3
+    # characters (custom-validators/videos.ts: null, or 3 to the maximum): send null then.
+    return value if value and len(value) >= 3 else None
 
 
 def _labelled(table: dict[Any, str], key: Any) -> dict[str, str] | None:
@@ -246,8 +253,8 @@ def to_ap(shoal: Shoal, video: Video, renditions: list[Rendition], *, context: b
         "uploadDate": iso(video.created_at),
         "tag": [{"type": "Hashtag", "name": tag} for tag in (video.tags or [])],
         "mediaType": "text/markdown",
-        "content": video.description or "",
-        "support": video.support or None,
+        "content": _peertube_text(video.description),
+        "support": _peertube_text(video.support),
         "subtitleLanguage": [],
         "icon": _icons(shoal, video),
         "preview": _storyboard(shoal, video),
@@ -257,7 +264,7 @@ def to_ap(shoal: Shoal, video: Video, renditions: list[Rendition], *, context: b
         "dislikes": f"{vid}/dislikes",
         "shares": f"{vid}/announces",
         "comments": f"{vid}/comments",
-        "hasParts": f"{vid}/chapters",
+        "hasParts": f"{vid}/chapters",  # served by video_routes (no chapters yet: an empty list)
         "attributedTo": [{"type": "Person", "id": account.ap_id}, {"type": "Group", "id": channel.ap_id}],
         "isLiveBroadcast": False,
         "liveSaveReplay": None,
@@ -553,16 +560,24 @@ async def video_by_url(session: AsyncSession, shoal: Shoal, url: str) -> Video |
     return await session.scalar(query.where(Video.remote_url == url))
 
 
+def _stored_updated(video: Video) -> datetime | None:
+    # The origin's own ``updated`` of the version stored (our updated_at moves with local
+    # counters, and clocks differ between hosts).
+    return parse_date(video.remote_data.get("updated")) if isinstance(video.remote_data, dict) else None
+
+
 async def store_remote_video(shoal: Shoal, parsed: ParsedVideo, channel: Actor, raw: dict[str, Any]) -> Video:
     """Insert or refresh the remote video ``parsed`` in ``channel``; renditions replaced.
 
-    A UUID already used by another video (local, or from another origin) is refused.
+    A UUID already used by another video (local, or from another origin) is refused; a
+    version older (``updated``) than the stored one changes nothing.
     """
     if channel.is_local or channel.kind != ActorKind.GROUP:
         raise InvalidObject("the channel of a remote video must be a remote Group")
     if urlsplit(channel.ap_id).netloc.lower() != urlsplit(parsed.remote_url).netloc.lower():
         raise InvalidObject("the video and its channel are on different hosts")
     now = utcnow()
+    updated, stale = parse_date(raw.get("updated")), False
     async with shoal.db.write() as session:
         video = await session.scalar(select(Video).where(Video.remote_url == parsed.remote_url))
         if video is None:
@@ -580,17 +595,23 @@ async def store_remote_video(shoal: Shoal, parsed: ParsedVideo, channel: Actor, 
                 **parsed.fields,
             )
             session.add(video)
+        elif updated is not None and updated < (_stored_updated(video) or updated):
+            # Updates are applied by concurrent jobs and may arrive out of order: an older
+            # version never overwrites a newer one.
+            log.info("older version of %s (updated %s) ignored", parsed.remote_url, raw.get("updated"))
+            stale = True
         else:
             for name, value in parsed.fields.items():
                 setattr(video, name, value)
             video.channel_id = channel.id
             video.state_changed_at = now
-        video.remote_data = raw
-        video.updated_at = parse_date(raw.get("updated")) or now
-        await session.flush()
-        await session.execute(delete(Rendition).where(Rendition.video_id == video.id))
-        for rung in parsed.renditions:
-            session.add(Rendition(video_id=video.id, **rung))
+        if not stale:
+            video.remote_data = raw
+            video.updated_at = updated or now
+            await session.flush()
+            await session.execute(delete(Rendition).where(Rendition.video_id == video.id))
+            for rung in parsed.renditions:
+                session.add(Rendition(video_id=video.id, **rung))
         video_id = video.id
     async with shoal.db.read() as session:
         stored = await session.scalar(

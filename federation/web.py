@@ -128,7 +128,7 @@ def _page(request: web.Request) -> int | None:
 
 
 async def get_collection(request: web.Request) -> web.Response:
-    """An actor's outbox, followers or following."""
+    """An actor's outbox, followers, following or playlists."""
     kind = ActorKind.GROUP if request.path.startswith("/video-channels/") else ActorKind.PERSON
     actor = await _local_actor(request, kind)
     which = request.match_info["collection"]
@@ -136,6 +136,7 @@ async def get_collection(request: web.Request) -> web.Response:
         "outbox": collections.outbox,
         "followers": collections.followers,
         "following": collections.following,
+        "playlists": collections.playlists,
     }
     return ap_response(await build[which](_shoal(request), actor, _page(request)))
 
@@ -192,6 +193,6 @@ def add_routes(app: web.Application) -> None:
     router.add_get(r"/nodeinfo/{version:\d\.\d}", get_nodeinfo)
     for prefix in ("/accounts", "/video-channels"):
         router.add_get(prefix + "/{name}", get_actor)
-        router.add_get(prefix + "/{name}/{collection:outbox|followers|following}", get_collection)
+        router.add_get(prefix + "/{name}/{collection:outbox|followers|following|playlists}", get_collection)
         router.add_post(prefix + "/{name}/inbox", post_inbox)
     router.add_post("/inbox", post_inbox)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
+import json
 import os
 import shutil
 import socket
@@ -26,6 +27,7 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 from redis.asyncio import Redis
+from sqlalchemy import select
 
 from instance import migrate
 from instance.api.hotfiles import ShoalRunner
@@ -375,6 +377,8 @@ async def make_instance(
 
     try:
         yield start
+        for instance, _ in started:
+            await assert_sent_conforms(instance)
     finally:
         for instance, backend in reversed(started):
             if instance.worker is not None:
@@ -382,6 +386,23 @@ async def make_instance(
             await instance.server.close()
             await backend.cleanup()
         await session.close()
+
+
+async def assert_sent_conforms(instance: Instance) -> None:
+    """Every activity the instance queued for delivery in the test passes PeerTube 6.3's rules
+    (:mod:`federation.conformance`): what PeerTube would refuse fails the test that sent it.
+    Activities of the delivery tests' own made-up types are not ActivityPub: skipped."""
+    from federation import conformance
+    from instance.models import DeliveryBody
+
+    async with instance.shoal.db.read() as session:
+        bodies = [bytes(body) for body in await session.scalars(select(DeliveryBody.body))]
+    for body in bodies:
+        activity = json.loads(body)
+        if str(activity.get("type", "")).startswith("ShoalTest"):
+            continue
+        found = conformance.problems(activity)
+        assert not found, f"{instance.url} sent {activity.get('type')} {activity.get('id')}: {found}"
 
 
 @pytest.fixture

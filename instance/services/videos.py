@@ -63,6 +63,7 @@ T = TypeVar("T")
 NAME_MIN, NAME_MAX = 3, 120
 DESCRIPTION_MAX = 10_000
 SUPPORT_MAX = 1000
+TEXT_MIN = 3  # a description or support text, when given
 TAGS_MAX, TAG_MIN, TAG_MAX = 5, 2, 30
 MAX_DB_INT = 2**31 - 1
 UNKNOWN_LANGUAGE = "_unknown"
@@ -424,11 +425,15 @@ def check_video_fields(values: dict[str, Any]) -> dict[str, Any]:
                     field="name",
                 )
         elif name in ("description", "support"):
-            value = _text(
-                "" if value is None else value,
-                name,
-                maximum=DESCRIPTION_MAX if name == "description" else SUPPORT_MAX,
-            )
+            maximum = DESCRIPTION_MAX if name == "description" else SUPPORT_MAX
+            value = _text("" if value is None else value, name, maximum=maximum)
+            if 0 < len(value) < TEXT_MIN:
+                # PeerTube's bound (empty, or 3 to the maximum): other instances refuse less.
+                raise BadRequest(
+                    f"'{name}' is empty or has {TEXT_MIN} to {maximum} characters.",
+                    code="invalid_field",
+                    field=name,
+                )
         elif name == "privacy":
             if not _is_int(value) or value not in {int(p) for p in Privacy}:
                 raise BadRequest(

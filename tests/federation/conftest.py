@@ -17,7 +17,8 @@ from sqlalchemy import select
 from federation.signatures import sign_headers
 from instance.models import Actor, Follow, WorkItem
 
-AP_FIXTURES = Path(__file__).resolve().parents[3] / "shared" / "fixtures" / "activitypub" / "peertube"
+# Real documents from PeerTube's and Mastodon's own tests (see data/peertube/INDEX.md).
+AP_FIXTURES = Path(__file__).resolve().parent / "data" / "peertube"
 
 
 @pytest.fixture

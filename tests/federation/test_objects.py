@@ -177,12 +177,13 @@ async def test_video_document_is_peertubes_shape(instance: Instance) -> None:
         "tracker-websocket": f"ws://{instance.settings.public_host}/tracker/socket",
     }
 
-    # Unlisted: Public only in cc. Private: nothing to address.
+    # Unlisted: nobody in ``to``, Public and the followers in cc. Private: nothing to address.
     async with shoal.db.write() as session:
         (await session.get(Video, video.id)).privacy = Privacy.UNLISTED
     video.privacy = Privacy.UNLISTED
     unlisted = to_ap(shoal, video, renditions)
-    assert PUBLIC not in unlisted["to"] and unlisted["cc"] == [PUBLIC]
+    assert unlisted["to"] == [] and unlisted["cc"][0] == PUBLIC
+    assert f"{instance.url}/accounts/alice/followers" in unlisted["cc"]
 
 
 async def test_documents_expand_and_round_trip(instance: Instance) -> None:

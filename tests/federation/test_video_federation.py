@@ -164,8 +164,8 @@ async def test_channel_videos_comments_edits_and_deletion(
         sent = [json.dumps(json.loads(b)) for b in await session.scalars(select(DeliveryBody.body))]
     payloads += sent
     unlisted_creates = [p for p in sent if unlisted.uuid in p and '"Create"' in p]
-    assert unlisted_creates and all(
-        '"cc": ["https://www.w3.org/ns/activitystreams#Public"]' in p for p in unlisted_creates
+    assert unlisted_creates and all(  # PeerTube's unlisted form: nobody in ``to``, Public in cc
+        '"to": [], "cc": ["https://www.w3.org/ns/activitystreams#Public"' in p for p in unlisted_creates
     )
     assert not any(private.uuid in p for p in payloads)
     assert (await b.client.get(f"/api/v1/videos/{private.uuid}"))[0] == 404

@@ -20,7 +20,7 @@ RESERVED_NAMES = {"peertube", "shoal", "admin-instance", "accounts", "video-chan
 
 def check_username(name: str, *, field: str = "username") -> str:
     """A valid account name (PeerTube's rule: 1–50 of a-z, 0-9, '_' and '.')."""
-    if not USERNAME_RE.match(name or ""):
+    if not USERNAME_RE.fullmatch(name or ""):
         raise BadRequest(
             "A user name has 1 to 50 characters among lowercase letters, digits, '_' and '.'.",
             code="invalid_username",
@@ -33,7 +33,7 @@ def check_username(name: str, *, field: str = "username") -> str:
 
 def check_channel_name(name: str, *, field: str = "name") -> str:
     """A valid channel name (1–50 of letters, digits, '_', '.', ':' and '-')."""
-    if not CHANNEL_NAME_RE.match(name or ""):
+    if not CHANNEL_NAME_RE.fullmatch(name or ""):
         raise BadRequest(
             "A channel name has 1 to 50 characters among letters, digits, '_', '.', ':' and '-'.",
             code="invalid_channel_name",

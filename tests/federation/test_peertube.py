@@ -125,8 +125,8 @@ async def test_every_url_peertube_fetches_answers_activitypub_json(
         async with shoal.client.session.get(shoal.url + path, headers=AP) as response:
             assert response.status == 200, path
             content_type = response.headers["Content-Type"]
-            json_type = "application/json" if path.startswith("/.well-known/") else "application/activity+json"
-            assert content_type.startswith(json_type), (path, content_type)
+            wanted = "application/json" if path.startswith("/.well-known/") else "application/activity+json"
+            assert content_type.startswith(wanted), (path, content_type)
             doc = await response.json(content_type=None)
         assert isinstance(doc, dict), path
         if path == f"/videos/watch/{video.uuid}":

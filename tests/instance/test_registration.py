@@ -92,6 +92,10 @@ async def test_invalid_sign_ups_name_the_field(instance: Instance) -> None:
     for field, body in cases.items():
         status, problem = await instance.client.post(register, json=body)
         assert status == 400 and problem["field"] == field, (field, problem)
+    # A name must match whole: "$" alone lets a trailing newline through (PeerTube refuses it).
+    for body in (signup("erin\n"), signup("erin", channel={"name": "erin_videos\n", "displayName": "x"})):
+        status, problem = await instance.client.post(register, json=body)
+        assert status == 400 and problem["field"] in ("username", "channel.name"), problem
     status, problem = await instance.client.post(register, json=signup("shoal"))
     assert status == 400 and problem["code"] == "reserved_name"
     assert await counts(instance) == (0, 0)

@@ -24,7 +24,7 @@ PRIVACIES = {
 CONDITIONS = ("published", "processing", "hidden")
 VIEWERS = ("anonymous", "user", "owner", "moderator", "admin")
 
-# Which (privacy, condition) each viewer may open with the video's id.
+# Which (privacy, condition) each viewer may open with the video's short UUID.
 ALL = {(p, c) for p in PRIVACIES for c in CONDITIONS}
 CAN_GET = {
     "anonymous": {("public", "published"), ("unlisted", "published")},
@@ -32,6 +32,12 @@ CAN_GET = {
     "owner": ALL,
     "moderator": ALL,
     "admin": ALL,
+}
+# With the numeric id (which anyone can count), an unlisted video opens only for its owner
+# and moderators.
+CAN_GET_BY_NUMBER = {
+    viewer: allowed if viewer in ("owner", "moderator", "admin") else allowed - {("unlisted", "published")}
+    for viewer, allowed in CAN_GET.items()
 }
 # Which videos each viewer finds in the general lists (GET /videos, channel, account videos).
 IN_LISTS = {
@@ -72,10 +78,11 @@ async def test_visibility_matrix(instance: Instance) -> None:
         client = clients[viewer]
         asks = [(key, ident) for key, video in videos.items() for ident in (str(video.id), video.short_uuid)]
         answers = await asyncio.gather(*(client.get(f"/api/v1/videos/{ident}") for _, ident in asks))
-        for (key, _), (status, body) in zip(asks, answers, strict=True):
-            expected = 200 if key in CAN_GET[viewer] else 404
+        for (key, ident), (status, body) in zip(asks, answers, strict=True):
+            allowed = CAN_GET_BY_NUMBER[viewer] if ident.isdigit() else CAN_GET[viewer]
+            expected = 200 if key in allowed else 404
             if status != expected:
-                wrong.append(f"{viewer} GET {key}: {status}, expected {expected}")
+                wrong.append(f"{viewer} GET {key} by {ident}: {status}, expected {expected}")
             if status == 404 and body["code"] != "video_not_found":
                 wrong.append(f"{viewer} GET {key}: code {body['code']}")
         for path in (
@@ -167,3 +174,39 @@ async def test_privacy_change_moves_video_in_and_out_of_sight(instance: Instance
     status, _ = await owner.put(f"/api/v1/videos/{video.id}", json={"privacy": 1})
     status, body = await instance.client.get("/api/v1/videos")
     assert body["total"] == 1
+
+
+async def test_unlisted_video_is_not_found_by_counting_numeric_ids(instance: Instance) -> None:
+    """Every route that names a video answers an unlisted one by UUID or short UUID only,
+    except to its owner and moderators; a numeric id answers like a missing video."""
+    owner = await login(instance, "owner")
+    someone = await login(instance, "someone")
+    moderator = await login(instance, "mod", Role.MODERATOR)
+    video = await new_video(instance, "owner", "unlisted", privacy=Privacy.UNLISTED)
+    number = str(video.id)
+    for client in (instance.client, someone):
+        for ident in (number, video.uuid, video.short_uuid):
+            expected = 404 if ident == number else 200
+            status, body = await client.get(f"/api/v1/videos/{ident}")
+            assert status == expected, (ident, body)
+            if expected == 404:
+                assert body["code"] == "video_not_found"
+            for path in (f"/api/v1/videos/{ident}/description", f"/api/v1/videos/{ident}/comment-threads"):
+                status, _ = await client.get(path)
+                assert status == expected, path
+            for page in (f"/w/{ident}", f"/videos/embed/{ident}"):
+                status, _ = await client.get(page)
+                assert status == expected, page
+        status, _ = await someone.post(f"/api/v1/videos/{number}/comment-threads", json={"text": "found you"})
+        assert status == 404
+        status, _ = await someone.put(f"/api/v1/videos/{number}/rate", json={"rating": "like"})
+        assert status == 404
+        status, _ = await someone.post(f"/api/v1/videos/{number}/token")
+        assert status == 404
+    for client in (owner, moderator):
+        status, body = await client.get(f"/api/v1/videos/{number}")
+        assert status == 200 and body["uuid"] == video.uuid
+    # The watch page itself names the video by UUID for rating and comments.
+    status, html = await someone.get(f"/w/{video.short_uuid}")
+    assert status == 200
+    assert f'data-video-id="{video.uuid}"' in html and f'data-video="{video.uuid}"' in html

@@ -26,12 +26,13 @@ from ..services.files import (
     check_file_token,
     file_access,
     make_file_token,
+    token_holder,
 )
 from ..services.videos import get_video_for
 from ..storage import Storage, guess_content_type
 from . import api
 from .hotfiles import from_file, offer
-from .registry import current_user, iso, json_response, shoal_of
+from .registry import iso, json_response, require_user, shoal_of
 from .sendfile import SendfileResponse
 
 REMOTE_IMAGE_RE = re.compile(r"^remote-([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})\.jpg$")
@@ -165,9 +166,15 @@ async def _serve_hls(request: web.Request, *, private_path: bool) -> web.StreamR
         token = request.query.get("videoFileToken")
         if not token:
             raise Forbidden("This video's files need a videoFileToken.", code="file_token_required")
-        if not check_file_token(shoal.secret, uuid, token):
+        holder = check_file_token(shoal.secret, uuid, token)
+        if holder is None:
             raise Forbidden(
                 "The videoFileToken is invalid, expired or for another video.", code="invalid_file_token"
+            )
+        viewer = await token_holder(shoal, holder)
+        if viewer is None or not access.opens_for(viewer):
+            raise Forbidden(
+                "The videoFileToken's holder may no longer watch this video.", code="file_token_revoked"
             )
     if token is not None:
         cache = PRIVATE_CACHE
@@ -242,9 +249,11 @@ async def get_lazy_static(request: web.Request) -> web.StreamResponse:
     tags=("videos",),
 )
 async def create_file_token(request: web.Request) -> web.Response:
-    """PeerTube's shape: ``{files: {token, expires}}``; whoever may see the video may get one."""
+    """PeerTube's shape: ``{files: {token, expires}}``; whoever may see the video may get one,
+    bound to them: it stops opening the files when they may no longer watch the video."""
     shoal = shoal_of(request)
+    user = require_user(request)
     async with shoal.db.read() as session:
-        video = await get_video_for(shoal, session, request.match_info["id"], current_user(request))
-    token, expires = make_file_token(shoal.secret, video.uuid, shoal.settings.file_token_ttl)
+        video = await get_video_for(shoal, session, request.match_info["id"], user)
+    token, expires = make_file_token(shoal.secret, video.uuid, user.id, shoal.settings.file_token_ttl)
     return json_response({"files": {"token": token, "expires": iso(datetime.fromtimestamp(expires, UTC))}})

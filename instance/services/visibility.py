@@ -82,11 +82,30 @@ def can_see_video(viewer: Viewer, video: Video, *, by_number: bool = False) -> b
     ``by_number`` says the caller named the video by its numeric id, which anyone can guess
     by counting: that opens an unlisted video only for its owner and moderators.
     """
-    if viewer.is_moderator or owns_video(viewer, video):
+    return can_see(
+        viewer,
+        owner_account_id=video.channel.owner_id,
+        privacy=video.privacy,
+        hidden=video.hidden,
+        published=video.state == VideoState.PUBLISHED,
+        by_number=by_number,
+    )
+
+
+def can_see(
+    viewer: Viewer,
+    *,
+    owner_account_id: int | None,
+    privacy: int,
+    hidden: bool,
+    published: bool,
+    by_number: bool = False,
+) -> bool:
+    """:func:`can_see_video` from the columns it needs (for paths that do not load the row)."""
+    if viewer.is_moderator or (viewer.account_id is not None and owner_account_id == viewer.account_id):
         return True
-    if video.hidden or video.state != VideoState.PUBLISHED:
+    if hidden or not published:
         return False
-    privacy = video.privacy
     if privacy == Privacy.PUBLIC:
         return True
     if privacy == Privacy.UNLISTED:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 
-from sqlalchemy import update
+from sqlalchemy import select, update
 
 from instance.models import Privacy, Role, Video, VideoState
 from tests.conftest import ApiClient, Instance
@@ -210,3 +210,65 @@ async def test_unlisted_video_is_not_found_by_counting_numeric_ids(instance: Ins
     status, html = await someone.get(f"/w/{video.short_uuid}")
     assert status == 200
     assert f'data-video-id="{video.uuid}"' in html and f'data-video="{video.uuid}"' in html
+
+
+async def _store_master(instance: Instance, video: Video) -> str:
+    """A master playlist in storage where the pipeline puts it; returns its private URL."""
+    await instance.shoal.storage.put_bytes(
+        f"hls/{video.uuid}/abc-master.m3u8", b"#EXTM3U\n#EXT-X-VERSION:7\n", "application/vnd.apple.mpegurl"
+    )
+    return f"/static/streaming-playlists/hls/private/{video.uuid}/abc-master.m3u8"
+
+
+async def test_file_token_stops_opening_when_the_right_to_watch_ends(instance: Instance) -> None:
+    """A videoFileToken is bound to its holder and re-checked: it stops opening the files once
+    the video turns private or its holder is blocked, however long it had left."""
+    owner = await login(instance, "owner")
+    someone = await login(instance, "someone")
+    other = await login(instance, "other")
+    moderator = await login(instance, "mod", Role.MODERATOR)
+    internal = await new_video(instance, "owner", "internal one", privacy=Privacy.INTERNAL)
+    master = await _store_master(instance, internal)
+
+    async def token_of(client: ApiClient, video: Video) -> str:
+        status, body = await client.post(f"/api/v1/videos/{video.uuid}/token")
+        assert status == 200, body
+        return body["files"]["token"]
+
+    someone_token, other_token, owner_token = (
+        await token_of(someone, internal),
+        await token_of(other, internal),
+        await token_of(owner, internal),
+    )
+    for token in (someone_token, other_token, owner_token):
+        status, _ = await instance.client.get(master, params={"videoFileToken": token})
+        assert status == 200
+
+    # The holder is blocked: their token no longer opens the files; the others' still do.
+    status, _ = await moderator.post(f"/api/v1/users/{await _user_id(instance, 'other')}/block", json={})
+    assert status == 204
+    status, body = await instance.client.get(master, params={"videoFileToken": other_token})
+    assert status == 403 and body["code"] == "file_token_revoked"
+    status, _ = await instance.client.get(master, params={"videoFileToken": someone_token})
+    assert status == 200
+
+    # Internal → private: a user's token closes with it; the owner's still opens.
+    status, _ = await owner.put(f"/api/v1/videos/{internal.uuid}", json={"privacy": int(Privacy.PRIVATE)})
+    assert status == 204
+    status, body = await instance.client.get(master, params={"videoFileToken": someone_token})
+    assert status == 403 and body["code"] == "file_token_revoked"
+    status, _ = await instance.client.get(master, params={"videoFileToken": owner_token})
+    assert status == 200
+
+    # A token is its holder's: the same token with another user's id in it is refused.
+    expiry, _, mac = someone_token.split(".")
+    forged = f"{expiry}.{await _user_id(instance, 'owner')}.{mac}"
+    status, body = await instance.client.get(master, params={"videoFileToken": forged})
+    assert status == 403 and body["code"] == "invalid_file_token"
+
+
+async def _user_id(instance: Instance, username: str) -> int:
+    from instance.models import User
+
+    async with instance.shoal.db.read() as session:
+        return (await session.scalars(select(User.id).where(User.username == username))).one()

@@ -181,6 +181,32 @@ async def _decide(shoal: Shoal, video_uuid: str, key: tuple[int, str]) -> FileAc
     return access
 
 
+_IMAGE_STEM_RE = re.compile(r"^[0-9a-f-]{1,64}$")
+_image_owners: dict[tuple[int, str], tuple[float, str | None]] = {}
+"""Local videos' UUIDs by image file name (a name never changes owner; a miss is kept briefly)."""
+
+
+async def image_owner(shoal: Shoal, name: str) -> str | None:
+    """The UUID of the local video whose thumbnail or preview is the file ``name``
+    (``<storage prefix or UUID>.jpg``, as processing and custom thumbnails store them)."""
+    stem = name.removesuffix(".jpg")
+    if stem == name or not _IMAGE_STEM_RE.match(stem):
+        return None
+    key = (id(shoal), stem)
+    hit = _image_owners.get(key)
+    if hit is not None and hit[0] > time.monotonic():
+        return hit[1]
+    local = Video.remote_url.is_(None)
+    async with shoal.db.read() as session:
+        found = await session.scalar(select(Video.uuid).where(Video.storage_prefix == stem, local))
+        if found is None and UUID_RE.match(stem):
+            found = await session.scalar(select(Video.uuid).where(Video.uuid == stem, local))
+    if len(_image_owners) > 50_000:
+        _image_owners.clear()
+    _image_owners[key] = (float("inf") if found else time.monotonic() + CACHE_SECONDS, found)
+    return found
+
+
 def access_decision(shoal: Shoal, video_uuid: str) -> tuple[float, FileAccess | None] | None:
     """The cached decision for a video as it stands: (expiry, access), or None when none is cached.
 

@@ -272,3 +272,47 @@ async def _user_id(instance: Instance, username: str) -> int:
 
     async with instance.shoal.db.read() as session:
         return (await session.scalars(select(User.id).where(User.username == username))).one()
+
+
+async def test_images_of_a_video_follow_its_privacy(instance: Instance) -> None:
+    """Thumbnails, previews and storyboards of a video only some may watch open for exactly
+    them (session or bearer, or a videoFileToken), and a public video's stop opening for anyone
+    else as soon as it turns private."""
+    owner = await login(instance, "owner")
+    someone = await login(instance, "someone")
+    prefix = "0123456789abcdef"
+    video = await new_video(instance, "owner", "pictures", storage_prefix=prefix)
+    storage = instance.shoal.storage
+    paths = [f"/lazy-static/thumbnails/{prefix}.jpg", f"/lazy-static/previews/{prefix}.jpg"]
+    await storage.put_bytes(f"thumbnails/{prefix}.jpg", b"\xff\xd8\xff thumbnail", "image/jpeg")
+    await storage.put_bytes(f"previews/{prefix}.jpg", b"\xff\xd8\xff preview", "image/jpeg")
+    await storage.put_bytes(f"storyboards/{video.uuid}/sb-0.jpg", b"\xff\xd8\xff sprite", "image/jpeg")
+    paths.append(f"/lazy-static/storyboards/{video.uuid}/sb-0.jpg")
+
+    for path in paths:
+        status, _ = await instance.client.get(path)
+        assert status == 200, path
+
+    status, _ = await owner.put(f"/api/v1/videos/{video.uuid}", json={"privacy": int(Privacy.PRIVATE)})
+    assert status == 204
+    status, body = await owner.post(f"/api/v1/videos/{video.uuid}/token")
+    token = body["files"]["token"]
+    for path in paths:
+        for client in (instance.client, someone):
+            status, body = await client.get(path)
+            assert status == 404 and body["code"] == "file_not_found", path
+        status, _ = await owner.get(path)
+        assert status == 200, path
+        status, _ = await instance.client.get(path, params={"videoFileToken": token})
+        assert status == 200, path
+        status, _ = await instance.client.get(path, params={"videoFileToken": "ünïcode"})
+        assert status == 404, path
+
+    # Internal: any logged-in user, nobody else.
+    status, _ = await owner.put(f"/api/v1/videos/{video.uuid}", json={"privacy": int(Privacy.INTERNAL)})
+    assert status == 204
+    for path in paths:
+        status, _ = await someone.get(path)
+        assert status == 200, path
+        status, _ = await instance.client.get(path)
+        assert status == 404, path

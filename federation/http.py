@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
-import json
 import logging
 import socket
 from typing import TYPE_CHECKING, Any
@@ -20,6 +19,7 @@ from urllib.parse import urljoin, urlsplit
 
 import aiohttp
 
+from instance import safejson
 from instance.netguard import allowed, parse_address, public
 
 from .errors import FetchError, Gone, Invalid, Refused
@@ -159,9 +159,9 @@ async def fetch_plain_json(shoal: Shoal, url: str, *, accept: str = "application
 
 def _json_object(url: str, body: bytes) -> dict[str, Any]:
     try:
-        data = json.loads(body)
+        data = safejson.loads(body)
     except (ValueError, UnicodeDecodeError):
-        raise Invalid(url, "the answer is not JSON") from None
+        raise Invalid(url, "the answer is not JSON (or is nested too deeply)") from None
     if not isinstance(data, dict):
         raise Invalid(url, "the answer is not a JSON object")
     return data

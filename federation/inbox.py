@@ -11,7 +11,6 @@ reason, is logged in one line, and stores nothing.
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -19,9 +18,11 @@ from typing import TYPE_CHECKING, Any
 from bovine.crypto.types import CryptographicIdentifier
 from sqlalchemy import delete, or_, select
 
+from instance import safejson
 from instance.jobs import TryAgainLater, add_work, register_job, ring_item
 from instance.jobs.work import OPEN_STATES
 from instance.models import WorkItem, WorkState, utcnow
+from instance.safejson import TooDeep
 
 from .actors import actor_by_ap_id, host_of, is_local_url, resolve_actor
 from .errors import FederationError, FetchError, SignatureError
@@ -89,7 +90,9 @@ def key_retriever(shoal: Shoal):
 def parse_activity(body: bytes) -> dict[str, Any]:
     """The activity of a POST body: a JSON object with a type and an actor."""
     try:
-        activity = json.loads(body)
+        activity = safejson.loads(body)
+    except TooDeep as exc:
+        raise InboxRefused(str(exc)) from None
     except (ValueError, UnicodeDecodeError):
         raise InboxRefused("the body is not JSON") from None
     if not isinstance(activity, dict) or not isinstance(activity.get("type"), str | list):

@@ -24,20 +24,34 @@ _hasher = PasswordHasher()
 
 def hash_password(password: str) -> str:
     """An argon2id hash of ``password``."""
-    return _hasher.hash(password)
+    return _hasher.hash(as_bytes(password))
+
+
+def as_bytes(text: str) -> bytes:
+    """UTF-8 bytes of any text a client can send, lone surrogates included (never raises).
+
+    Secrets are compared and hashed as bytes: ``hmac.compare_digest`` refuses non-ASCII
+    text with a TypeError, and ``str.encode()`` a lone surrogate with a UnicodeEncodeError.
+    """
+    return text.encode("utf-8", "surrogatepass")
+
+
+def same_secret(expected: str, candidate: str | None) -> bool:
+    """Constant-time comparison of a secret with what a client sent, whatever its characters."""
+    return hmac.compare_digest(as_bytes(expected), as_bytes(candidate or ""))
 
 
 def verify_password(password_hash: str, password: str) -> bool:
-    """True when ``password`` matches; never raises on a malformed hash."""
+    """True when ``password`` matches; never raises on a malformed hash or odd text."""
     try:
-        return _hasher.verify(password_hash, password)
+        return _hasher.verify(password_hash, as_bytes(password))
     except (VerifyMismatchError, VerificationError, InvalidHashError):
         return False
 
 
 def digest(token: str) -> str:
     """The stored form of a token."""
-    return hashlib.sha256(token.encode()).hexdigest()
+    return hashlib.sha256(as_bytes(token)).hexdigest()
 
 
 def new_token() -> str:
@@ -80,9 +94,7 @@ async def local_client(shoal: Shoal) -> OAuthClient:
 
 def client_matches(client: OAuthClient, client_id: str, client_secret: str) -> bool:
     """Constant-time check of the client credentials."""
-    return hmac.compare_digest(client.client_id, client_id) and hmac.compare_digest(
-        client.client_secret, client_secret
-    )
+    return same_secret(client.client_id, client_id) and same_secret(client.client_secret, client_secret)
 
 
 async def issue_token(shoal: Shoal, session: AsyncSession, user: User, *, kind: str = "api") -> IssuedToken:
@@ -161,11 +173,11 @@ async def revoke_all(session: AsyncSession, user_id: int, *, except_digest: str 
 
 def csrf_token(secret: bytes, session_token: str) -> str:
     """The CSRF token bound to a web session (HMAC of the session secret)."""
-    return hmac.new(secret, b"csrf:" + session_token.encode(), hashlib.sha256).hexdigest()
+    return hmac.new(secret, b"csrf:" + as_bytes(session_token), hashlib.sha256).hexdigest()
 
 
 def check_csrf(secret: bytes, session_token: str, candidate: str) -> bool:
-    return hmac.compare_digest(csrf_token(secret, session_token), candidate or "")
+    return same_secret(csrf_token(secret, session_token), candidate)
 
 
 def expired(at: datetime | None) -> bool:

@@ -28,7 +28,7 @@ from urllib.parse import unquote_to_bytes
 from aiohttp import WSMsgType, web
 from redis.asyncio import Redis
 
-from instance import pubsub
+from instance import pubsub, safejson
 from instance.api.registry import SHOAL, client_ip
 from instance.core import Shoal
 
@@ -545,7 +545,7 @@ async def ws_tracker(request: web.Request) -> web.WebSocketResponse:
             if message.type != WSMsgType.TEXT:
                 continue
             try:
-                data = json.loads(message.data)
+                data = safejson.loads(message.data)
             except ValueError:
                 continue
             if not isinstance(data, dict):

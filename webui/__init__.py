@@ -44,7 +44,6 @@ def setup(app: web.Application) -> None:
     env.globals["asset_version"] = _asset_version()
     app.router.add_routes(pages.routes)
     app.router.add_routes(oembed.routes)
-    oembed.add_storyboard_route(app)
     DIST.mkdir(parents=True, exist_ok=True)
     app.router.add_static("/static/webui/", STATIC, append_version=False)
     security.install(app, settings)

@@ -68,20 +68,3 @@ async def get_oembed(request: web.Request) -> web.Response:
         data.update({"thumbnail_url": shoal.url(thumb), "thumbnail_width": 850, "thumbnail_height": 480})
     return json_response(data)
 
-
-async def get_storyboard(request: web.Request) -> web.StreamResponse:
-    """Storyboard sprites and their WebVTT track (``storyboards/<uuid>/<file>`` in storage)."""
-    from instance.api.files import IMMUTABLE, _check_names, _send
-
-    uuid, name = request.match_info["uuid"], request.match_info["file"]
-    _check_names(uuid, name)
-    return await _send(request, shoal_of(request), f"storyboards/{uuid}/{name}", cache=IMMUTABLE, token=None)
-
-
-STORYBOARD_PATH = "/lazy-static/storyboards/{uuid}/{file}"
-
-
-def add_storyboard_route(app: web.Application) -> None:
-    """Serve storyboards unless the core already does."""
-    if not any(r.canonical == STORYBOARD_PATH for r in app.router.resources()):
-        app.router.add_get(STORYBOARD_PATH, get_storyboard)

@@ -25,13 +25,16 @@ from ..services.files import (
     cache_remote_image,
     check_file_token,
     file_access,
+    image_owner,
     make_file_token,
+    token_holder,
 )
 from ..services.videos import get_video_for
+from ..services.visibility import Viewer
 from ..storage import Storage, guess_content_type
 from . import api
 from .hotfiles import from_file, offer
-from .registry import current_user, iso, json_response, shoal_of
+from .registry import current_user, iso, json_response, require_user, shoal_of
 from .sendfile import SendfileResponse
 
 REMOTE_IMAGE_RE = re.compile(r"^remote-([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})\.jpg$")
@@ -114,12 +117,24 @@ def _small_file(
 
 
 async def _send(
-    request: web.Request, shoal: Shoal, key: str, *, cache: str, token: str | None
+    request: web.Request,
+    shoal: Shoal,
+    key: str,
+    *,
+    cache: str,
+    token: str | None,
+    restricted: bool = False,
 ) -> web.StreamResponse:
+    """Send a stored file. ``token`` (rewritten into playlists) or ``restricted`` (a file only
+    some may read) keeps the answer out of shared caches and sends S3 files by presigned URL."""
     storage = shoal.storage
     content_type = guess_content_type(key)
     is_playlist = key.endswith(".m3u8")
     headers = {**CORS, "Cache-Control": cache}
+    if restricted:
+        headers["Cache-Control"] = PRIVATE_CACHE
+        # nginx's proxy cache keys files by URL and token only: never keep an answer a cookie opened.
+        headers["X-Accel-Expires"] = "0"
     local = _local_path(storage, key)
     if local is not None:
         try:
@@ -147,7 +162,8 @@ async def _send(
         data = await storage.open_range(key, 0, (await storage.stat(key)).size - 1)
         text = tokenize_playlist(data.decode(), token)
         return web.Response(text=text, content_type=content_type.split(";")[0], headers=headers)
-    url = await storage.presigned_get_url(key, 600) if token is not None else storage.public_url(key)
+    private = token is not None or restricted
+    url = await storage.presigned_get_url(key, 600) if private else storage.public_url(key)
     if url is None:
         raise NotFound("No such file.", code="file_not_found")
     raise web.HTTPFound(url, headers=CORS)
@@ -165,9 +181,15 @@ async def _serve_hls(request: web.Request, *, private_path: bool) -> web.StreamR
         token = request.query.get("videoFileToken")
         if not token:
             raise Forbidden("This video's files need a videoFileToken.", code="file_token_required")
-        if not check_file_token(shoal.secret, uuid, token):
+        holder = check_file_token(shoal.secret, uuid, token)
+        if holder is None:
             raise Forbidden(
                 "The videoFileToken is invalid, expired or for another video.", code="invalid_file_token"
+            )
+        viewer = await token_holder(shoal, holder)
+        if viewer is None or not access.opens_for(viewer):
+            raise Forbidden(
+                "The videoFileToken's holder may no longer watch this video.", code="file_token_revoked"
             )
     if token is not None:
         cache = PRIVATE_CACHE
@@ -175,6 +197,30 @@ async def _serve_hls(request: web.Request, *, private_path: bool) -> web.StreamR
         cache = PLAYLIST_CACHE if name.endswith((".m3u8", ".json")) else IMMUTABLE
         offer(request, shoal, uuid)
     return await _send(request, shoal, f"hls/{uuid}/{name}", cache=cache, token=token)
+
+
+async def media_restricted(request: web.Request, shoal: Shoal, video_uuid: str | None) -> bool:
+    """Check that the caller may see the images (thumbnail, preview, storyboard) of a local video.
+
+    Those of a public, published video are anyone's (False: shared caches may keep them). Those
+    of any other video open, by the rule of the video itself, for the logged-in caller (session
+    cookie or bearer token, as a page's ``<img>`` sends them) or the holder of a videoFileToken
+    who may watch it (True: the answer is private); anyone else gets 404, like a missing file.
+    """
+    access = await file_access(shoal, video_uuid) if video_uuid is not None else None
+    if access is None:
+        raise NotFound("No such file.", code="file_not_found")
+    if access.published and not access.needs_token:
+        return False
+    user = current_user(request)
+    if user is not None and access.opens_for(Viewer.of(user)):
+        return True
+    holder = check_file_token(shoal.secret, access.uuid, request.query.get("videoFileToken"))
+    if holder is not None:
+        viewer = await token_holder(shoal, holder)
+        if viewer is not None and access.opens_for(viewer):
+            return True
+    raise NotFound("No such file.", code="file_not_found")
 
 
 @api.route(
@@ -228,10 +274,30 @@ async def get_lazy_static(request: web.Request) -> web.StreamResponse:
         raise NotFound("No such file.", code="file_not_found")
     shoal = shoal_of(request)
     remote = REMOTE_IMAGE_RE.match(name)
+    restricted = False
     if remote is not None and kind in ("thumbnails", "previews"):
         if await cache_remote_image(shoal, kind, remote.group(1)) is None:
             raise NotFound("No such file.", code="file_not_found")
-    return await _send(request, shoal, f"{kind}/{name}", cache=IMMUTABLE, token=None)
+    elif kind in ("thumbnails", "previews"):
+        restricted = await media_restricted(request, shoal, await image_owner(shoal, name))
+    return await _send(request, shoal, f"{kind}/{name}", cache=IMMUTABLE, token=None, restricted=restricted)
+
+
+@api.route(
+    "GET",
+    "/lazy-static/storyboards/{uuid}/{file}",
+    summary="A video's storyboard sprites and their WebVTT track",
+    tags=("static",),
+)
+async def get_storyboard(request: web.Request) -> web.StreamResponse:
+    """``storyboards/<uuid>/<file>`` in storage, under the rule of the video's images."""
+    uuid, name = request.match_info["uuid"], request.match_info["file"]
+    _check_names(uuid, name)
+    shoal = shoal_of(request)
+    restricted = await media_restricted(request, shoal, uuid)
+    return await _send(
+        request, shoal, f"storyboards/{uuid}/{name}", cache=IMMUTABLE, token=None, restricted=restricted
+    )
 
 
 @api.route(
@@ -242,9 +308,11 @@ async def get_lazy_static(request: web.Request) -> web.StreamResponse:
     tags=("videos",),
 )
 async def create_file_token(request: web.Request) -> web.Response:
-    """PeerTube's shape: ``{files: {token, expires}}``; whoever may see the video may get one."""
+    """PeerTube's shape: ``{files: {token, expires}}``; whoever may see the video may get one,
+    bound to them: it stops opening the files when they may no longer watch the video."""
     shoal = shoal_of(request)
+    user = require_user(request)
     async with shoal.db.read() as session:
-        video = await get_video_for(shoal, session, request.match_info["id"], current_user(request))
-    token, expires = make_file_token(shoal.secret, video.uuid, shoal.settings.file_token_ttl)
+        video = await get_video_for(shoal, session, request.match_info["id"], user)
+    token, expires = make_file_token(shoal.secret, video.uuid, user.id, shoal.settings.file_token_ttl)
     return json_response({"files": {"token": token, "expires": iso(datetime.fromtimestamp(expires, UTC))}})

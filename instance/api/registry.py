@@ -20,6 +20,7 @@ from aiohttp import web
 from pydantic import BaseModel, ConfigDict, ValidationError
 from pydantic.alias_generators import to_camel
 
+from .. import safejson
 from ..core import Shoal
 from ..errors import (
     BadRequest,
@@ -148,8 +149,8 @@ async def parse_body(request: web.Request, model: type[BaseModel], *, form: bool
         if len(raw) > limit:
             raise PayloadTooLarge(f"The request body is larger than {limit} bytes.", code="body_too_large")
         try:
-            data = json.loads(raw or b"{}")
-        except (ValueError, RecursionError) as exc:
+            data = safejson.loads(raw or b"{}")
+        except ValueError as exc:
             raise BadRequest(f"The body is not valid JSON: {exc}.", code="malformed_json") from None
     else:
         accepted = "application/json" + (" or a form" if form else "")

@@ -80,6 +80,7 @@ class Video(Base):
     __table_args__ = (
         Index("ix_videos_channel_published", "channel_id", "published_at"),
         Index("ix_videos_listing", "state", "privacy", "published_at"),
+        Index("ix_videos_storage_prefix", "storage_prefix"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

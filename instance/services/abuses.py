@@ -62,7 +62,9 @@ async def report_abuse(
             comment = await session.get(Comment, comment_id) if 0 < comment_id < 2**31 else None
             if comment is None or comment.deleted_at is not None:
                 raise NotFound("No such comment.", code="comment_not_found")
-            await get_video_for(shoal, session, str(comment.video_id), user)  # visible to the reporter
+            # visible to the reporter (by UUID: a comment on an unlisted video may be reported)
+            video_uuid = await session.scalar(select(Video.uuid).where(Video.id == comment.video_id))
+            await get_video_for(shoal, session, str(video_uuid), user)
             report.comment_id, report.video_id = comment.id, comment.video_id
         else:
             assert account_id is not None

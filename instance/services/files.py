@@ -1,7 +1,10 @@
 """Who may open a video's files: public ones freely, private and internal ones with a token.
 
-A file token is ``<expiry>.<hmac>`` over the video's UUID with the server secret: it opens
-that video's files, and no other, until it expires (PeerTube's ``videoFileToken``).
+A file token is ``<expiry>.<user id>.<hmac>`` over the video's UUID and the user it was made
+for, with the server secret (PeerTube's ``videoFileToken``). It opens that video's files, and
+no other, until it expires and only while its holder may still watch the video: each use
+checks the holder (not blocked, still active) against the video's access rule as it stands
+now, so a token stops working once the video becomes private or its holder is blocked.
 """
 
 from __future__ import annotations
@@ -25,7 +28,8 @@ from sqlalchemy import select
 
 from .. import pubsub
 from ..core import Shoal
-from ..models import Privacy, Video, VideoState
+from ..models import Actor, Privacy, User, UserState, Video, VideoState
+from .visibility import Viewer, can_see
 
 log = logging.getLogger("shoal.files")
 
@@ -38,6 +42,8 @@ _reading: dict[tuple[int, str], asyncio.Task[FileAccess | None]] = {}
 """Database reads under way, by video: concurrent misses share one."""
 _epoch = [0]
 """Counts :func:`forget` calls: a read that saw it change started before a change and is not cached."""
+_holders: dict[tuple[int, int], tuple[float, Viewer | None]] = {}
+"""Token holders by user id: who they are now (None once blocked, pending or gone)."""
 
 
 @dataclass(frozen=True)
@@ -48,24 +54,80 @@ class FileAccess:
     uuid: str
     needs_token: bool
     published: bool
+    privacy: int = Privacy.PUBLIC
+    hidden: bool = False
+    owner_account_id: int | None = None
+
+    def opens_for(self, viewer: Viewer) -> bool:
+        """Whether ``viewer`` may watch the video now (the rule of :func:`.visibility.can_see`)."""
+        return can_see(
+            viewer,
+            owner_account_id=self.owner_account_id,
+            privacy=self.privacy,
+            hidden=self.hidden,
+            published=self.published,
+        )
 
 
-def make_file_token(secret: bytes, video_uuid: str, ttl: int, *, now: float | None = None) -> tuple[str, int]:
-    """A token opening ``video_uuid``'s files for ``ttl`` seconds; returns (token, expiry)."""
+_TOKEN_RE = re.compile(r"^([0-9]{1,12})\.([0-9]{1,19})\.([0-9a-f]{64})$")
+
+
+def _token_mac(secret: bytes, video_uuid: str, user_id: int, expires: int | str) -> str:
+    return hmac.new(secret, f"file:{video_uuid}:{user_id}:{expires}".encode(), hashlib.sha256).hexdigest()
+
+
+def make_file_token(
+    secret: bytes, video_uuid: str, user_id: int, ttl: int, *, now: float | None = None
+) -> tuple[str, int]:
+    """A token opening ``video_uuid``'s files to user ``user_id`` for ``ttl`` seconds; returns
+    (token, expiry)."""
     expires = int((now or time.time()) + ttl)
-    mac = hmac.new(secret, f"file:{video_uuid}:{expires}".encode(), hashlib.sha256).hexdigest()
-    return f"{expires}.{mac}", expires
+    return f"{expires}.{user_id}.{_token_mac(secret, video_uuid, user_id, expires)}", expires
 
 
-def check_file_token(secret: bytes, video_uuid: str, token: str | None) -> bool:
-    """True when ``token`` was made for this video and has not expired."""
-    if not token or "." not in token:
-        return False
-    raw_expiry, mac = token.split(".", 1)
-    if not raw_expiry.isdigit() or int(raw_expiry) < time.time():
-        return False
-    expected = hmac.new(secret, f"file:{video_uuid}:{raw_expiry}".encode(), hashlib.sha256).hexdigest()
-    return hmac.compare_digest(expected, mac)
+def check_file_token(secret: bytes, video_uuid: str, token: str | None) -> int | None:
+    """The id of the user ``token`` was made for, when it was made for this video and has not
+    expired; None otherwise (any text, ASCII or not, is an answer, never an error)."""
+    match = _TOKEN_RE.match(token or "")
+    if match is None:
+        return None
+    raw_expiry, raw_user, mac = match.groups()
+    if int(raw_expiry) < time.time():
+        return None
+    expected = _token_mac(secret, video_uuid, int(raw_user), raw_expiry)
+    if not hmac.compare_digest(expected.encode(), mac.encode()):
+        return None
+    return int(raw_user)
+
+
+async def token_holder(shoal: Shoal, user_id: int) -> Viewer | None:
+    """The viewer a file token was made for, or None when they may no longer use it (blocked,
+    not active, deleted). Cached :data:`CACHE_SECONDS`; :func:`forget_holder` drops it."""
+    key = (id(shoal), user_id)
+    hit = _holders.get(key)
+    if hit is not None and hit[0] > time.monotonic():
+        return hit[1]
+    async with shoal.db.read() as session:
+        user = await session.get(User, user_id) if user_id <= 2**31 - 1 else None
+        viewer = None
+        if user is not None and not user.blocked and user.state == UserState.ACTIVE:
+            viewer = Viewer.of(user)
+    if len(_holders) > 10_000:
+        _holders.clear()
+    _holders[key] = (time.monotonic() + CACHE_SECONDS, viewer)
+    return viewer
+
+
+def forget_holder(shoal: Shoal, user_id: int) -> None:
+    """Drop a cached token holder after a change to the user (block, role, deletion)."""
+    _holders.pop((id(shoal), user_id), None)
+
+
+async def holder_changed(shoal: Shoal, user_id: int) -> None:
+    """After the commit of a change to who a user is (block, role, deletion): forget them as a
+    token holder here and in the other processes."""
+    forget_holder(shoal, user_id)
+    await _announce_change(shoal, f"{_USER_MESSAGE}{user_id}")
 
 
 async def file_access(shoal: Shoal, video_uuid: str) -> FileAccess | None:
@@ -91,9 +153,11 @@ async def _decide(shoal: Shoal, video_uuid: str, key: tuple[int, str]) -> FileAc
         async with shoal.db.read() as session:
             row = (
                 await session.execute(
-                    select(Video.id, Video.privacy, Video.hidden, Video.state, Video.remote_url).where(
-                        Video.uuid == video_uuid
+                    select(
+                        Video.id, Video.privacy, Video.hidden, Video.state, Video.remote_url, Actor.owner_id
                     )
+                    .join(Actor, Actor.id == Video.channel_id)
+                    .where(Video.uuid == video_uuid)
                 )
             ).first()
     finally:
@@ -106,12 +170,41 @@ async def _decide(shoal: Shoal, video_uuid: str, key: tuple[int, str]) -> FileAc
             uuid=video_uuid,
             needs_token=row.privacy in TOKEN_PRIVACIES or row.hidden,
             published=row.state == VideoState.PUBLISHED,
+            privacy=row.privacy,
+            hidden=row.hidden,
+            owner_account_id=row.owner_id,
         )
     if epoch == _epoch[0]:
         if len(_cache) > 10_000:
             _cache.clear()
         _cache[key] = (time.monotonic() + CACHE_SECONDS, access)
     return access
+
+
+_IMAGE_STEM_RE = re.compile(r"^[0-9a-f-]{1,64}$")
+_image_owners: dict[tuple[int, str], tuple[float, str | None]] = {}
+"""Local videos' UUIDs by image file name (a name never changes owner; a miss is kept briefly)."""
+
+
+async def image_owner(shoal: Shoal, name: str) -> str | None:
+    """The UUID of the local video whose thumbnail or preview is the file ``name``
+    (``<storage prefix or UUID>.jpg``, as processing and custom thumbnails store them)."""
+    stem = name.removesuffix(".jpg")
+    if stem == name or not _IMAGE_STEM_RE.match(stem):
+        return None
+    key = (id(shoal), stem)
+    hit = _image_owners.get(key)
+    if hit is not None and hit[0] > time.monotonic():
+        return hit[1]
+    local = Video.remote_url.is_(None)
+    async with shoal.db.read() as session:
+        found = await session.scalar(select(Video.uuid).where(Video.storage_prefix == stem, local))
+        if found is None and UUID_RE.match(stem):
+            found = await session.scalar(select(Video.uuid).where(Video.uuid == stem, local))
+    if len(_image_owners) > 50_000:
+        _image_owners.clear()
+    _image_owners[key] = (float("inf") if found else time.monotonic() + CACHE_SECONDS, found)
+    return found
 
 
 def access_decision(shoal: Shoal, video_uuid: str) -> tuple[float, FileAccess | None] | None:
@@ -139,20 +232,24 @@ def forget(shoal: Shoal, video_uuid: str) -> None:
 # CACHE_SECONDS later. A message lost to a Redis outage only leaves that slower bound.
 
 
+_USER_MESSAGE = "user:"
+"""Prefix of the messages naming a token holder (user id) instead of a video's UUID."""
+
+
 def _access_channel(shoal: Shoal) -> str:
     return f"{shoal.settings.redis_prefix}:file-access"
 
 
-async def _announce_change(shoal: Shoal, video_uuid: str) -> None:
+async def _announce_change(shoal: Shoal, subject: str) -> None:
     if shoal.redis is None:
         return
     try:
-        await shoal.redis.publish(_access_channel(shoal), video_uuid)
+        await shoal.redis.publish(_access_channel(shoal), subject)
     except Exception:
         log.warning(
-            "could not tell the other processes that video %s's access changed; their cached "
+            "could not tell the other processes that the access of %s changed; their cached "
             "rule expires within %g s",
-            video_uuid,
+            subject,
             CACHE_SECONDS,
             exc_info=True,
         )
@@ -164,7 +261,12 @@ async def follow_access_changes(shoal: Shoal) -> asyncio.Task[None]:
     assert shoal.redis is not None
 
     async def changed(data: bytes) -> None:
-        forget(shoal, data.decode("ascii", "replace"))
+        subject = data.decode("ascii", "replace")
+        if subject.startswith(_USER_MESSAGE):
+            if subject[len(_USER_MESSAGE) :].isdigit():
+                forget_holder(shoal, int(subject[len(_USER_MESSAGE) :]))
+            return
+        forget(shoal, subject)
 
     return await pubsub.follow(shoal.redis, _access_channel(shoal), changed, name="follow_access_changes")
 

@@ -27,7 +27,7 @@ from ..errors import BadRequest, Conflict, Forbidden, NotFound
 from ..models import Actor, ActorKind, Rendition, Role, User, UserState, Video
 from .actors import check_channel_name, check_username, generate_keys, name_taken, new_local_actor
 from .channels import add_channel
-from .files import access_changed, drop_public_link
+from .files import access_changed, drop_public_link, holder_changed
 from .options import get_options
 from .videos import ActorStats, StoredFiles, actor_stats, purge_files, stored_files
 
@@ -455,6 +455,7 @@ async def update_user(
         if password is not None:
             user.password_hash = await asyncio.to_thread(hash_password, password)
             await revoke_all(session, user.id)
+    await holder_changed(shoal, user_id)
 
 
 @dataclass
@@ -512,6 +513,7 @@ async def delete_user(shoal: Shoal, by: User, user_id: int) -> None:
             )
         leftovers = await delete_account(session, user)
         await close_leftovers(shoal, leftovers)
+    await holder_changed(shoal, user_id)
     await purge_leftovers(shoal, leftovers)
     log.info("user %s (id %s) deleted by %s", user.username, user.id, by.username)
 
@@ -525,6 +527,7 @@ async def delete_me(shoal: Shoal, user_id: int, password: str) -> None:
             raise Conflict("You are the last administrator; name another one first.", code="last_admin")
         leftovers = await delete_account(session, user)
         await close_leftovers(shoal, leftovers)
+    await holder_changed(shoal, user_id)
     await purge_leftovers(shoal, leftovers)
     log.info("user %s (id %s) deleted their account", user.username, user.id)
 
@@ -540,6 +543,7 @@ async def set_blocked(
         user.blocked_reason = reason if blocked else None
         if blocked:
             await revoke_all(session, user.id)
+    await holder_changed(shoal, user_id)
     log.info("user %s %s by %s", user.username, "blocked" if blocked else "unblocked", by.username)
 
 

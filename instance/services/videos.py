@@ -237,7 +237,8 @@ async def get_video_for(shoal: Shoal, session: AsyncSession, ident: str, user: U
     """The video ``ident`` names, with its channel and owning account loaded.
 
     404 ``video_not_found`` when it does not exist *or* ``user`` may not see it, so the
-    answer never tells whether a private video exists.
+    answer never tells whether a private video exists. A numeric id does not open an
+    unlisted video (see :func:`.visibility.can_see_video`).
     """
     clause = video_id_clause(ident)
     if clause is None:
@@ -245,7 +246,8 @@ async def get_video_for(shoal: Shoal, session: AsyncSession, ident: str, user: U
     video = await session.scalar(
         select(Video).options(joinedload(Video.channel).joinedload(Actor.owner)).where(clause)
     )
-    if video is None or not can_see_video(Viewer.of(user), video):
+    by_number = _NUMERIC_ID.match(ident) is not None
+    if video is None or not can_see_video(Viewer.of(user), video, by_number=by_number):
         raise video_not_found()
     return video
 

@@ -3,7 +3,8 @@
 The rules (PeerTube's, with Shoal's processing states):
 
 - public, published, not hidden: everyone;
-- unlisted: anyone who has its id, but it is never listed;
+- unlisted: anyone who has its UUID or short UUID, but it is never listed; its numeric id
+  opens it only for its owner and moderators/admins (numeric ids can be counted);
 - internal: any logged-in user of this instance (listed only for them);
 - private: its owner (the user whose account owns the channel) and moderators/admins;
 - not yet published (received … publishing, failed) or hidden by a moderator: its owner
@@ -75,15 +76,40 @@ def owns_video(viewer: Viewer, video: Video) -> bool:
     return owns_channel(viewer, video.channel)
 
 
-def can_see_video(viewer: Viewer, video: Video) -> bool:
-    """Whether ``viewer`` may open ``video`` (``video.channel`` must be loaded)."""
-    if viewer.is_moderator or owns_video(viewer, video):
+def can_see_video(viewer: Viewer, video: Video, *, by_number: bool = False) -> bool:
+    """Whether ``viewer`` may open ``video`` (``video.channel`` must be loaded).
+
+    ``by_number`` says the caller named the video by its numeric id, which anyone can guess
+    by counting: that opens an unlisted video only for its owner and moderators.
+    """
+    return can_see(
+        viewer,
+        owner_account_id=video.channel.owner_id,
+        privacy=video.privacy,
+        hidden=video.hidden,
+        published=video.state == VideoState.PUBLISHED,
+        by_number=by_number,
+    )
+
+
+def can_see(
+    viewer: Viewer,
+    *,
+    owner_account_id: int | None,
+    privacy: int,
+    hidden: bool,
+    published: bool,
+    by_number: bool = False,
+) -> bool:
+    """:func:`can_see_video` from the columns it needs (for paths that do not load the row)."""
+    if viewer.is_moderator or (viewer.account_id is not None and owner_account_id == viewer.account_id):
         return True
-    if video.hidden or video.state != VideoState.PUBLISHED:
+    if hidden or not published:
         return False
-    privacy = video.privacy
-    if privacy in (Privacy.PUBLIC, Privacy.UNLISTED):
+    if privacy == Privacy.PUBLIC:
         return True
+    if privacy == Privacy.UNLISTED:
+        return not by_number
     if privacy == Privacy.INTERNAL:
         return not viewer.is_anonymous
     return False

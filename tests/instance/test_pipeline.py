@@ -180,7 +180,7 @@ async def test_private_files_need_a_token(instance: Instance, media_dir: Path) -
     _, foreign = await alice.post(f"/api/v1/videos/{other['uuid']}/token")
     status, _, _ = await fetch(master, params={"videoFileToken": foreign["files"]["token"]})
     assert status == 403
-    expired, _ = make_file_token(instance.shoal.secret, private["uuid"], -10)
+    expired, _ = make_file_token(instance.shoal.secret, private["uuid"], 1, -10)
     status, _, _ = await fetch(master, params={"videoFileToken": expired})
     assert status == 403
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 
-from sqlalchemy import update
+from sqlalchemy import select, update
 
 from instance.models import Privacy, Role, Video, VideoState
 from tests.conftest import ApiClient, Instance
@@ -24,7 +24,7 @@ PRIVACIES = {
 CONDITIONS = ("published", "processing", "hidden")
 VIEWERS = ("anonymous", "user", "owner", "moderator", "admin")
 
-# Which (privacy, condition) each viewer may open with the video's id.
+# Which (privacy, condition) each viewer may open with the video's short UUID.
 ALL = {(p, c) for p in PRIVACIES for c in CONDITIONS}
 CAN_GET = {
     "anonymous": {("public", "published"), ("unlisted", "published")},
@@ -32,6 +32,12 @@ CAN_GET = {
     "owner": ALL,
     "moderator": ALL,
     "admin": ALL,
+}
+# With the numeric id (which anyone can count), an unlisted video opens only for its owner
+# and moderators.
+CAN_GET_BY_NUMBER = {
+    viewer: allowed if viewer in ("owner", "moderator", "admin") else allowed - {("unlisted", "published")}
+    for viewer, allowed in CAN_GET.items()
 }
 # Which videos each viewer finds in the general lists (GET /videos, channel, account videos).
 IN_LISTS = {
@@ -72,10 +78,11 @@ async def test_visibility_matrix(instance: Instance) -> None:
         client = clients[viewer]
         asks = [(key, ident) for key, video in videos.items() for ident in (str(video.id), video.short_uuid)]
         answers = await asyncio.gather(*(client.get(f"/api/v1/videos/{ident}") for _, ident in asks))
-        for (key, _), (status, body) in zip(asks, answers, strict=True):
-            expected = 200 if key in CAN_GET[viewer] else 404
+        for (key, ident), (status, body) in zip(asks, answers, strict=True):
+            allowed = CAN_GET_BY_NUMBER[viewer] if ident.isdigit() else CAN_GET[viewer]
+            expected = 200 if key in allowed else 404
             if status != expected:
-                wrong.append(f"{viewer} GET {key}: {status}, expected {expected}")
+                wrong.append(f"{viewer} GET {key} by {ident}: {status}, expected {expected}")
             if status == 404 and body["code"] != "video_not_found":
                 wrong.append(f"{viewer} GET {key}: code {body['code']}")
         for path in (
@@ -167,3 +174,145 @@ async def test_privacy_change_moves_video_in_and_out_of_sight(instance: Instance
     status, _ = await owner.put(f"/api/v1/videos/{video.id}", json={"privacy": 1})
     status, body = await instance.client.get("/api/v1/videos")
     assert body["total"] == 1
+
+
+async def test_unlisted_video_is_not_found_by_counting_numeric_ids(instance: Instance) -> None:
+    """Every route that names a video answers an unlisted one by UUID or short UUID only,
+    except to its owner and moderators; a numeric id answers like a missing video."""
+    owner = await login(instance, "owner")
+    someone = await login(instance, "someone")
+    moderator = await login(instance, "mod", Role.MODERATOR)
+    video = await new_video(instance, "owner", "unlisted", privacy=Privacy.UNLISTED)
+    number = str(video.id)
+    for client in (instance.client, someone):
+        for ident in (number, video.uuid, video.short_uuid):
+            expected = 404 if ident == number else 200
+            status, body = await client.get(f"/api/v1/videos/{ident}")
+            assert status == expected, (ident, body)
+            if expected == 404:
+                assert body["code"] == "video_not_found"
+            for path in (f"/api/v1/videos/{ident}/description", f"/api/v1/videos/{ident}/comment-threads"):
+                status, _ = await client.get(path)
+                assert status == expected, path
+            for page in (f"/w/{ident}", f"/videos/embed/{ident}"):
+                status, _ = await client.get(page)
+                assert status == expected, page
+        status, _ = await someone.post(f"/api/v1/videos/{number}/comment-threads", json={"text": "found you"})
+        assert status == 404
+        status, _ = await someone.put(f"/api/v1/videos/{number}/rate", json={"rating": "like"})
+        assert status == 404
+        status, _ = await someone.post(f"/api/v1/videos/{number}/token")
+        assert status == 404
+    for client in (owner, moderator):
+        status, body = await client.get(f"/api/v1/videos/{number}")
+        assert status == 200 and body["uuid"] == video.uuid
+    # The watch page itself names the video by UUID for rating and comments.
+    status, html = await someone.get(f"/w/{video.short_uuid}")
+    assert status == 200
+    assert f'data-video-id="{video.uuid}"' in html and f'data-video="{video.uuid}"' in html
+
+
+async def _store_master(instance: Instance, video: Video) -> str:
+    """A master playlist in storage where the pipeline puts it; returns its private URL."""
+    await instance.shoal.storage.put_bytes(
+        f"hls/{video.uuid}/abc-master.m3u8", b"#EXTM3U\n#EXT-X-VERSION:7\n", "application/vnd.apple.mpegurl"
+    )
+    return f"/static/streaming-playlists/hls/private/{video.uuid}/abc-master.m3u8"
+
+
+async def test_file_token_stops_opening_when_the_right_to_watch_ends(instance: Instance) -> None:
+    """A videoFileToken is bound to its holder and re-checked: it stops opening the files once
+    the video turns private or its holder is blocked, however long it had left."""
+    owner = await login(instance, "owner")
+    someone = await login(instance, "someone")
+    other = await login(instance, "other")
+    moderator = await login(instance, "mod", Role.MODERATOR)
+    internal = await new_video(instance, "owner", "internal one", privacy=Privacy.INTERNAL)
+    master = await _store_master(instance, internal)
+
+    async def token_of(client: ApiClient, video: Video) -> str:
+        status, body = await client.post(f"/api/v1/videos/{video.uuid}/token")
+        assert status == 200, body
+        return body["files"]["token"]
+
+    someone_token, other_token, owner_token = (
+        await token_of(someone, internal),
+        await token_of(other, internal),
+        await token_of(owner, internal),
+    )
+    for token in (someone_token, other_token, owner_token):
+        status, _ = await instance.client.get(master, params={"videoFileToken": token})
+        assert status == 200
+
+    # The holder is blocked: their token no longer opens the files; the others' still do.
+    status, _ = await moderator.post(f"/api/v1/users/{await _user_id(instance, 'other')}/block", json={})
+    assert status == 204
+    status, body = await instance.client.get(master, params={"videoFileToken": other_token})
+    assert status == 403 and body["code"] == "file_token_revoked"
+    status, _ = await instance.client.get(master, params={"videoFileToken": someone_token})
+    assert status == 200
+
+    # Internal → private: a user's token closes with it; the owner's still opens.
+    status, _ = await owner.put(f"/api/v1/videos/{internal.uuid}", json={"privacy": int(Privacy.PRIVATE)})
+    assert status == 204
+    status, body = await instance.client.get(master, params={"videoFileToken": someone_token})
+    assert status == 403 and body["code"] == "file_token_revoked"
+    status, _ = await instance.client.get(master, params={"videoFileToken": owner_token})
+    assert status == 200
+
+    # A token is its holder's: the same token with another user's id in it is refused.
+    expiry, _, mac = someone_token.split(".")
+    forged = f"{expiry}.{await _user_id(instance, 'owner')}.{mac}"
+    status, body = await instance.client.get(master, params={"videoFileToken": forged})
+    assert status == 403 and body["code"] == "invalid_file_token"
+
+
+async def _user_id(instance: Instance, username: str) -> int:
+    from instance.models import User
+
+    async with instance.shoal.db.read() as session:
+        return (await session.scalars(select(User.id).where(User.username == username))).one()
+
+
+async def test_images_of_a_video_follow_its_privacy(instance: Instance) -> None:
+    """Thumbnails, previews and storyboards of a video only some may watch open for exactly
+    them (session or bearer, or a videoFileToken), and a public video's stop opening for anyone
+    else as soon as it turns private."""
+    owner = await login(instance, "owner")
+    someone = await login(instance, "someone")
+    prefix = "0123456789abcdef"
+    video = await new_video(instance, "owner", "pictures", storage_prefix=prefix)
+    storage = instance.shoal.storage
+    paths = [f"/lazy-static/thumbnails/{prefix}.jpg", f"/lazy-static/previews/{prefix}.jpg"]
+    await storage.put_bytes(f"thumbnails/{prefix}.jpg", b"\xff\xd8\xff thumbnail", "image/jpeg")
+    await storage.put_bytes(f"previews/{prefix}.jpg", b"\xff\xd8\xff preview", "image/jpeg")
+    await storage.put_bytes(f"storyboards/{video.uuid}/sb-0.jpg", b"\xff\xd8\xff sprite", "image/jpeg")
+    paths.append(f"/lazy-static/storyboards/{video.uuid}/sb-0.jpg")
+
+    for path in paths:
+        status, _ = await instance.client.get(path)
+        assert status == 200, path
+
+    status, _ = await owner.put(f"/api/v1/videos/{video.uuid}", json={"privacy": int(Privacy.PRIVATE)})
+    assert status == 204
+    status, body = await owner.post(f"/api/v1/videos/{video.uuid}/token")
+    token = body["files"]["token"]
+    for path in paths:
+        for client in (instance.client, someone):
+            status, body = await client.get(path)
+            assert status == 404 and body["code"] == "file_not_found", path
+        status, _ = await owner.get(path)
+        assert status == 200, path
+        status, _ = await instance.client.get(path, params={"videoFileToken": token})
+        assert status == 200, path
+        status, _ = await instance.client.get(path, params={"videoFileToken": "ünïcode"})
+        assert status == 404, path
+
+    # Internal: any logged-in user, nobody else.
+    status, _ = await owner.put(f"/api/v1/videos/{video.uuid}", json={"privacy": int(Privacy.INTERNAL)})
+    assert status == 204
+    for path in paths:
+        status, _ = await someone.get(path)
+        assert status == 200, path
+        status, _ = await instance.client.get(path)
+        assert status == 404, path

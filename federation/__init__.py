@@ -29,6 +29,10 @@ def setup(app: Application) -> None:
 
     if not any(chore.name == "prune_received_activities" for chore in PERIODIC):
         PERIODIC.append(Periodic("prune_received_activities", PRUNE_EVERY, prune_received))
+    from .delivery import ROUND, probe_paused_hosts
+
+    if not any(chore.name == "probe_paused_hosts" for chore in PERIODIC):
+        PERIODIC.append(Periodic("probe_paused_hosts", ROUND.total_seconds(), probe_paused_hosts))
     if ensure_application_actor not in STARTUP_HOOKS:
         STARTUP_HOOKS.append(ensure_application_actor)
     subscriptions.REMOTE = REMOTE

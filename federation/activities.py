@@ -20,7 +20,14 @@ from instance.services.ratings import set_rate
 
 from .context import PUBLIC_ALIASES
 from .routing import register
-from .videos import InvalidObject, delete_remote_video, from_ap, get_or_fetch_video, video_by_url
+from .videos import (
+    InvalidObject,
+    delete_remote_video,
+    from_ap,
+    get_or_fetch_video,
+    open_to_remote,
+    video_by_url,
+)
 
 log = logging.getLogger("shoal.federation.activities")
 
@@ -43,13 +50,14 @@ def same_host(actor: Actor, url: str | None) -> bool:
 
 
 async def _local_or_known_video(shoal: Shoal, url: str | None) -> Video | None:
+    """The video ``url`` names when remote actors may interact with it (:func:`open_to_remote`)."""
     if not url:
         return None
     async with shoal.db.read() as session:
         video = await video_by_url(session, shoal, url)
         if video is not None:
             session.expunge_all()
-        return video
+    return video if video is not None and open_to_remote(video) else None
 
 
 # ---------------------------------------------------------------- videos
@@ -183,6 +191,9 @@ async def on_announce(shoal: Shoal, activity: dict[str, Any], actor: Actor) -> N
     except Exception as exc:
         log.info("announce %s of %s dropped: %s", share_id, url, exc)
         return
+    if not open_to_remote(video):
+        log.info("announce %s of %s dropped: not open to other instances", share_id, url)
+        return
     async with shoal.db.write() as session:
         known = await session.scalar(
             select(VideoShare).where(VideoShare.actor_id == actor.id, VideoShare.video_id == video.id)
@@ -211,9 +222,10 @@ async def on_view(shoal: Shoal, activity: dict[str, Any], actor: Actor) -> None:
         if not (activity.get("expires") or activity.get("expiration")):  # else a "watching" ping
             from instance.services.views import record_view
 
-            # The sender counted this viewer once per window already (PeerTube sends one View
-            # per counted viewer), so each View id is a viewer here; replays share the id.
-            await record_view(shoal, video.id, f"ap:{_id(activity) or actor.ap_id}")
+            # PeerTube sends one View per viewer it counted, all from its instance actor, with
+            # fresh ids: nothing tells its viewers apart, and an instance could send any number.
+            # So a remote instance counts as one viewer per window, as a local viewer does.
+            await record_view(shoal, video.id, f"ap:{_host(actor.ap_id)}")
         return
     async with shoal.db.write() as session:
         if isinstance(result, dict) and same_host(actor, video.remote_url):

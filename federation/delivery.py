@@ -6,8 +6,10 @@ this instance excluded) and rings the queue once that transaction commits. One
 one statement and settled in one transaction; the ``deliver`` job sends a single row when
 the sweeper, a retry or an admin rings it. Failures are retried with exponential backoff
 from a minute up to a day, and given up after about four days. A remote host that keeps
-failing is paused (:class:`RemoteHost`), and at most :data:`PER_HOST` deliveries run at
-once per host and process. The rows survive any restart.
+failing is paused (:class:`RemoteHost`) for as long as it has been failing, up to a day;
+one delivery a minute probes it, and once one gets through its backlog goes at once. At
+most :data:`PER_HOST` deliveries run at once per host and process. The rows survive any
+restart.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ import json
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
@@ -66,7 +68,8 @@ IN_FLIGHT = 96  # POSTs open at once, all hosts and batches together
 BATCHES_SENDING = 3  # batches whose POSTs may run at once (a new one starts as the last ends)
 PER_HOST = 8
 MAX_ATTEMPTS = 16  # waits of 1, 2, 4 … 1024 min, then a day each (jittered): 3 to 5 days in all
-PAUSE_AFTER = 3  # consecutive failures before a host is paused
+PAUSE_AFTER = 3  # rounds with failures, in a row, before a host is paused
+ROUND = timedelta(minutes=1)  # failures this close together count once; one probe per round
 MAX_PAUSE = timedelta(days=1)
 # A body outlives every retry of its rows (MAX_ATTEMPTS ends within 5 days), then is pruned.
 BODY_RETENTION = timedelta(days=7)
@@ -75,6 +78,7 @@ BODY_CACHE = 32  # recent bodies a process keeps in memory (a fan-out reads its 
 
 _host_slots: dict[str, asyncio.Semaphore] = {}
 _troubled: set[str] = set()
+_probed: dict[str, datetime] = {}
 
 
 @dataclass(frozen=True)
@@ -265,53 +269,124 @@ async def _host_state(shoal: Shoal, host: str) -> RemoteHost | None:
         return row
 
 
-async def _record_failure(shoal: Shoal, host: str, error: str) -> None:
+def pause_for(downtime: timedelta) -> timedelta:
+    """How long a failing host rests: as long as it has been failing, from :data:`ROUND` to
+    :data:`MAX_PAUSE`. A probe (:func:`probe_paused_hosts`) ends it early once it answers."""
+    return min(max(downtime, ROUND), MAX_PAUSE)
+
+
+async def _record_failure(shoal: Shoal, host: str, error: str, *, now: datetime | None = None) -> None:
+    """One failed POST to ``host``. Failures within one :data:`ROUND` count once (a batch fails
+    all its rows to a down host at once): the count, and so the pause, follow the downtime."""
     _troubled.add(host)
+    now = now or utcnow()
     async with shoal.db.write() as session:
         row = await session.get(RemoteHost, host)
         if row is None:
             row = RemoteHost(host=host, failures=0)
             session.add(row)
-        row.failures = (row.failures or 0) + 1
         row.last_error = error[:2000]
+        if row.failing_since is None:
+            row.failing_since = now
+        if row.failed_at is not None and now - row.failed_at < ROUND:
+            return
+        row.failed_at = now
+        row.failures = (row.failures or 0) + 1
         if row.failures >= PAUSE_AFTER:
-            pause = min(timedelta(minutes=2 ** (row.failures - PAUSE_AFTER)), MAX_PAUSE)
-            row.paused_until = utcnow() + pause
+            row.paused_until = now + pause_for(now - row.failing_since)
 
 
 async def _record_success(shoal: Shoal, host: str) -> None:
     if host not in _troubled:
         return
     async with shoal.db.write() as session:
+        was_paused = await session.scalar(
+            select(RemoteHost.paused_until).where(
+                RemoteHost.host == host, RemoteHost.paused_until.is_not(None)
+            )
+        )
         await session.execute(
             update(RemoteHost)
             .where(RemoteHost.host == host)
-            .values(failures=0, paused_until=None, last_success_at=utcnow(), last_error=None)
+            .values(failures=0, paused_until=None, failing_since=None, failed_at=None,
+                    last_success_at=utcnow(), last_error=None)  # fmt: skip
         )
     _troubled.discard(host)
+    if was_paused is not None:
+        # The host is back (a probe got through): its backlog goes now, not at each row's
+        # own backed-off time, which may be hours away.
+        log.info("%s answers again: its waiting deliveries go now", host)
+        await resume_host(shoal, host)
+
+
+def _of_host(host: str) -> Any:
+    return WorkItem.subject.like(f"http://{host}/%") | WorkItem.subject.like(f"https://{host}/%")
 
 
 async def resume_host(shoal: Shoal, host: str) -> None:
-    """Lift the pause of a host and make its waiting deliveries due now (admin, tests)."""
+    """Lift the pause of a host and make its waiting deliveries due now (a probe got through,
+    an admin, tests)."""
+    host = host.lower()
     async with shoal.db.write() as session:
         await session.execute(
-            update(RemoteHost).where(RemoteHost.host == host).values(paused_until=None, failures=0)
+            update(RemoteHost)
+            .where(RemoteHost.host == host)
+            .values(paused_until=None, failures=0, failing_since=None, failed_at=None)
         )
         rows = (
             await session.execute(
-                select(WorkItem).where(WorkItem.kind == KIND, WorkItem.state == WorkState.PENDING)
+                select(WorkItem).where(
+                    WorkItem.kind == KIND, WorkItem.state == WorkState.PENDING, _of_host(host)
+                )
             )
         ).scalars()
-        due = [row for row in rows if urlsplit(row.subject).netloc.lower() == host.lower()]
+        due = [row for row in rows if urlsplit(row.subject).netloc.lower() == host]
         for row in due:
             row.next_attempt_at = utcnow()
     _troubled.add(host)
-    if shoal.jobs is not None:
-        for row in due:
-            # The backed-off attempt already has a deferred doorbell under the name of its
-            # attempt count (arq keeps one job per name); an early ring needs another name.
-            # The claim still decides, so the later doorbell finds nothing left to do.
-            await shoal.jobs.ring(row.id, attempts=-row.attempts - 1)
+    await _ring_early(shoal, due)
+
+
+async def _ring_early(shoal: Shoal, rows: list[WorkItem]) -> None:
+    if shoal.jobs is None:
+        return
+    for row in rows:
+        # The backed-off attempt already has a deferred doorbell under the name of its
+        # attempt count (arq keeps one job per name); an early ring needs another name.
+        # The claim still decides, so the later doorbell finds nothing left to do.
+        await shoal.jobs.ring(row.id, attempts=-row.attempts - 1)
+
+
+async def probe_paused_hosts(shoal: Shoal) -> int:
+    """Every :data:`ROUND`, one waiting delivery per paused host is made due: it goes out as a
+    probe (:func:`attempt` lets one through per host and round), and when it gets through the
+    host's whole backlog follows (:func:`_record_success`). A host that came back is served
+    again within about a round, however long its pause. Returns how many probes were rung."""
+    now = utcnow()
+    async with shoal.db.write() as session:
+        hosts = list(await session.scalars(select(RemoteHost.host).where(RemoteHost.paused_until > now)))
+        probes = []
+        for host in hosts:
+            row = await session.scalar(
+                select(WorkItem)
+                .where(WorkItem.kind == KIND, WorkItem.state == WorkState.PENDING, _of_host(host))
+                .order_by(WorkItem.next_attempt_at, WorkItem.id)
+                .limit(1)
+            )
+            if row is not None and row.next_attempt_at > now:
+                row.next_attempt_at = now
+                probes.append(row)
+    await _ring_early(shoal, probes)
+    return len(probes)
+
+
+def _may_probe(host: str, now: datetime) -> bool:
+    """One delivery per paused host and :data:`ROUND` goes out anyway, in this process."""
+    last = _probed.get(host)
+    if last is not None and now - last < ROUND:
+        return False
+    _probed[host] = now
+    return True
 
 
 async def _signer(shoal: Shoal, actor_id: int) -> Actor:
@@ -425,7 +500,8 @@ async def attempt(
     if state is not None and state.failures:
         _troubled.add(host)
     if state is not None and state.paused_until is not None and state.paused_until > now:
-        raise TryAgainLater(f"{host} is paused after {state.failures} failures", state.paused_until - now)
+        if not _may_probe(host, now):
+            raise TryAgainLater(f"{host} is paused after {state.failures} failures", state.paused_until - now)
     signer = await _signer(shoal, payload["signer"])
     slot = _host_slots.setdefault(host, asyncio.Semaphore(PER_HOST))
     async with slot, gate or contextlib.nullcontext():

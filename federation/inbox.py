@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from bovine.crypto.types import CryptographicIdentifier
-from sqlalchemy import delete, or_, select
+from sqlalchemy import delete, or_, select, true
 
 from instance import safejson
 from instance.jobs import TryAgainLater, add_work, register_job, ring_item
@@ -161,21 +161,25 @@ async def _from_origin(shoal: Shoal, activity: dict[str, Any], actor_id: str, si
     return fetched
 
 
-async def store(shoal: Shoal, activity: dict[str, Any], actor: Actor) -> bool:
+async def store(shoal: Shoal, activity: dict[str, Any], actor: Actor, *, signature: str = "") -> bool:
     """Store a verified activity as an ``inbox`` work row; False when the same id is still
-    waiting to be applied (a sender's retry of a POST whose answer it missed).
+    waiting to be applied (a sender's retry of a POST whose answer it missed), or when an
+    activity without an id comes again with the same signature (a replayed request).
 
     An id that was already applied is taken again: ids repeat legitimately. PeerTube's Follow
     is ``<follower>/follows/<target>`` on every re-follow, its Like ``<account>/likes/<video>``
     on every like, and their Undos add ``/undo``, so Follow, Undo, Follow must all apply.
-    Every handler is idempotent, and the signature's freshness bounds a replay.
+    Every handler is idempotent, and the signature's freshness bounds a replay. An activity
+    without an id (a Flag, say) is known by its request's signature instead, refused again
+    for as long as rows are kept (longer than any signature stays fresh).
     """
     activity_id = _id_of(activity)
-    key = dedupe_key(activity_id) if activity_id else None
+    if activity_id:
+        key, still = dedupe_key(activity_id), WorkItem.state.in_(OPEN_STATES)
+    else:
+        key, still = "inbox-sig:" + hashlib.sha256(signature.encode()).hexdigest(), true()
     async with shoal.db.write() as session:
-        if key is not None and await session.scalar(
-            select(WorkItem.id).where(WorkItem.dedupe_key == key, WorkItem.state.in_(OPEN_STATES))
-        ):
+        if await session.scalar(select(WorkItem.id).where(WorkItem.dedupe_key == key, still)):
             return False
         item = await add_work(
             session,

@@ -33,6 +33,7 @@ from .videos import (
     followers_urls,
     from_ap,
     get_or_fetch_video,
+    open_to_remote,
     parse_date,
     video_ap_id,
     video_by_url,
@@ -256,8 +257,13 @@ async def _locate(shoal: Shoal, url: str, depth: int) -> Parent:
 
     async with shoal.db.read() as session:
         comment = await comment_by_url(shoal, session, url)
-        video = None if comment is not None else await video_by_url(session, shoal, url)
+        if comment is not None:
+            video = await session.get(Video, comment.video_id)
+        else:
+            video = await video_by_url(session, shoal, url)
         session.expunge_all()
+    if video is not None and not open_to_remote(video):
+        raise InvalidObject(f"{url[:200]} is not open to other instances")
     if comment is not None:
         return Parent(comment.video_id, comment)
     if video is not None:

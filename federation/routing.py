@@ -4,7 +4,8 @@
 ``async (shoal, activity, actor)`` where ``actor`` is the verified, stored sender. For
 ``Undo`` the object type is the undone activity's type. The most specific handler wins
 (activity + object type, then activity alone); unknown types are logged and ignored.
-Handlers run from the durable ``inbox`` job, once per activity id.
+Handlers run from the durable ``inbox`` job. A Create or Update whose object lives on
+another host than its sender is refused here, for every object type.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import importlib
 import logging
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 if TYPE_CHECKING:
     from instance.core import Shoal
@@ -68,9 +70,26 @@ def handler_for(activity: dict[str, Any]) -> Handler | None:
     return ROUTES.get((kind, object_type)) or ROUTES.get((kind, None))
 
 
+def _foreign_object(activity: dict[str, Any], actor: Actor) -> str | None:
+    """The id of an object a Create or Update carries when it lives on another host than its
+    sender: nobody creates or edits another instance's objects (id squatting)."""
+    if activity.get("type") not in ("Create", "Update"):
+        return None
+    obj = activity.get("object")
+    ident = obj.get("id") if isinstance(obj, dict) else None
+    if not isinstance(ident, str) or urlsplit(ident).netloc.lower() == urlsplit(actor.ap_id).netloc.lower():
+        return None
+    return ident
+
+
 async def dispatch(shoal: Shoal, activity: dict[str, Any], actor: Actor) -> bool:
     """Apply one verified activity; returns False when no handler knows it (logged, ignored)."""
     load_handlers()
+    squatted = _foreign_object(activity, actor)
+    if squatted is not None:
+        log.info("refusing %s of %s from %s: the object is not on its host", activity.get("type"),
+                 squatted, actor.ap_id)  # fmt: skip
+        return False
     handler = handler_for(activity)
     if handler is None:
         log.info(

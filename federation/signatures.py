@@ -200,6 +200,7 @@ async def verify_request(
         if not validate_digest({"digest": lower["digest"]}, body):
             raise SignatureError("the Digest does not match the body")
     current = now or datetime.now(UTC)
+    _check_times(parsed, fields, current, max_skew)
     if "date" in fields:
         try:
             sent = parsedate_to_datetime(lower.get("date", ""))
@@ -232,6 +233,23 @@ async def verify_request(
         if owner:
             return owner
     raise SignatureError(f"the signature does not verify with the key {parsed.key_id}")
+
+
+def _check_times(parsed: Signature, fields: list[str], current: datetime, max_skew: timedelta) -> None:
+    # draft-cavage-http-signatures-12 §2.1.4-5: (created) and (expires) are Unix times. A
+    # signature over (created) instead of Date is held to the same clock rule, and one past
+    # its expiry is refused whatever it covers.
+    skew = max_skew.total_seconds()
+    now = current.timestamp()
+    if "(created)" in fields:
+        if parsed.created is None:
+            raise SignatureError("the signature covers (created) but has no created time")
+        if abs(now - parsed.created) > skew:
+            raise SignatureError(f"the created time is more than {int(skew)} s off our clock")
+    if "(expires)" in fields and parsed.expires is None:
+        raise SignatureError("the signature covers (expires) but has no expiry time")
+    if parsed.expires is not None and now > parsed.expires:
+        raise SignatureError("the signature has expired")
 
 
 def identity_from_pem(public_pem: str, owner: str) -> CryptographicIdentifier:

@@ -94,6 +94,13 @@ def federates(video: Video) -> bool:
     )
 
 
+def open_to_remote(video: Video) -> bool:
+    """Whether remote actors may interact with a video (comment, rate, view, share, report):
+    remote videos, and local ones that :func:`federates` allows out. A private, internal,
+    unpublished or hidden local video is invisible to them, so it cannot be a target."""
+    return not video.is_local or federates(video)
+
+
 def _seconds(value: float | None) -> str:
     return f"PT{max(0, round(value or 0))}S"
 

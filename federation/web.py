@@ -179,7 +179,8 @@ async def post_inbox(request: web.Request) -> web.Response:
     except inbox.InboxRefused as exc:
         log.warning("inbox %s refused from %s: %s", request.path, request.remote, exc.reason)
         raise ApiError(exc.reason, code="invalid_activity", status=exc.status) from None
-    await inbox.store(shoal, activity, actor)
+    signature = request.headers.get("Signature") or request.headers.get("Authorization", "")
+    await inbox.store(shoal, activity, actor, signature=signature)
     return web.Response(status=202)
 
 

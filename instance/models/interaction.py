@@ -80,6 +80,9 @@ class RemoteHost(Base):
     host: Mapped[str] = mapped_column(String(255), primary_key=True)
     failures: Mapped[int] = mapped_column(default=0)
     paused_until: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, default=None)
+    # The first failure since the last success, and the last counted one (one per round).
+    failing_since: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, default=None)
+    failed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, default=None)
     last_success_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, default=None)
     last_error: Mapped[str | None] = mapped_column(Text, default=None)
     software: Mapped[str | None] = mapped_column(String(64), default=None)

@@ -6,7 +6,7 @@ import asyncio
 import io
 import json
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +16,7 @@ from sqlalchemy import select
 
 from federation.signatures import sign_headers
 from instance.models import Actor, Follow, WorkItem
+from tests.conftest import Instance, InstanceFactory
 
 # Real documents from PeerTube's and Mastodon's own tests (see data/peertube/INDEX.md).
 AP_FIXTURES = Path(__file__).resolve().parent / "data" / "peertube"
@@ -108,3 +109,31 @@ async def get_json(instance: Any, path: str, **kwargs: Any) -> tuple[int, Any]:
             return response.status, json.loads(raw) if raw else None
         except ValueError:
             return response.status, raw.decode(errors="replace")
+
+
+# ---------------------------------------------------------------- the captured PeerTube
+
+
+@pytest.fixture
+async def shoal(make_instance: InstanceFactory) -> Instance:
+    """An instance with the account ``admin`` (channel ``admin_channel``) of the captured run."""
+    instance = await make_instance("shoal")
+    instance.admin = await instance.user_client("admin")  # type: ignore[attr-defined]
+    return instance
+
+
+@pytest.fixture
+async def peertube(shoal: Instance) -> AsyncIterator[Any]:
+    """The captured PeerTube, talking to ``shoal``, whose video (``.video``: published, public,
+    no description) stands for the Shoal video of the run."""
+    from tests.federation.peertube import RecordedPeerTube
+    from tests.instance.test_videos import add_renditions, new_video
+
+    video = await new_video(shoal, "admin", "Shoal clip A")
+    await add_renditions(shoal, video)
+    recorded = await RecordedPeerTube(shoal.url, video.uuid).start()
+    recorded.video = video  # type: ignore[attr-defined]
+    try:
+        yield recorded
+    finally:
+        await recorded.close()

@@ -32,7 +32,8 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 
 from federation import conformance
-from tests.federation.conftest import signed_post
+from tests.conftest import Instance
+from tests.federation.conftest import follow_state, signed_post, wait_for
 
 DATA = Path(__file__).resolve().parent / "data" / "peertube-6.3"
 
@@ -165,3 +166,22 @@ class RecordedPeerTube:
     def posted(self, kind: str | None = None) -> list[tuple[str, dict[str, Any], int]]:
         """What Shoal POSTed here (path, activity, our answer), optionally of one type."""
         return [item for item in self.received if kind is None or item[1].get("type") == kind]
+
+
+async def accepted(shoal: Instance, follower: str, target: str) -> None:
+    """Wait until ``shoal`` stores ``follower`` following ``target`` as accepted."""
+
+    async def check() -> bool:
+        return await follow_state(shoal.shoal, follower, target) == "accepted"
+
+    await wait_for(check, what=f"{follower} following {target}")
+
+
+async def posted(peertube: RecordedPeerTube, kind: str, count: int) -> list[tuple[str, dict[str, Any], int]]:
+    """Wait until Shoal has POSTed ``count`` activities of type ``kind`` to ``peertube``."""
+
+    async def check() -> list[tuple[str, dict[str, Any], int]] | None:
+        found = peertube.posted(kind)
+        return found if len(found) >= count else None
+
+    return await wait_for(check, what=f"{count} {kind} sent to PeerTube")

@@ -11,10 +11,8 @@ their instance, and every document Shoal sends passing PeerTube's validators.
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator
 from typing import Any
 
-import pytest
 from sqlalchemy import select, update
 
 from federation import conformance
@@ -23,8 +21,7 @@ from instance.models import Comment, Video, WorkItem
 from instance.services.views import flush_views
 from tests.conftest import Instance, InstanceFactory
 from tests.federation.conftest import follow_state, get_json, wait_for, work_rows
-from tests.federation.peertube import RecordedPeerTube, fill, load
-from tests.instance.test_videos import add_renditions, new_video
+from tests.federation.peertube import RecordedPeerTube, accepted, fill, load, posted
 
 AP = {"Accept": "application/activity+json"}
 CHANNEL_FOLLOW, INSTANCE_FOLLOW, COMMENT, LIKE = 0, 1, 2, 3
@@ -32,46 +29,6 @@ VIEWS = range(4, 11)
 UNDO_LIKE, LIKE_AGAIN = 24, 25
 UNFOLLOW_REFOLLOW = (26, 27, 28, 29)
 ACCEPT_OF_OUR_FOLLOW, ANNOUNCE, UPDATES, RENAME, DELETE = 12, 13, (15, 16, 20, 21, 22, 23), 30, 31
-
-
-@pytest.fixture
-async def shoal(make_instance: InstanceFactory) -> Instance:
-    """An instance with the account ``admin`` (channel ``admin_channel``) of the captured run."""
-    instance = await make_instance("shoal")
-    instance.admin = await instance.user_client("admin")  # type: ignore[attr-defined]
-    return instance
-
-
-async def _video(instance: Instance, **fields: Any) -> Video:
-    video = await new_video(instance, "admin", "Shoal clip A", **fields)
-    await add_renditions(instance, video)
-    return video
-
-
-@pytest.fixture
-async def peertube(shoal: Instance) -> AsyncIterator[RecordedPeerTube]:
-    video = await _video(shoal)  # no description: PeerTube must get content null
-    recorded = await RecordedPeerTube(shoal.url, video.uuid).start()
-    recorded.video = video  # type: ignore[attr-defined]
-    try:
-        yield recorded
-    finally:
-        await recorded.close()
-
-
-async def _accepted(shoal: Instance, follower: str, target: str) -> None:
-    async def check() -> bool:
-        return await follow_state(shoal.shoal, follower, target) == "accepted"
-
-    await wait_for(check, what=f"{follower} following {target}")
-
-
-async def _posted(peertube: RecordedPeerTube, kind: str, count: int) -> list[tuple[str, dict[str, Any], int]]:
-    async def check() -> list[tuple[str, dict[str, Any], int]] | None:
-        found = peertube.posted(kind)
-        return found if len(found) >= count else None
-
-    return await wait_for(check, what=f"{count} {kind} sent to PeerTube")
 
 
 async def test_follow_is_accepted_on_the_followers_own_inbox_and_refollows_work(
@@ -82,9 +39,9 @@ async def test_follow_is_accepted_on_the_followers_own_inbox_and_refollows_work(
     for index in (CHANNEL_FOLLOW, INSTANCE_FOLLOW):
         status, body = await peertube.send(index)
         assert status == 202, body
-    await _accepted(shoal, root, channel)
-    await _accepted(shoal, app, instance_actor)
-    accepts = await _posted(peertube, "Accept", 2)
+    await accepted(shoal, root, channel)
+    await accepted(shoal, app, instance_actor)
+    accepts = await posted(peertube, "Accept", 2)
     # PeerTube applies an Accept only on the follower's own inbox (process-accept.ts).
     assert sorted(path for path, _, _ in accepts) == ["/accounts/peertube/inbox", "/accounts/root/inbox"]
     assert all(status == 204 for _, _, status in accepts), accepts
@@ -100,8 +57,8 @@ async def test_follow_is_accepted_on_the_followers_own_inbox_and_refollows_work(
         await wait_for(gone, what="the unfollow applied")
         status, _ = await peertube.send(follow)
         assert status == 202
-        await _accepted(shoal, root, channel)
-    accepts = await _posted(peertube, "Accept", 4)
+        await accepted(shoal, root, channel)
+    accepts = await posted(peertube, "Accept", 4)
     assert [path for path, _, _ in accepts].count("/accounts/root/inbox") == 3
 
 
@@ -111,7 +68,7 @@ async def test_every_url_peertube_fetches_answers_activitypub_json(
     video = peertube.video  # type: ignore[attr-defined]
     status, _ = await peertube.send(INSTANCE_FOLLOW)
     assert status == 202
-    await _accepted(shoal, f"{peertube.url}/accounts/peertube", f"{shoal.url}/accounts/peertube")
+    await accepted(shoal, f"{peertube.url}/accounts/peertube", f"{shoal.url}/accounts/peertube")
     # The captured run's paths, less those naming rows of that run's database (comment and
     # actor ids, another video) that this instance does not have.
     paths = [
@@ -135,7 +92,7 @@ async def test_every_url_peertube_fetches_answers_activitypub_json(
 
     # Publishing sends a Create PeerTube's validators take (400 otherwise, see peertube.py).
     await on_publish(shoal.shoal, video.id)
-    creates = await _posted(peertube, "Create", 1)
+    creates = await posted(peertube, "Create", 1)
     assert creates[0][0] == "/inbox" and creates[0][2] == 204, creates[0]
     assert creates[0][1]["object"]["content"] is None
 
@@ -150,10 +107,10 @@ async def test_a_peertube_comment_is_forwarded_to_other_followers_but_not_back(
         "/api/v1/users/me/subscriptions", json={"uri": f"admin_channel@{shoal.settings.public_host}"}
     )
     assert status == 204, body
-    await _accepted(shoal, f"{other.url}/accounts/bob", f"{shoal.url}/video-channels/admin_channel")
+    await accepted(shoal, f"{other.url}/accounts/bob", f"{shoal.url}/video-channels/admin_channel")
     status, _ = await peertube.send(CHANNEL_FOLLOW)
     assert status == 202
-    await _accepted(shoal, f"{peertube.url}/accounts/root", f"{shoal.url}/video-channels/admin_channel")
+    await accepted(shoal, f"{peertube.url}/accounts/root", f"{shoal.url}/video-channels/admin_channel")
 
     status, _ = await peertube.send(COMMENT)
     assert status == 202
@@ -193,7 +150,8 @@ async def test_likes_undone_and_given_again_and_views(shoal: Instance, peertube:
         assert status == 202
         await likes(expected)
 
-    # Views: those with ``expires`` are "watching" pings, the others one counted viewer each.
+    # Views: those with ``expires`` are "watching" pings, the others one counted viewer each on
+    # PeerTube's side; here one instance is one viewer per window (test_hostile_remote).
     counted = [i for i in VIEWS if "expires" not in peertube.inbound()[i]["body"]]
     assert len(counted) == 3
     for index in VIEWS:
@@ -203,9 +161,9 @@ async def test_likes_undone_and_given_again_and_views(shoal: Instance, peertube:
     async def views() -> bool:
         await flush_views(shoal.shoal)
         async with shoal.shoal.db.read() as session:
-            return await session.scalar(select(Video.views).where(Video.id == video.id)) == len(counted)
+            return await session.scalar(select(Video.views).where(Video.id == video.id)) == 1
 
-    await wait_for(views, what="three counted views")
+    await wait_for(views, what="the instance's view counted")
 
 
 async def test_a_peertube_channel_followed_announced_updated_and_deleted(
@@ -216,11 +174,11 @@ async def test_a_peertube_channel_followed_announced_updated_and_deleted(
         "/api/v1/users/me/subscriptions", json={"uri": f"root_channel@{peertube.host}"}
     )
     assert status == 204, body
-    follows = await _posted(peertube, "Follow", 1)
+    follows = await posted(peertube, "Follow", 1)
     assert follows[0][2] == 204, follows  # PeerTube takes a Follow on its shared inbox
     status, _ = await peertube.send(ACCEPT_OF_OUR_FOLLOW)
     assert status == 202
-    await _accepted(shoal, f"{shoal.url}/accounts/admin", f"{peertube.url}/video-channels/root_channel")
+    await accepted(shoal, f"{shoal.url}/accounts/admin", f"{peertube.url}/video-channels/root_channel")
 
     video_url = f"{peertube.url}/videos/watch/5b4b7c93-d9f2-4190-83f2-caa28bffc266"
     status, _ = await peertube.send(ANNOUNCE)
@@ -292,7 +250,7 @@ async def test_an_older_update_arriving_late_changes_nothing(
     assert (await admin.post("/api/v1/users/me/subscriptions", json={"uri": uri}))[0] == 204
     status, _ = await peertube.send(ACCEPT_OF_OUR_FOLLOW)
     assert status == 202
-    await _accepted(shoal, f"{shoal.url}/accounts/admin", f"{peertube.url}/video-channels/root_channel")
+    await accepted(shoal, f"{shoal.url}/accounts/admin", f"{peertube.url}/video-channels/root_channel")
     video_url = f"{peertube.url}/videos/watch/5b4b7c93-d9f2-4190-83f2-caa28bffc266"
     for index in (RENAME, *UPDATES):  # the newest first, then every older version
         status, _ = await peertube.send(index)
@@ -337,7 +295,7 @@ async def test_every_url_we_name_answers_activitypub_json(
     bob = await other.user_client("bob")
     uri = f"admin_channel@{shoal.settings.public_host}"
     assert (await bob.post("/api/v1/users/me/subscriptions", json={"uri": uri}))[0] == 204
-    await _accepted(shoal, f"{other.url}/accounts/bob", f"{shoal.url}/video-channels/admin_channel")
+    await accepted(shoal, f"{other.url}/accounts/bob", f"{shoal.url}/video-channels/admin_channel")
     admin = shoal.admin  # type: ignore[attr-defined]
     path = f"/api/v1/videos/{video.uuid}"
     assert (await admin.post(f"{path}/comment-threads", json={"text": "First!"}))[0] == 200

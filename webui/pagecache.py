@@ -1,4 +1,4 @@
-"""Anonymous pages shared per process: the watch page is the hot path of a popular video.
+"""Anonymous pages shared per app: the watch page is the hot path of a popular video.
 
 A visitor without a session sees exactly the same HTML as every other such visitor for the same
 URL (no CSRF token, no user), so a rendered page is kept and replayed until this process's next
@@ -13,13 +13,14 @@ import asyncio
 import functools
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from aiohttp import web
 from multidict import CIMultiDict
 
 from instance import db
-from instance.api.registry import SESSION_TOKEN, current_user
+from instance.api.registry import SESSION_TOKEN, SHOAL, current_user
+from instance.core import Shoal
 
 MAX_AGE = 2.0
 MAX_ENTRIES = 2048
@@ -36,8 +37,18 @@ class _Page:
     body: bytes
 
 
-_pages: dict[tuple[str, str], _Page] = {}
-_pending: dict[tuple[str, str], asyncio.Future[_Page | None]] = {}
+@dataclass
+class _Pages:
+    """One app's kept pages and the renders under way, by (handler, path and query)."""
+
+    pages: dict[tuple[str, str], _Page] = field(default_factory=dict)
+    pending: dict[tuple[str, str], asyncio.Future[_Page | None]] = field(default_factory=dict)
+
+
+def _of_shoal(shoal: Shoal) -> _Pages:
+    # Per app (two instances in one process, as tests and benches run them, must not see each
+    # other's pages): kept on the app's Shoal, created on first use.
+    return shoal.extras.setdefault("webui.pages", _Pages())
 
 
 def _replay(page: _Page) -> web.Response:
@@ -51,6 +62,8 @@ def shared_for_anonymous(handler: Handler) -> Handler:
     async def wrapper(request: web.Request) -> web.StreamResponse:
         if request.method != "GET" or request.get(SESSION_TOKEN) or current_user(request) is not None:
             return await handler(request)
+        cache = _of_shoal(request.app[SHOAL])
+        _pages, _pending = cache.pages, cache.pending
         key = (handler.__name__, request.rel_url.path_qs)
         hit = _pages.get(key)
         if hit is not None and hit.generation == db.write_generation and hit.expires > time.monotonic():

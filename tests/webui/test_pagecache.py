@@ -1,5 +1,5 @@
-"""Anonymous watch pages are shared per process, never mixed with a signed-in visitor's page, and
-follow edits at once."""
+"""Anonymous watch pages are shared per app, never mixed with a signed-in visitor's page or with
+another app's, and follow edits at once."""
 
 from __future__ import annotations
 
@@ -12,6 +12,10 @@ from tests.instance.test_auth import session_cookie, web_login
 from tests.instance.test_pipeline import upload, wait_done
 from tests.media import make_clip
 from webui import pagecache
+
+
+def _kept(inst) -> dict:
+    return pagecache._of_shoal(inst.shoal).pages
 
 
 async def _get(url: str, cookie: str | None = None) -> tuple[int, str, dict[str, str]]:
@@ -44,12 +48,12 @@ async def test_anonymous_watch_page_is_shared_and_follows_edits(make_instance, t
     for _ in range(20):
         generation = db.write_generation
         status, first, first_headers = await _get(watch)
-        kept = pagecache._pages.get(key)
+        kept = _kept(inst).get(key)
         status, second, second_headers = await _get(watch)
         if db.write_generation == generation:
             break
     assert db.write_generation == generation, "the database never stayed quiet for two requests"
-    assert status == 200 and second == first and pagecache._pages[key] is kept
+    assert status == 200 and second == first and _kept(inst)[key] is kept
     assert second_headers["Content-Security-Policy"] == first_headers["Content-Security-Policy"]
 
     # An edit is a write: the next anonymous visitor sees it at once.
@@ -61,4 +65,14 @@ async def test_anonymous_watch_page_is_shared_and_follows_edits(make_instance, t
 
     # Errors are not kept: an unknown video stays a 404 with its own page.
     status, missing, _ = await _get(f"{inst.url}/w/doesnotexist")
-    assert status == 404 and ("watch", "/w/doesnotexist") not in pagecache._pages
+    assert status == 404 and ("watch", "/w/doesnotexist") not in _kept(inst)
+
+
+async def test_two_apps_in_one_process_keep_their_own_pages(make_instance) -> None:
+    """The home page is the same path on both: each app must answer its own."""
+    alpha = await make_instance("alpha", instance_name="Alpha Videos")
+    beta = await make_instance("beta", instance_name="Beta Videos")
+    for _ in range(2):  # the second round is served from what each app kept
+        for inst, name, other in ((alpha, "Alpha", "Beta"), (beta, "Beta", "Alpha")):
+            status, page, _ = await _get(inst.url + "/")
+            assert status == 200 and f"{name} Videos" in page and f"{other} Videos" not in page

@@ -11,7 +11,7 @@ if TYPE_CHECKING:
 def setup(app: Application) -> None:
     """Add the federation routes, the Application actor's startup hook, and the hooks through
     which the core's subscriptions and instance follows reach remote actors."""
-    from instance.app import STARTUP_HOOKS
+    from instance.app import add_chore, add_startup_hook
     from instance.services import subscriptions
 
     from .actors import ensure_application_actor
@@ -23,18 +23,14 @@ def setup(app: Application) -> None:
     from .video_routes import add_routes as add_video_routes
 
     add_video_routes(app)
-    from instance.app import PERIODIC, Periodic
-
+    from .backfill import REFRESH_INTERVAL, refresh_remote_videos
+    from .delivery import ROUND, probe_paused_hosts
     from .inbox import PRUNE_EVERY, prune_received
 
-    if not any(chore.name == "prune_received_activities" for chore in PERIODIC):
-        PERIODIC.append(Periodic("prune_received_activities", PRUNE_EVERY, prune_received))
-    from .delivery import ROUND, probe_paused_hosts
-
-    if not any(chore.name == "probe_paused_hosts" for chore in PERIODIC):
-        PERIODIC.append(Periodic("probe_paused_hosts", ROUND.total_seconds(), probe_paused_hosts))
-    if ensure_application_actor not in STARTUP_HOOKS:
-        STARTUP_HOOKS.append(ensure_application_actor)
+    add_chore(app, "prune_received_activities", PRUNE_EVERY, prune_received)
+    add_chore(app, "probe_paused_hosts", ROUND.total_seconds(), probe_paused_hosts)
+    add_chore(app, "refresh_remote_videos", REFRESH_INTERVAL, refresh_remote_videos)
+    add_startup_hook(app, ensure_application_actor)
     subscriptions.REMOTE = REMOTE
     from instance.services import files
 

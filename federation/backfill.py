@@ -204,12 +204,9 @@ async def _touch(shoal: Shoal, url: str) -> None:
 
 
 def install() -> None:
-    """Register the follow hook and the refresh chore (idempotent)."""
-    from instance.app import PERIODIC, Periodic
-
+    """Register the follow hook (idempotent); the refresh chore is added per app by
+    :func:`federation.setup`."""
     from .routing import ON_FOLLOW_ACCEPTED
 
     if on_follow_accepted not in ON_FOLLOW_ACCEPTED:
         ON_FOLLOW_ACCEPTED.append(on_follow_accepted)
-    if not any(chore.name == "refresh_remote_videos" for chore in PERIODIC):
-        PERIODIC.append(Periodic("refresh_remote_videos", REFRESH_INTERVAL, refresh_remote_videos))

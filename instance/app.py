@@ -23,7 +23,6 @@ log = logging.getLogger("shoal.app")
 
 SETTINGS = web.AppKey("settings", Settings)
 StartupHook = Callable[[Shoal, web.Application], Awaitable[None]]
-STARTUP_HOOKS: list[StartupHook] = []
 
 
 @dataclass(frozen=True)
@@ -35,7 +34,24 @@ class Periodic:
     run: Callable[[Shoal], Awaitable[object]]
 
 
-PERIODIC: list[Periodic] = []
+# Per app, filled by the factory and the extensions' ``setup(app)``: two apps in one process
+# (tests, benches) each run their own chores at their own settings' intervals.
+CHORES = web.AppKey("chores", list[Periodic])
+STARTUP_HOOKS = web.AppKey("startup_hooks", list[StartupHook])
+
+
+def add_chore(
+    app: web.Application, name: str, interval: float, run: Callable[[Shoal], Awaitable[object]]
+) -> None:
+    """Run ``run(shoal)`` every ``interval`` seconds while ``app`` serves (once per name)."""
+    if not any(chore.name == name for chore in app[CHORES]):
+        app[CHORES].append(Periodic(name, interval, run))
+
+
+def add_startup_hook(app: web.Application, hook: StartupHook) -> None:
+    """Await ``hook(shoal, app)`` once ``app``'s resources are open, before it serves."""
+    if hook not in app[STARTUP_HOOKS]:
+        app[STARTUP_HOOKS].append(hook)
 
 # Packages that add routes, hooks and chores of their own: each may define
 # ``setup(app: web.Application) -> None``, called once per app by the factory.
@@ -77,6 +93,8 @@ def create_app(settings: Settings, *, migrate_on_start: bool | None = None) -> w
         middlewares=[error_middleware, auth_middleware], client_max_size=settings.max_json_body
     )
     app[SETTINGS] = settings
+    app[CHORES] = []
+    app[STARTUP_HOOKS] = []
 
     async def resources(app: web.Application) -> AsyncIterator[None]:
         async with open_shoal(settings) as shoal:
@@ -90,9 +108,9 @@ def create_app(settings: Settings, *, migrate_on_start: bool | None = None) -> w
             shoal.jobs = jobs
             try:
                 await ensure_admin(shoal)
-                for hook in STARTUP_HOOKS:
+                for hook in app[STARTUP_HOOKS]:
                     await hook(shoal, app)
-                tasks = [asyncio.create_task(_every(shoal, chore), name=chore.name) for chore in PERIODIC]
+                tasks = [asyncio.create_task(_every(shoal, chore), name=chore.name) for chore in app[CHORES]]
                 if shoal.redis is not None:
                     from .services.files import follow_access_changes
 
@@ -122,7 +140,7 @@ def create_app(settings: Settings, *, migrate_on_start: bool | None = None) -> w
             setup(app)
     # Last of the on_response_prepare hooks: it keeps the final headers of answers it may repeat.
     hotfiles.install(app)
-    _register_chores(settings)
+    _register_chores(app, settings)
     app.on_shutdown.append(_flush_views_on_shutdown)
     return app
 
@@ -145,30 +163,26 @@ async def _flush_views_on_shutdown(app: web.Application) -> None:
             log.exception("could not write the players' P2P byte counts on shutdown")
 
 
-def _register_chores(settings: Settings) -> None:
+def _register_chores(app: web.Application, settings: Settings) -> None:
+    from .services.files import reconcile_public_links
+    from .services.p2p_stats import WRITE_EVERY, write_pending
     from .services.uploads import expire_uploads
+    from .services.views import flush_views
 
-    if not any(chore.name == "expire_uploads" for chore in PERIODIC):
-        PERIODIC.append(Periodic("expire_uploads", 300.0, expire_uploads))
-    if not any(chore.name == "flush_views" for chore in PERIODIC):
-        from .services.views import flush_views
+    add_chore(app, "expire_uploads", 300.0, expire_uploads)
+    add_chore(app, "flush_views", settings.views_flush_interval, flush_views)
+    add_chore(app, "write_p2p_stats", WRITE_EVERY, write_pending)
+    # The links nginx follows to send public HLS files itself (local storage only; the chore
+    # does nothing on S3): checked once before the process serves and then every minute, so
+    # what a crash between a change and its link update left behind does not last.
+    add_chore(app, "reconcile_public_links", 60.0, reconcile_public_links)
+    add_startup_hook(app, _reconcile_at_start)
 
-        PERIODIC.append(Periodic("flush_views", settings.views_flush_interval, flush_views))
-    if not any(chore.name == "write_p2p_stats" for chore in PERIODIC):
-        from .services.p2p_stats import WRITE_EVERY, write_pending
 
-        PERIODIC.append(Periodic("write_p2p_stats", WRITE_EVERY, write_pending))
-    if not any(chore.name == "reconcile_public_links" for chore in PERIODIC):
-        # The links nginx follows to send public HLS files itself (local storage only; the chore
-        # does nothing on S3): checked once before the process serves and then every minute, so
-        # what a crash between a change and its link update left behind does not last.
-        from .services.files import reconcile_public_links
+async def _reconcile_at_start(shoal: Shoal, app: web.Application) -> None:
+    from .services.files import reconcile_public_links
 
-        async def reconcile_at_start(shoal: Shoal, app: web.Application) -> None:
-            try:
-                await reconcile_public_links(shoal)
-            except Exception:
-                log.exception("reconciling the public links at start failed")
-
-        PERIODIC.append(Periodic("reconcile_public_links", 60.0, reconcile_public_links))
-        STARTUP_HOOKS.append(reconcile_at_start)
+    try:
+        await reconcile_public_links(shoal)
+    except Exception:
+        log.exception("reconciling the public links at start failed")

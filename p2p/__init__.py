@@ -14,7 +14,7 @@ from aiohttp import web
 
 def setup(app: web.Application) -> None:
     """Add the P2P routes, startup hooks and chores to ``app``."""
-    from instance.app import PERIODIC, STARTUP_HOOKS, Periodic
+    from instance.app import add_chore, add_startup_hook
 
     from . import jobs  # noqa: F401 - the make_torrents job and the publish hook
     from .files import download_torrent
@@ -30,13 +30,10 @@ def setup(app: web.Application) -> None:
     app.router.add_get("/static/redundancy/hls/{uuid}/{file}", serve_mirrored_file)
     add_redundancy_routes(app)
     for hook in (start_tracker, start_in_web):
-        if hook not in STARTUP_HOOKS:
-            STARTUP_HOOKS.append(hook)
-    if not any(chore.name == "tracker_sweep" for chore in PERIODIC):
-        PERIODIC.append(Periodic("tracker_sweep", 60.0, sweep_peers))
-    if not any(chore.name == "redundancy" for chore in PERIODIC):
-        # Every minute; the chore itself keeps to each instance's redundancy_check_interval.
-        PERIODIC.append(Periodic("redundancy", 60.0, redundancy_chore))
+        add_startup_hook(app, hook)
+    add_chore(app, "tracker_sweep", 60.0, sweep_peers)
+    # Every minute; the chore itself keeps to each instance's redundancy_check_interval.
+    add_chore(app, "redundancy", 60.0, redundancy_chore)
     _hook_video_updates()
 
 

@@ -13,7 +13,7 @@ import pytest
 from aiohttp.test_utils import TestServer
 from sqlalchemy import update
 
-from instance.app import PERIODIC, create_app
+from instance.app import CHORES, create_app
 from instance.models import Privacy, Role, Video, VideoState
 from instance.services.files import (
     PUBLIC_HLS,
@@ -213,7 +213,7 @@ async def test_reconcile_runs_at_start_and_every_minute(
     await login(instance, "alice")
     video = await new_video(instance, "alice", "Created behind the services' back")
     assert entries(instance) == set()
-    chores = {chore.name: chore for chore in PERIODIC}
+    chores = {chore.name: chore for chore in instance.app[CHORES]}
     assert chores["reconcile_public_links"].interval == 60.0
     assert chores["reconcile_public_links"].run is reconcile_public_links
     # A second process over the same database and storage starts: its first act repairs the links.

@@ -541,4 +541,13 @@ async def serve_mirrored_file(request: web.Request) -> web.StreamResponse:
     raise web.HTTPFound(url, headers=headers)
 
 
-register_job(MIRROR_VIDEO, handle_mirror_video, max_attempts=5)
+async def gave_up_mirroring(shoal: Shoal, item: WorkItem, error: str) -> None:
+    """The ``mirror_video`` row failed for good: a mirror still wanted fails with the reason
+    (a wanted mirror is never picked again, so it would wait forever)."""
+    async with shoal.db.read() as session:
+        row = await session.get(VideoMirror, int(item.subject))
+    if row is not None and row.state == MirrorState.WANTED:
+        await _fail(shoal, row.id, f"gave up after {item.attempts} attempts: {error}")
+
+
+register_job(MIRROR_VIDEO, handle_mirror_video, max_attempts=5, on_give_up=gave_up_mirroring)

@@ -19,6 +19,8 @@ if TYPE_CHECKING:
     from ..models import WorkItem
 
 Handler = Callable[["Shoal", "WorkItem"], Awaitable[None]]
+# What giving up on a row means for the domain row it serves: (shoal, row, last error).
+GiveUp = Callable[["Shoal", "WorkItem", str], Awaitable[None]]
 
 # Modules that register job kinds when imported. Every process that runs jobs (the web
 # process in embedded mode, `shoal worker`) imports them through load_job_modules(), so a
@@ -70,6 +72,9 @@ class JobKind:
     # Rows taken in bulk by another kind's job (deliveries): the sweeper submits one job of
     # that kind when some are due, instead of ringing each row.
     swept_by: str | None = None
+    # Called once a row of this kind has failed for good (its last attempt failed, or its
+    # worker vanished during it), so the domain row it served reaches a final state too.
+    on_give_up: GiveUp | None = None
 
     def backoff(self, attempts: int) -> float:
         """Seconds to wait before the next attempt, after ``attempts`` tries."""
@@ -93,9 +98,10 @@ def register_job(
     backoff_base: timedelta = timedelta(seconds=60),
     backoff_cap: timedelta = timedelta(hours=6),
     swept_by: str | None = None,
+    on_give_up: GiveUp | None = None,
 ) -> JobKind:
-    """Register ``handler`` as the job of ``kind``; returns the kind (``swept_by``: see
-    :attr:`JobKind.swept_by`).
+    """Register ``handler`` as the job of ``kind``; returns the kind (``swept_by``,
+    ``on_give_up``: see :class:`JobKind`).
 
     Registering the same handler again is allowed (a module imported twice); another
     handler under a taken name is a programming error.
@@ -109,7 +115,7 @@ def register_job(
     existing = KINDS.get(kind)
     if existing is not None and existing.handler is not handler:
         raise ValueError(f"job kind {kind!r} is already registered to {existing.handler.__qualname__}")
-    job = JobKind(kind, handler, max_attempts, lease, backoff_base, backoff_cap, swept_by)
+    job = JobKind(kind, handler, max_attempts, lease, backoff_base, backoff_cap, swept_by, on_give_up)
     KINDS[kind] = job
     return job
 

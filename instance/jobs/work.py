@@ -26,7 +26,7 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from ..errors import Conflict, NotFound
 from ..models import WorkItem, WorkState, utcnow
-from .kinds import KINDS, JobError, JobKind, PermanentFailure, TryAgainLater, job_kind
+from .kinds import KINDS, JobError, JobKind, PermanentFailure, TryAgainLater, UnknownJobKind, job_kind
 
 if TYPE_CHECKING:
     from datetime import datetime
@@ -358,6 +358,8 @@ async def settle_claimed(
             )
             log.error("work %d (%s) failed on attempt %d/%d: %s", item.id, item.kind, item.attempts,
                       item.max_attempts, error)  # fmt: skip
+    for item, error in failures:
+        await give_up(shoal, item, error)
     if queue is not None:
         for item_id, attempts, wait in rings:
             await queue.ring(item_id, delay=wait, attempts=attempts)
@@ -609,7 +611,23 @@ async def _fail(shoal: Shoal, item: WorkItem, worker_id: str, error: str) -> str
         error,
         extra={**_fields(item), "error": error},
     )
+    await give_up(shoal, item, error)
     return "failed"
+
+
+async def give_up(shoal: Shoal, item: WorkItem, error: str) -> None:
+    """Run the kind's :attr:`~.kinds.JobKind.on_give_up` for a row that failed for good; its
+    own failure is logged (the row stays failed; ``shoal doctor`` shows what is left)."""
+    try:
+        job = job_kind(item.kind)
+    except UnknownJobKind:
+        return
+    if job.on_give_up is None:
+        return
+    try:
+        await job.on_give_up(shoal, item, error)
+    except Exception:
+        log.exception("work %d (%s): settling its domain row after giving up failed", item.id, item.kind)
 
 
 async def _release(shoal: Shoal, item: WorkItem, worker_id: str) -> None:
@@ -651,29 +669,37 @@ def _lost(item: WorkItem) -> str:
 # Sweeping ------------------------------------------------------------------
 
 
+_ABANDONED = "LeaseExpired: the worker stopped answering during the last attempt"
+
+
 async def fail_abandoned(shoal: Shoal) -> int:
-    """Fail running rows whose lease expired with no attempt left (their worker died each time)."""
+    """Fail running rows whose lease expired with no attempt left (their worker died each time),
+    and settle their domain rows (:func:`give_up`)."""
     now = utcnow()
-    stmt = (
-        update(WorkItem)
-        .where(
-            WorkItem.state == WorkState.RUNNING,
-            WorkItem.locked_until < now,
-            WorkItem.attempts >= WorkItem.max_attempts,
-        )
-        .values(
-            state=WorkState.FAILED,
-            locked_until=None,
-            last_error="LeaseExpired: the worker stopped answering during the last attempt",
-            state_changed_at=now,
-        )
-        .execution_options(synchronize_session=False)
+    abandoned = and_(
+        WorkItem.state == WorkState.RUNNING,
+        WorkItem.locked_until < now,
+        WorkItem.attempts >= WorkItem.max_attempts,
     )
+    failed: list[WorkItem] = []
     async with shoal.db.write() as session:
-        result = await session.execute(stmt)
-    if result.rowcount:
-        log.error("%d work rows failed: their worker vanished during the last attempt", result.rowcount)
-    return result.rowcount
+        for item in await session.scalars(select(WorkItem).where(abandoned)):
+            result = await session.execute(
+                update(WorkItem)
+                .where(WorkItem.id == item.id, abandoned)
+                .values(
+                    state=WorkState.FAILED, locked_until=None, last_error=_ABANDONED, state_changed_at=now
+                )
+                .execution_options(synchronize_session=False)
+            )
+            if result.rowcount:
+                failed.append(item)
+        session.expunge_all()
+    if failed:
+        log.error("%d work rows failed: their worker vanished during the last attempt", len(failed))
+    for item in failed:
+        await give_up(shoal, item, _ABANDONED)
+    return len(failed)
 
 
 async def due_work(

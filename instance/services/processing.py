@@ -312,4 +312,15 @@ async def fail_video(shoal: Shoal, video: Video, code: str, reason: str) -> None
     log.warning("video %s failed: %s (%s)", video.uuid, reason, code)
 
 
-register_job("process_video", handle_process_video, max_attempts=5)
+async def gave_up_processing(shoal: Shoal, item: WorkItem, error: str) -> None:
+    """The ``process_video`` row failed for good: so does its video, with the reason (else it
+    would say "transcoding" forever, its original and files kept)."""
+    async with shoal.db.read() as session:
+        video = await session.get(Video, int(item.subject))
+    if video is None or video.state in (VideoState.PUBLISHED, VideoState.FAILED):
+        return
+    reason = f"Processing gave up after {item.attempts} attempts: {error}"
+    await fail_video(shoal, video, "processing_failed", reason)
+
+
+register_job("process_video", handle_process_video, max_attempts=5, on_give_up=gave_up_processing)

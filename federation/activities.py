@@ -18,7 +18,6 @@ from instance.core import Shoal
 from instance.models import AbuseReport, Actor, Video, VideoRate, VideoShare
 from instance.services.ratings import set_rate
 
-from .context import PUBLIC_ALIASES
 from .routing import register
 from .videos import (
     InvalidObject,
@@ -267,14 +266,6 @@ async def on_flag(shoal: Shoal, activity: dict[str, Any], actor: Actor) -> None:
         ):
             return
         session.add(report)
-
-
-def is_public(activity: dict[str, Any]) -> bool:
-    audience = []
-    for key in ("to", "cc"):
-        value = activity.get(key)
-        audience += value if isinstance(value, list) else [value]
-    return any(item in PUBLIC_ALIASES for item in audience)
 
 
 for _kind in ("Create", "Update"):

@@ -436,17 +436,6 @@ async def store_actor(shoal: Shoal, fields: dict[str, Any], *, owner_id: int | N
         return stored
 
 
-async def actor_by_id(shoal: Shoal, actor_id: int) -> Actor | None:
-    """A stored actor by primary key, detached, owner loaded."""
-    async with shoal.db.read() as session:
-        actor = await session.scalar(
-            select(Actor).options(joinedload(Actor.owner)).where(Actor.id == actor_id)
-        )
-        if actor is not None:
-            session.expunge_all()
-        return actor
-
-
 async def actor_by_ap_id(shoal: Shoal, ap_id: str) -> Actor | None:
     """A stored actor by its ActivityPub id, detached, owner loaded."""
     return await _stored(shoal, ap_id=ap_id)

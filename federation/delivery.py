@@ -36,7 +36,6 @@ from instance.jobs import (
     add_work_many,
     claim_due,
     register_job,
-    ring_item,
     settle_claimed,
 )
 from instance.models import (
@@ -232,12 +231,6 @@ async def _ring_ids(shoal: Shoal, ids: list[tuple[int, int]]) -> None:
         return
     for item_id, attempts in ids:
         await shoal.jobs.ring(item_id, attempts=attempts)
-
-
-async def ring_items(shoal: Shoal, items: Iterable[WorkItem]) -> None:
-    """Ring the queue for rows :func:`deliver` returned (after the commit)."""
-    for item in items:
-        await ring_item(shoal, item)
 
 
 async def ring_pending(shoal: Shoal) -> int:

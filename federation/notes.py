@@ -26,7 +26,7 @@ from instance.core import Shoal
 from instance.models import Actor, Comment, Video, utcnow
 from instance.services.comments import comment_url
 
-from .context import PUBLIC, PUBLIC_ALIASES, with_context
+from .context import PUBLIC, with_context
 from .videos import (
     InvalidObject,
     _is_url,
@@ -223,11 +223,6 @@ def _as_list(value: Any) -> list[Any]:
     if value is None:
         return []
     return value if isinstance(value, list) else [value]
-
-
-def is_public(doc: dict[str, Any]) -> bool:
-    """Public in ``to`` or ``cc``."""
-    return any(item in PUBLIC_ALIASES for item in [*_as_list(doc.get("to")), *_as_list(doc.get("cc"))])
 
 
 async def comment_by_url(shoal: Shoal, session: AsyncSession, url: str) -> Comment | None:

@@ -142,14 +142,6 @@ def _lower(headers: Mapping[str, str]) -> dict[str, str]:
     return {name.lower(): value for name, value in headers.items()}
 
 
-def signature_key_id(headers: Mapping[str, str]) -> str | None:
-    """The ``keyId`` of a request's signature, or None when it has none we can parse."""
-    try:
-        return _parse(_lower(headers)).key_id
-    except SignatureError:
-        return None
-
-
 def _parse(headers: dict[str, str]) -> Signature:
     raw = headers.get("signature")
     if raw is None:

@@ -106,10 +106,6 @@ def no_content() -> web.Response:
     return web.Response(status=204)
 
 
-def _field_name(loc: tuple[Any, ...]) -> str:
-    return ".".join(str(part) for part in loc if not isinstance(part, int) or len(loc) == 1)
-
-
 def validation_problem(exc: ValidationError, where: str) -> BadRequest:
     """A 400 naming the first bad field, with every error listed under ``errors``."""
     errors = []

@@ -80,11 +80,6 @@ class JobKind:
         """Seconds to wait before the next attempt, after ``attempts`` tries."""
         return backoff_delay(attempts, self.backoff_base, self.backoff_cap)
 
-    @property
-    def heartbeat_interval(self) -> float:
-        """How often a running job renews its lease: three times per lease."""
-        return max(self.lease.total_seconds() / 3, 0.05)
-
 
 KINDS: dict[str, JobKind] = {}
 

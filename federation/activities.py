@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 from typing import Any
-from urllib.parse import urlsplit
 
 from sqlalchemy import delete, select, update
 
@@ -18,6 +17,7 @@ from instance.core import Shoal
 from instance.models import AbuseReport, Actor, Video, VideoRate, VideoShare
 from instance.services.ratings import set_rate
 
+from .ap import host_of, id_of
 from .routing import register
 from .videos import (
     InvalidObject,
@@ -31,21 +31,11 @@ from .videos import (
 log = logging.getLogger("shoal.federation.activities")
 
 
-def _id(value: Any) -> str | None:
-    if isinstance(value, str):
-        return value
-    if isinstance(value, dict) and isinstance(value.get("id"), str):
-        return value["id"]
-    return None
-
-
-def _host(url: str) -> str:
-    return urlsplit(url).netloc.lower()
 
 
 def same_host(actor: Actor, url: str | None) -> bool:
     """The object ``url`` lives on the sender's host."""
-    return bool(url) and _host(actor.ap_id) == _host(url or "")
+    return bool(url) and host_of(actor.ap_id) == host_of(url or "")
 
 
 async def _local_or_known_video(shoal: Shoal, url: str | None) -> Video | None:
@@ -65,13 +55,13 @@ async def _local_or_known_video(shoal: Shoal, url: str | None) -> Video | None:
 async def on_create_video(shoal: Shoal, activity: dict[str, Any], actor: Actor) -> None:
     """Create/Update Video: store or refresh the remote video (its host must be the sender's)."""
     obj = activity.get("object")
-    if not isinstance(obj, dict) or not same_host(actor, _id(obj)):
+    if not isinstance(obj, dict) or not same_host(actor, id_of(obj)):
         log.info("refusing %s of a video not on %s", activity.get("type"), actor.ap_id)
         return
     try:
         video = await from_ap(shoal, obj)
     except InvalidObject as exc:
-        log.info("invalid video %s from %s: %s", _id(obj), actor.ap_id, exc)
+        log.info("invalid video %s from %s: %s", id_of(obj), actor.ap_id, exc)
         return
     log.info("stored remote video %s (%s)", video.remote_url, video.uuid)
 
@@ -80,7 +70,7 @@ async def on_delete(shoal: Shoal, activity: dict[str, Any], actor: Actor) -> Non
     """Delete of a video, a comment (URL or Tombstone) or of the sender itself."""
     from .notes import tombstone_comment
 
-    url = _id(activity.get("object"))
+    url = id_of(activity.get("object"))
     if not url:
         return
     if url == actor.ap_id:
@@ -88,7 +78,7 @@ async def on_delete(shoal: Shoal, activity: dict[str, Any], actor: Actor) -> Non
             await session.execute(delete(Actor).where(Actor.id == actor.id, Actor.host.is_not(None)))
         log.info("remote actor %s deleted itself", url)
         return
-    if await delete_remote_video(shoal, url, host=_host(actor.ap_id)):
+    if await delete_remote_video(shoal, url, host=host_of(actor.ap_id)):
         log.info("remote video %s deleted", url)
         return
     comment = await tombstone_comment(shoal, url, actor)
@@ -109,7 +99,7 @@ async def on_create_note(shoal: Shoal, activity: dict[str, Any], actor: Actor) -
     try:
         comment = await store_note(shoal, obj, author=actor)
     except InvalidObject as exc:
-        log.info("invalid note %s from %s: %s", _id(obj), actor.ap_id, exc)
+        log.info("invalid note %s from %s: %s", id_of(obj), actor.ap_id, exc)
         return
     if activity.get("type") == "Create":
         await forward_to_video_audience(shoal, activity, comment.video_id, actor)
@@ -152,11 +142,11 @@ async def _rate(shoal: Shoal, actor: Actor, video_url: str | None, kind: str, ap
 
 
 async def on_like(shoal: Shoal, activity: dict[str, Any], actor: Actor) -> None:
-    await _rate(shoal, actor, _id(activity.get("object")), "like", _id(activity))
+    await _rate(shoal, actor, id_of(activity.get("object")), "like", id_of(activity))
 
 
 async def on_dislike(shoal: Shoal, activity: dict[str, Any], actor: Actor) -> None:
-    await _rate(shoal, actor, _id(activity.get("object")), "dislike", _id(activity))
+    await _rate(shoal, actor, id_of(activity.get("object")), "dislike", id_of(activity))
 
 
 async def on_undo_rate(shoal: Shoal, activity: dict[str, Any], actor: Actor) -> None:
@@ -164,7 +154,7 @@ async def on_undo_rate(shoal: Shoal, activity: dict[str, Any], actor: Actor) -> 
     inner = activity.get("object")
     if not isinstance(inner, dict):
         return
-    video = await _local_or_known_video(shoal, _id(inner.get("object")))
+    video = await _local_or_known_video(shoal, id_of(inner.get("object")))
     if video is None:
         return
     kind = "like" if inner.get("type") == "Like" else "dislike"
@@ -181,8 +171,8 @@ async def on_undo_rate(shoal: Shoal, activity: dict[str, Any], actor: Actor) -> 
 
 async def on_announce(shoal: Shoal, activity: dict[str, Any], actor: Actor) -> None:
     """A share: the video is fetched when unknown (instance follows bring videos this way)."""
-    url = _id(activity.get("object"))
-    share_id = _id(activity)
+    url = id_of(activity.get("object"))
+    share_id = id_of(activity)
     if not url or not share_id:
         return
     try:
@@ -203,7 +193,7 @@ async def on_announce(shoal: Shoal, activity: dict[str, Any], actor: Actor) -> N
 
 async def on_undo_announce(shoal: Shoal, activity: dict[str, Any], actor: Actor) -> None:
     inner = activity.get("object")
-    share_id = _id(inner)
+    share_id = id_of(inner)
     async with shoal.db.write() as session:
         if share_id:
             await session.execute(
@@ -213,7 +203,7 @@ async def on_undo_announce(shoal: Shoal, activity: dict[str, Any], actor: Actor)
 
 async def on_view(shoal: Shoal, activity: dict[str, Any], actor: Actor) -> None:
     """A view of one of our videos counts once; a remote origin's total refreshes its copy."""
-    video = await _local_or_known_video(shoal, _id(activity.get("object")))
+    video = await _local_or_known_video(shoal, id_of(activity.get("object")))
     if video is None:
         return
     result = activity.get("result")
@@ -224,7 +214,7 @@ async def on_view(shoal: Shoal, activity: dict[str, Any], actor: Actor) -> None:
             # PeerTube sends one View per viewer it counted, all from its instance actor, with
             # fresh ids: nothing tells its viewers apart, and an instance could send any number.
             # So a remote instance counts as one viewer per window, as a local viewer does.
-            await record_view(shoal, video.id, f"ap:{_host(actor.ap_id)}")
+            await record_view(shoal, video.id, f"ap:{host_of(actor.ap_id)}")
         return
     async with shoal.db.write() as session:
         if isinstance(result, dict) and same_host(actor, video.remote_url):
@@ -240,9 +230,9 @@ async def on_flag(shoal: Shoal, activity: dict[str, Any], actor: Actor) -> None:
     objects = activity.get("object")
     objects = objects if isinstance(objects, list) else [objects]
     reason = activity.get("content") if isinstance(activity.get("content"), str) else ""
-    report = AbuseReport(reporter_id=actor.id, reason=(reason or "")[:3000], ap_id=_id(activity))
+    report = AbuseReport(reporter_id=actor.id, reason=(reason or "")[:3000], ap_id=id_of(activity))
     for obj in objects:
-        url = _id(obj)
+        url = id_of(obj)
         if not url:
             continue
         # A comment's URL extends its video's (``<video>/comments/<id>``): comments first.

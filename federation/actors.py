@@ -23,6 +23,7 @@ from instance.errors import Conflict
 from instance.models import Actor, ActorKind, utcnow
 from instance.models.actor import handle_key
 
+from .ap import host_of, is_local_url
 from .errors import FetchError, Gone, Invalid
 from .http import fetch_json, fetch_plain_json
 
@@ -162,15 +163,6 @@ async def application_actor(shoal: Shoal) -> Actor:
 # ---------------------------------------------------------------- resolving remote actors
 
 
-def is_local_url(shoal: Shoal, url: str) -> bool:
-    """True when ``url`` is on this instance's public origin."""
-    base = shoal.settings.public_url.rstrip("/")
-    return url == base or url.startswith(base + "/")
-
-
-def host_of(url: str) -> str:
-    """``host[:port]`` of a URL, lowercased: what a remote actor's ``host`` column holds."""
-    return urlsplit(url).netloc.lower()
 
 
 def split_handle(uri: str) -> tuple[str, str] | None:

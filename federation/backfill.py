@@ -17,7 +17,6 @@ from __future__ import annotations
 import logging
 from datetime import timedelta
 from typing import Any
-from urllib.parse import urlsplit
 
 from sqlalchemy import select
 
@@ -25,6 +24,7 @@ from instance.core import Shoal
 from instance.jobs import TryAgainLater, register_job, submit
 from instance.models import Actor, Video, VideoState, WorkItem, utcnow
 
+from .ap import host_of
 from .videos import InvalidObject, delete_remote_video, from_ap, get_or_fetch_video
 
 log = logging.getLogger("shoal.federation.backfill")
@@ -38,9 +38,6 @@ COMMENTS_ITEMS = 100
 COMMENTS_PAGES = 5
 FETCH_COMMENTS = "fetch_comments"
 
-
-def _host(url: str) -> str:
-    return urlsplit(url).netloc.lower()
 
 
 async def _items(
@@ -62,7 +59,7 @@ async def _items(
         if isinstance(following, dict) and following.get("type", "").endswith("Page"):
             doc, pages = following, pages + 1
             continue
-        if not isinstance(following, str) or _host(following) != _host(url):
+        if not isinstance(following, str) or host_of(following) != host_of(url):
             break
         doc, pages = await fetch_json(shoal, following), pages + 1
     return items[:limit]
@@ -78,14 +75,14 @@ async def backfill_outbox(shoal: Shoal, target: Actor) -> int:
     except Exception as exc:
         log.info("outbox of %s not crawled: %s", target.ap_id, exc)
         return 0
-    origin = _host(target.ap_id)
+    origin = host_of(target.ap_id)
     for item in items:
         if not isinstance(item, dict):
             continue
         obj = item.get("object")
         try:
             if item.get("type") == "Create" and isinstance(obj, dict) and obj.get("type") == "Video":
-                if _host(str(obj.get("id", ""))) != origin:
+                if host_of(str(obj.get("id", ""))) != origin:
                     continue
                 await from_ap(shoal, obj)
             elif item.get("type") in ("Create", "Announce") and isinstance(obj, str):
@@ -110,7 +107,7 @@ async def queue_comments(shoal: Shoal, video: Video) -> None:
     """Queue the crawl of a newly stored remote video's comments (once per video)."""
     raw = video.remote_data or {}
     url = raw.get("comments") if isinstance(raw, dict) else None
-    if video.is_local or not isinstance(url, str) or _host(url) != _host(video.remote_url or ""):
+    if video.is_local or not isinstance(url, str) or host_of(url) != host_of(video.remote_url or ""):
         return
     if not video.comments_enabled:
         return
@@ -139,7 +136,7 @@ async def fetch_comments(shoal: Shoal, video_id: int, url: str) -> int:
         if not isinstance(note_url, str):
             continue
         try:
-            if isinstance(item, dict) and _host(note_url) == _host(url):
+            if isinstance(item, dict) and host_of(note_url) == host_of(url):
                 doc = item
             else:
                 doc = await fetch_json(shoal, note_url)

@@ -20,12 +20,12 @@ from __future__ import annotations
 import logging
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import urlsplit
 
 from instance.core import Shoal
 from instance.models import Actor, Video, VideoMirror
 from p2p import redundancy
 
+from .ap import host_of, id_of
 from .context import PUBLIC, context_for
 from .routing import register
 
@@ -41,16 +41,6 @@ TERMS = {
 }
 
 
-def _id(value: Any) -> str | None:
-    if isinstance(value, str):
-        return value
-    if isinstance(value, dict) and isinstance(value.get("id"), str):
-        return value["id"]
-    return None
-
-
-def _host(url: str | None) -> str:
-    return urlsplit(url or "").netloc.lower()
 
 
 def _iso(value: datetime) -> str:
@@ -108,7 +98,7 @@ async def send_cachefile(shoal: Shoal, video: Video, mirror: VideoMirror, verb: 
         document = {"@context": [*context_for(None), TERMS], **activity}
         await deliver(shoal, session, document, signer=signer,
                       recipients=[remote.channel, account_of(remote)])  # fmt: skip
-    log.info("%s CacheFile %s sent to %s", verb, cache["id"], _host(remote.remote_url))
+    log.info("%s CacheFile %s sent to %s", verb, cache["id"], host_of(remote.remote_url))
 
 
 def _expires(value: Any) -> datetime | None:
@@ -137,13 +127,13 @@ async def on_cachefile(shoal: Shoal, activity: dict[str, Any], actor: Actor) -> 
     obj = activity.get("object")
     if not isinstance(obj, dict):
         return
-    cache_id, href, expires = _id(obj), _hls_href(obj.get("url")), _expires(obj.get("expires"))
-    sender = _host(actor.ap_id)
-    if not cache_id or not href or expires is None or _host(cache_id) != sender or _host(href) != sender:
+    cache_id, href, expires = id_of(obj), _hls_href(obj.get("url")), _expires(obj.get("expires"))
+    sender = host_of(actor.ap_id)
+    if not cache_id or not href or expires is None or host_of(cache_id) != sender or host_of(href) != sender:
         log.info("refusing CacheFile %s from %s: incomplete or not on its host", cache_id, actor.ap_id)
         return
     async with shoal.db.read() as session:
-        video = await video_by_url(session, shoal, _id(obj.get("object")) or "")
+        video = await video_by_url(session, shoal, id_of(obj.get("object")) or "")
         if video is not None:
             session.expunge_all()
     if video is None or not video.is_local or not may_have_torrents(video):
@@ -171,14 +161,14 @@ async def on_undo_cachefile(shoal: Shoal, activity: dict[str, Any], actor: Actor
     obj = inner.get("object")
     if isinstance(obj, dict) and obj.get("type") not in (None, "CacheFile"):
         return
-    cache_id = _id(obj)
+    cache_id = id_of(obj)
     if cache_id and await redundancy.drop_redundancy(shoal, actor_id=actor.id, ap_id=cache_id):
-        log.info("%s dropped its mirror %s", _host(actor.ap_id), cache_id)
+        log.info("%s dropped its mirror %s", host_of(actor.ap_id), cache_id)
 
 
 async def on_delete_cachefile(shoal: Shoal, activity: dict[str, Any], actor: Actor) -> None:
     """Delete of a CacheFile (some implementations delete rather than undo)."""
-    cache_id = _id(activity.get("object"))
+    cache_id = id_of(activity.get("object"))
     if cache_id:
         await redundancy.drop_redundancy(shoal, actor_id=actor.id, ap_id=cache_id)
 

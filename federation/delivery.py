@@ -49,7 +49,8 @@ from instance.models import (
     utcnow,
 )
 
-from .actors import AS_PUBLIC, CONTEXT, is_local_url
+from .actors import AS_PUBLIC, CONTEXT
+from .ap import is_local_url
 from .errors import FetchError, Refused
 from .http import post_signed
 from .signatures import body_digest, key_id_of, sign_posts, start_signing_process

@@ -19,7 +19,8 @@ from instance.models import Actor, Follow, FollowState
 from instance.services.subscriptions import RemoteActors
 
 from . import routing
-from .actors import CONTEXT, application_actor, is_local_url, resolve_actor
+from .actors import CONTEXT, application_actor, resolve_actor
+from .ap import id_of, is_local_url
 from .delivery import deliver, own_inbox
 from .errors import FetchError, Invalid
 
@@ -28,11 +29,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("shoal.federation.follows")
 
-
-def _id_of(value: Any) -> str | None:
-    if isinstance(value, dict):
-        value = value.get("id")
-    return value if isinstance(value, str) else None
 
 
 def follow_activity(follow_id: str, follower: Actor, target: Actor) -> dict[str, Any]:
@@ -175,11 +171,11 @@ async def _local_target(shoal: Shoal, url: str | None) -> Actor | None:
 
 async def on_follow(shoal: Shoal, activity: dict[str, Any], actor: Actor) -> None:
     """A remote actor follows one of ours: store it accepted and answer Accept."""
-    target = await _local_target(shoal, _id_of(activity.get("object")))
+    target = await _local_target(shoal, id_of(activity.get("object")))
     if target is None:
         log.info("Follow %s of an unknown local actor ignored", activity.get("id"))
         return
-    follow_id = _id_of(activity) or f"{actor.ap_id}/follows/{target.id}"
+    follow_id = id_of(activity) or f"{actor.ap_id}/follows/{target.id}"
     async with shoal.db.write() as session:
         row = await session.scalar(
             select(Follow).where(Follow.follower_id == actor.id, Follow.target_id == target.id)
@@ -209,13 +205,13 @@ async def on_follow(shoal: Shoal, activity: dict[str, Any], actor: Actor) -> Non
 async def _our_follow(shoal: Shoal, activity: dict[str, Any], actor: Actor) -> tuple[Follow, Actor] | None:
     """The Follow of ours an Accept/Reject answers, checked to target the answering actor."""
     obj = activity.get("object")
-    follow_id = _id_of(obj)
+    follow_id = id_of(obj)
     async with shoal.db.read() as session:
         row = None
         if follow_id:
             row = await session.scalar(select(Follow).where(Follow.ap_id == follow_id))
         if row is None and isinstance(obj, dict):
-            follower = await _local_target(shoal, _id_of(obj.get("actor")))
+            follower = await _local_target(shoal, id_of(obj.get("actor")))
             if follower is not None:
                 row = await session.scalar(
                     select(Follow).where(Follow.follower_id == follower.id, Follow.target_id == actor.id)
@@ -265,8 +261,8 @@ async def on_reject(shoal: Shoal, activity: dict[str, Any], actor: Actor) -> Non
 async def on_undo_follow(shoal: Shoal, activity: dict[str, Any], actor: Actor) -> None:
     """A remote follower stops following one of ours."""
     obj = activity.get("object")
-    follow_id = _id_of(obj)
-    target = await _local_target(shoal, _id_of(obj.get("object")) if isinstance(obj, dict) else None)
+    follow_id = id_of(obj)
+    target = await _local_target(shoal, id_of(obj.get("object")) if isinstance(obj, dict) else None)
     async with shoal.db.write() as session:
         where = [Follow.follower_id == actor.id]
         if target is not None:
@@ -288,7 +284,7 @@ routing.register("Undo", on_undo_follow, object_type="Follow")
 
 async def on_undo_reference(shoal: Shoal, activity: dict[str, Any], actor: Actor) -> None:
     """An Undo whose object is only a URL: undo the sender's follow with that id, if any."""
-    follow_id = _id_of(activity.get("object"))
+    follow_id = id_of(activity.get("object"))
     if follow_id is None:
         return
     async with shoal.db.write() as session:

@@ -24,7 +24,8 @@ from instance.jobs.work import OPEN_STATES
 from instance.models import WorkItem, WorkState, utcnow
 from instance.safejson import TooDeep
 
-from .actors import actor_by_ap_id, host_of, is_local_url, resolve_actor
+from .actors import actor_by_ap_id, resolve_actor
+from .ap import host_of, id_of, is_local_url
 from .errors import FederationError, FetchError, SignatureError
 from .http import fetch_json
 from .routing import dispatch
@@ -55,11 +56,6 @@ class InboxRefused(FederationError):
 class Ignored(FederationError):
     """A POST answered 202 that needs nothing stored (the Delete of an actor we never knew)."""
 
-
-def _id_of(value: Any) -> str | None:
-    if isinstance(value, dict):
-        value = value.get("id")
-    return value if isinstance(value, str) else None
 
 
 def dedupe_key(activity_id: str) -> str:
@@ -97,7 +93,7 @@ def parse_activity(body: bytes) -> dict[str, Any]:
         raise InboxRefused("the body is not JSON") from None
     if not isinstance(activity, dict) or not isinstance(activity.get("type"), str | list):
         raise InboxRefused("the body is not an activity (a JSON object with a type)")
-    if _id_of(activity.get("actor")) is None:
+    if id_of(activity.get("actor")) is None:
         raise InboxRefused("the activity has no actor")
     return activity
 
@@ -118,7 +114,7 @@ async def authenticate(
     by id and trusted only if the origin serves it with the same actor.
     """
     activity = parse_activity(body)
-    actor_id = _id_of(activity.get("actor"))
+    actor_id = id_of(activity.get("actor"))
     assert actor_id is not None
     try:
         signer = await verify_request(method, path_qs, headers, body, key_retriever(shoal), now=now)
@@ -126,13 +122,13 @@ async def authenticate(
         # A deleted account announces its own Delete; once gone its key cannot be fetched.
         # When we never stored it there is nothing to delete: say so, so the sender stops
         # retrying (PeerTube answers such Deletes with a 2xx too).
-        if activity.get("type") == "Delete" and _id_of(activity.get("object")) == actor_id:
+        if activity.get("type") == "Delete" and id_of(activity.get("object")) == actor_id:
             if await actor_by_ap_id(shoal, actor_id) is None:
                 raise Ignored(f"Delete of {actor_id}, an actor never known here") from None
         raise
     if actor_id != signer:
         activity = await _from_origin(shoal, activity, actor_id, signer)
-    activity_id = _id_of(activity)
+    activity_id = id_of(activity)
     if activity_id is not None and host_of(activity_id) != host_of(actor_id):
         raise SignatureError("the activity id is not on its actor's host")
     if is_local_url(shoal, actor_id):
@@ -147,7 +143,7 @@ async def authenticate(
 
 
 async def _from_origin(shoal: Shoal, activity: dict[str, Any], actor_id: str, signer: str) -> dict[str, Any]:
-    activity_id = _id_of(activity)
+    activity_id = id_of(activity)
     if activity_id is None or host_of(activity_id) != host_of(actor_id) or is_local_url(shoal, activity_id):
         raise SignatureError(f"signed by {signer}, not by the activity's actor {actor_id}")
     try:
@@ -156,7 +152,7 @@ async def _from_origin(shoal: Shoal, activity: dict[str, Any], actor_id: str, si
         raise SignatureError(
             f"signed by {signer}, not by the activity's actor, and its origin does not serve it: {exc.reason}"
         ) from None
-    if _id_of(fetched) != activity_id or _id_of(fetched.get("actor")) != actor_id:
+    if id_of(fetched) != activity_id or id_of(fetched.get("actor")) != actor_id:
         raise SignatureError(f"signed by {signer}, and the origin's copy differs")
     return fetched
 
@@ -173,7 +169,7 @@ async def store(shoal: Shoal, activity: dict[str, Any], actor: Actor, *, signatu
     without an id (a Flag, say) is known by its request's signature instead, refused again
     for as long as rows are kept (longer than any signature stays fresh).
     """
-    activity_id = _id_of(activity)
+    activity_id = id_of(activity)
     if activity_id:
         key, still = dedupe_key(activity_id), WorkItem.state.in_(OPEN_STATES)
     else:

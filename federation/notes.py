@@ -26,10 +26,10 @@ from instance.core import Shoal
 from instance.models import Actor, Comment, Video, utcnow
 from instance.services.comments import comment_url
 
+from .ap import as_list, is_url
 from .context import PUBLIC, with_context
 from .videos import (
     InvalidObject,
-    _is_url,
     followers_urls,
     from_ap,
     get_or_fetch_video,
@@ -159,13 +159,13 @@ class ParsedNote:
 
 
 def _attributed(value: Any) -> str | None:
-    if isinstance(value, str) and _is_url(value):
+    if isinstance(value, str) and is_url(value):
         return value
     items = value if isinstance(value, list) else [value]
     for item in items:
-        if isinstance(item, dict) and _is_url(item.get("id")):
+        if isinstance(item, dict) and is_url(item.get("id")):
             return item["id"]
-        if isinstance(item, str) and _is_url(item):
+        if isinstance(item, str) and is_url(item):
             return item
     return None
 
@@ -194,18 +194,18 @@ def parse_note(doc: dict[str, Any]) -> ParsedNote:
     if kind != "Note" and not (deleted and doc.get("formerType") in ("Note", None)):
         raise InvalidObject("not a Note")
     ap_id = doc.get("id")
-    if not _is_url(ap_id):
+    if not is_url(ap_id):
         raise InvalidObject("id is not an http(s) URL")
     in_reply_to = doc.get("inReplyTo")
     if isinstance(in_reply_to, dict):
         in_reply_to = in_reply_to.get("id")
-    if not deleted and not _is_url(in_reply_to):
+    if not deleted and not is_url(in_reply_to):
         raise InvalidObject("inReplyTo is not a URL")
     text = "" if deleted else note_text(doc)
     if not deleted and not text.strip():
         raise InvalidObject("content is empty")
     if not deleted:
-        audience = [*(_as_list(doc.get("to"))), *(_as_list(doc.get("cc")))]
+        audience = [*(as_list(doc.get("to"))), *(as_list(doc.get("cc")))]
         if not audience:
             raise InvalidObject("a comment must be addressed")
     return ParsedNote(
@@ -218,11 +218,6 @@ def parse_note(doc: dict[str, Any]) -> ParsedNote:
         deleted,
     )
 
-
-def _as_list(value: Any) -> list[Any]:
-    if value is None:
-        return []
-    return value if isinstance(value, list) else [value]
 
 
 async def comment_by_url(shoal: Shoal, session: AsyncSession, url: str) -> Comment | None:

@@ -30,6 +30,7 @@ from instance.models import Actor, ActorKind, Privacy, Rendition, Video, VideoSt
 from instance.services import videos as video_service
 from instance.vocab import CATEGORIES, LANGUAGES, LICENCES
 
+from .ap import is_local_url, is_url
 from .context import PUBLIC, PUBLIC_ALIASES, with_context
 
 log = logging.getLogger("shoal.federation.videos")
@@ -301,12 +302,6 @@ class ParsedVideo:
     renditions: list[dict[str, Any]] = field(default_factory=list)
 
 
-def _is_url(value: Any) -> bool:
-    if not isinstance(value, str) or len(value) > 2000:
-        return False
-    parts = urlsplit(value)
-    return parts.scheme in ("http", "https") and bool(parts.netloc)
-
 
 def parse_date(value: Any) -> datetime | None:
     """An ISO 8601 date (``Z`` or offset) as an aware UTC datetime; None when absent or invalid."""
@@ -355,7 +350,7 @@ def _hrefs(value: Any) -> list[dict[str, Any]]:
 def attributed(doc: dict[str, Any], kind: str) -> str | None:
     """The id of the ``kind`` (Person, Group) entry of ``attributedTo``."""
     for item in _hrefs(doc.get("attributedTo")):
-        if item.get("type") == kind and _is_url(item.get("id")):
+        if item.get("type") == kind and is_url(item.get("id")):
             return item["id"]
     return None
 
@@ -381,20 +376,20 @@ def _parse_hls(doc: dict[str, Any]) -> tuple[str | None, str | None, list[dict[s
         if link.get("mediaType") != HLS_MEDIA_TYPE or not isinstance(link.get("tag"), list):
             continue
         href = link.get("href")
-        if not _is_url(href):
+        if not is_url(href):
             continue
         master = href
         for tag in _hrefs(link["tag"]):
             media_type, href = tag.get("mediaType"), tag.get("href")
             if tag.get("type") == "Infohash":
                 continue
-            if tag.get("name") == "sha256" and _is_url(href):
+            if tag.get("name") == "sha256" and is_url(href):
                 sha = href
                 continue
             height = _int(tag.get("height"))
             if height is None or height < 0:
                 continue
-            if media_type in VIDEO_MEDIA_TYPES and _is_url(href) and _int(tag.get("size")) is not None:
+            if media_type in VIDEO_MEDIA_TYPES and is_url(href) and _int(tag.get("size")) is not None:
                 entry = renditions.setdefault(height, {"height": height})
                 fps = tag.get("fps")
                 entry.update(
@@ -404,7 +399,7 @@ def _parse_hls(doc: dict[str, Any]) -> tuple[str | None, str | None, list[dict[s
                     size=_int(tag.get("size")) or 0,
                     fps=float(fps) if isinstance(fps, int | float) and not isinstance(fps, bool) else 0.0,
                 )
-            elif media_type == TORRENT_MEDIA_TYPE and _is_url(href):
+            elif media_type == TORRENT_MEDIA_TYPE and is_url(href):
                 renditions.setdefault(height, {"height": height})["torrent_path"] = href
             elif media_type == MAGNET_MEDIA_TYPE and isinstance(href, str) and href.startswith("magnet:"):
                 xt = parse_qs(urlsplit(href).query).get("xt", [""])[0]
@@ -424,7 +419,7 @@ def _thumbnails(doc: dict[str, Any]) -> tuple[str | None, str | None]:
     for icon in _hrefs(doc.get("icon")):
         width, height = _int(icon.get("width")), _int(icon.get("height"))
         url = icon.get("url")
-        if icon.get("mediaType") == "image/jpeg" and width and height and _is_url(url):
+        if icon.get("mediaType") == "image/jpeg" and width and height and is_url(url):
             images.append((width, url))
     if not images:
         raise InvalidObject("icon has no image/jpeg Image with an integer width and height")
@@ -440,7 +435,7 @@ def _storyboard_in(doc: dict[str, Any]) -> dict[str, Any] | None:
         for url in _hrefs(preview.get("url")):
             tile_w, tile_h = _int(url.get("tileWidth")), _int(url.get("tileHeight"))
             width, height = _int(url.get("width")), _int(url.get("height"))
-            if not (_is_url(url.get("href")) and tile_w and tile_h and width and height):
+            if not (is_url(url.get("href")) and tile_w and tile_h and width and height):
                 continue
             try:
                 tile_duration = parse_duration(url.get("tileDuration"))
@@ -483,7 +478,7 @@ def parse_video(doc: dict[str, Any], *, fetched_from: str | None = None) -> Pars
     if not isinstance(doc, dict) or doc.get("type") != "Video":
         raise InvalidObject("not a Video")
     vid = doc.get("id")
-    if not _is_url(vid):
+    if not is_url(vid):
         raise InvalidObject("id is not an http(s) URL")
     if fetched_from and urlsplit(fetched_from).netloc.lower() != urlsplit(vid).netloc.lower():
         raise InvalidObject("id is not on the host it was fetched from")
@@ -639,7 +634,7 @@ async def from_ap(shoal: Shoal, doc: dict[str, Any], *, fetched_from: str | None
     from .actors import resolve_actor
 
     parsed = parse_video(doc, fetched_from=fetched_from)
-    if _is_local(shoal, parsed.remote_url):
+    if is_local_url(shoal, parsed.remote_url):
         raise InvalidObject("a remote instance cannot create or update a video of ours")
     channel = await resolve_actor(shoal, parsed.channel_url)
     async with shoal.db.read() as session:
@@ -651,10 +646,6 @@ async def from_ap(shoal: Shoal, doc: dict[str, Any], *, fetched_from: str | None
         await queue_comments(shoal, stored)
     return stored
 
-
-def _is_local(shoal: Shoal, url: str) -> bool:
-    base = shoal.settings.public_url.rstrip("/")
-    return url == base or url.startswith(base + "/")
 
 
 async def get_or_fetch_video(shoal: Shoal, url: str, *, refresh: bool = False) -> Video:
@@ -672,7 +663,7 @@ async def get_or_fetch_video(shoal: Shoal, url: str, *, refresh: bool = False) -
             session.expunge_all()
     if video is not None and (video.is_local or not refresh):
         return video
-    if _is_local(shoal, url):
+    if is_local_url(shoal, url):
         raise Gone(url, "no such local video")
     doc = await fetch_json(shoal, url)
     real = doc.get("id")
@@ -696,7 +687,7 @@ async def sync_rates(shoal: Shoal, video: Video, doc: dict[str, Any]) -> None:
     for key in ("likes", "dislikes"):
         url = doc.get(key)
         if (
-            not _is_url(url)
+            not is_url(url)
             or urlsplit(url).netloc.lower() != urlsplit(video.remote_url or "").netloc.lower()
         ):
             continue

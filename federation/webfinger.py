@@ -5,7 +5,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 from xml.sax.saxutils import escape
 
-from .actors import find_local, is_local_url
+from .actors import find_local
+from .ap import is_local_url
 
 if TYPE_CHECKING:
     from instance.core import Shoal

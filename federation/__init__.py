@@ -14,8 +14,8 @@ def setup(app: Application) -> None:
     from instance.app import add_chore, add_startup_hook
     from instance.services import subscriptions
 
-    from .actors import ensure_application_actor
     from .follows import REMOTE
+    from .instance_actor import ensure_application_actor
     from .web import add_routes
 
     add_routes(app)

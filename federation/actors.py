@@ -19,7 +19,6 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import joinedload
 
-from instance.errors import Conflict
 from instance.models import Actor, ActorKind, utcnow
 from instance.models.actor import handle_key
 
@@ -32,7 +31,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("shoal.federation.actors")
 
-APPLICATION_NAME = "peertube"
 REFRESH_AFTER = timedelta(days=2)
 AS_PUBLIC = "https://www.w3.org/ns/activitystreams#Public"
 
@@ -105,59 +103,6 @@ def actor_to_ap(shoal: Shoal, actor: Actor) -> dict[str, Any]:
             doc["attributedTo"] = [{"type": "Person", "id": owner.ap_id}]
         doc["postingRestrictedToMods"] = True
     return doc
-
-
-# ---------------------------------------------------------------- the Application actor
-
-
-async def ensure_application_actor(shoal: Shoal, _app: object = None) -> Actor:
-    """Create the instance's Application actor with its keys if missing (a startup hook)."""
-    from instance.services.actors import new_local_actor
-
-    existing = await _load_application(shoal)
-    if existing is not None:
-        return existing
-    try:
-        async with shoal.db.write() as session:
-            await new_local_actor(
-                shoal,
-                session,
-                kind=ActorKind.APPLICATION,
-                name=APPLICATION_NAME,
-                display_name=shoal.settings.instance_name,
-                summary=shoal.settings.instance_description,
-            )
-    except (IntegrityError, Conflict):
-        log.info("another process created the Application actor first")
-    actor = await _load_application(shoal)
-    if actor is None:
-        raise RuntimeError("the Application actor could not be created")
-    log.info("Application actor is %s", actor.ap_id)
-    return actor
-
-
-async def _load_application(shoal: Shoal) -> Actor | None:
-    async with shoal.db.read() as session:
-        actor = await session.scalar(
-            select(Actor).where(
-                Actor.host.is_(None),
-                Actor.kind == ActorKind.APPLICATION,
-                Actor.preferred_username == APPLICATION_NAME,
-            )
-        )
-        if actor is not None:
-            session.expunge(actor)
-    if actor is not None:
-        shoal.extras["federation.application"] = actor
-    return actor
-
-
-async def application_actor(shoal: Shoal) -> Actor:
-    """The instance's Application actor (``/accounts/peertube``), detached, with its keys."""
-    cached = shoal.extras.get("federation.application")
-    if cached is not None:
-        return cached
-    return await ensure_application_actor(shoal)
 
 
 # ---------------------------------------------------------------- resolving remote actors

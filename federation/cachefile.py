@@ -61,9 +61,9 @@ def cachefile_to_ap(shoal: Shoal, video: Video, mirror: VideoMirror) -> dict[str
 
 async def send_cachefile(shoal: Shoal, video: Video, mirror: VideoMirror, verb: str) -> None:
     """Create, Update or Undo(Create) of our CacheFile, to the video's origin (channel and account)."""
-    from .actors import application_actor
     from .delivery import deliver
     from .fanout import account_of, load_video
+    from .instance_actor import application_actor
 
     loaded = await load_video(shoal, video.id)
     if loaded is None or loaded[0].is_local:

@@ -115,8 +115,8 @@ def delete_activity(shoal: Shoal, video: Video, *, withdrawn: bool = False) -> d
 
 async def video_recipients(shoal: Shoal, video: Video) -> list[Any]:
     """Followers of the video's account, channel and the Application actor."""
-    from .actors import application_actor
     from .delivery import followers_of
+    from .instance_actor import application_actor
 
     app_actor = await application_actor(shoal)
     return [followers_of(video.channel), followers_of(account_of(video)), followers_of(app_actor)]
@@ -152,8 +152,8 @@ def announce_activity(shoal: Shoal, video: Video, actor: Actor) -> dict[str, Any
 async def announce_video(shoal: Shoal, video: Video) -> None:
     """The channel and the Application actor share a public video with their followers (and the
     shares are recorded, for the video's ``shares`` collection)."""
-    from .actors import application_actor
     from .delivery import deliver, followers_of
+    from .instance_actor import application_actor
 
     if video.privacy != Privacy.PUBLIC:
         return
@@ -311,8 +311,8 @@ async def send_view(shoal: Shoal, video_id: int) -> None:
     (PeerTube's ``View``, id ``<actor>/views/videos/<id>/<random>``). For a views hook."""
     import secrets
 
-    from .actors import application_actor
     from .delivery import deliver
+    from .instance_actor import application_actor
 
     loaded = await load_video(shoal, video_id)
     if loaded is None or loaded[0].is_local:
@@ -343,8 +343,8 @@ async def on_abuse(shoal: Shoal, report_id: int) -> None:
     the Application actor, as Mastodon does, so the reporter stays unknown to the other side."""
     from instance.models import AbuseReport
 
-    from .actors import application_actor
     from .delivery import deliver
+    from .instance_actor import application_actor
 
     async with shoal.db.read() as session:
         report = await session.get(AbuseReport, report_id)

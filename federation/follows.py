@@ -19,10 +19,11 @@ from instance.models import Actor, Follow, FollowState
 from instance.services.subscriptions import RemoteActors
 
 from . import routing
-from .actors import CONTEXT, application_actor, resolve_actor
+from .actors import CONTEXT, resolve_actor
 from .ap import id_of, is_local_url
 from .delivery import deliver, own_inbox
 from .errors import FetchError, Invalid
+from .instance_actor import application_actor
 
 if TYPE_CHECKING:
     from instance.core import Shoal

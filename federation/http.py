@@ -23,6 +23,7 @@ from instance import safejson
 from instance.netguard import allowed, parse_address, public
 
 from .errors import FetchError, Gone, Invalid, Refused
+from .instance_actor import application_actor
 from .signatures import key_id_of, sign_headers
 
 if TYPE_CHECKING:
@@ -101,8 +102,6 @@ async def get_bytes(
     :class:`FetchError` on other failures.
     """
     if sign and signer is None:
-        from .actors import application_actor
-
         signer = await application_actor(shoal)
     current = url
     for _ in range(MAX_REDIRECTS + 1):

@@ -23,7 +23,7 @@ APPLICATION_REL = "https://www.w3.org/ns/activitystreams#Application"
 
 async def well_known(shoal: Shoal) -> dict[str, Any]:
     """``/.well-known/nodeinfo``: the documents, and the Application actor as PeerTube lists it."""
-    from .actors import application_actor
+    from .instance_actor import application_actor
 
     links = [{"rel": rel, "href": shoal.url(f"/nodeinfo/{version}.json")} for version, rel in SCHEMAS.items()]
     links.append({"rel": APPLICATION_REL, "href": (await application_actor(shoal)).ap_id})

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib
 import json
 import secrets
 import sys
@@ -153,18 +154,30 @@ def build_parser() -> argparse.ArgumentParser:
     invite.add_argument("--name", help="user name (default: from the e-mail address)")
     invite.add_argument("--role", choices=["admin", "moderator", "user"], default="user")
 
-    for name, extra in EXTRA_PARSERS.items():
-        extra(sub.add_parser(name, help=EXTRA_HELP[name]))
+    for name, (module, _, help_text) in SUBCOMMANDS.items():
+        importlib.import_module(module).add_arguments(sub.add_parser(name, help=help_text))
     return parser
 
 
-EXTRA_PARSERS: dict[str, Callable[[argparse.ArgumentParser], None]] = {}
-EXTRA_HELP: dict[str, str] = {}
-
 COMMANDS.update({"serve": _serve, "db": _db, "config": _config, "user": _user})
-import p2p.cli  # noqa: E402, F401 - registers `shoal seeder`
 
-from . import doctor, upload_cli, worker  # noqa: E402, F401 - register `shoal doctor`, `shoal upload`, `shoal worker`
+# The subcommands that live in their own modules: name -> (module, command function, help).
+# Each module has ``add_arguments(parser)``; it is imported when the parser is built.
+SUBCOMMANDS: dict[str, tuple[str, str, str]] = {
+    "doctor": ("instance.doctor", "run_doctor",
+               "check the deployment (database, Redis, storage, ffmpeg, URL, clock, jobs)"),
+    "upload": ("instance.upload_cli", "run", "upload a video to an instance, with progress"),
+    "worker": ("instance.worker", "run_worker", "run background jobs from the Redis queue (scaled mode)"),
+    "seeder": ("p2p.cli", "run_seeder", "seed the published videos over BitTorrent and WebTorrent"),
+}  # fmt: skip
+
+
+def command(name: str) -> Command:
+    """The function of subcommand ``name``."""
+    if name in COMMANDS:
+        return COMMANDS[name]
+    module, function, _ = SUBCOMMANDS[name]
+    return getattr(importlib.import_module(module), function)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -175,7 +188,7 @@ def main(argv: list[str] | None = None) -> int:
     except SettingsError as exc:
         print(f"shoal: {exc}", file=sys.stderr)
         return 2
-    result = COMMANDS[args.command](settings, args)
+    result = command(args.command)(settings, args)
     if asyncio.iscoroutine(result):
         result = asyncio.run(result)
     return int(result or 0)

@@ -23,7 +23,6 @@ import aiohttp
 from sqlalchemy import text
 
 from . import migrate
-from .cli import COMMANDS, EXTRA_HELP, EXTRA_PARSERS
 from .settings import Settings
 
 if TYPE_CHECKING:
@@ -285,8 +284,3 @@ async def run_doctor(settings: Settings, args: argparse.Namespace) -> int:
         findings = await diagnose(shoal, timeout=args.timeout, skip=tuple(args.skip))
     print(report(findings))
     return 1 if any(not f.ok for f in findings) else 0
-
-
-EXTRA_PARSERS["doctor"] = add_arguments
-EXTRA_HELP["doctor"] = "check the deployment (database, Redis, storage, ffmpeg, URL, clock, jobs)"
-COMMANDS["doctor"] = run_doctor

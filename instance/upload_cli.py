@@ -17,7 +17,6 @@ from pathlib import Path
 
 import aiohttp
 
-from .cli import COMMANDS, EXTRA_HELP, EXTRA_PARSERS
 from .settings import Settings
 
 CHUNK = 8 * 1024 * 1024
@@ -147,8 +146,3 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
     except (UploadFailed, aiohttp.ClientError, OSError) as exc:
         print(f"\nshoal upload: {exc}", file=sys.stderr)
         return 1
-
-
-EXTRA_PARSERS["upload"] = add_arguments
-EXTRA_HELP["upload"] = "upload a video to an instance, with progress"
-COMMANDS["upload"] = run

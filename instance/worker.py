@@ -18,7 +18,6 @@ from redis.exceptions import RedisError
 from sqlalchemy.exc import SQLAlchemyError
 
 from . import migrate
-from .cli import COMMANDS, EXTRA_HELP, EXTRA_PARSERS
 from .settings import Settings
 
 log = logging.getLogger("shoal.worker")
@@ -118,8 +117,3 @@ async def run_worker(settings: Settings, args: argparse.Namespace) -> int:
             return 1
         log.info("worker %s stopped", queue.worker_id, extra={"worker_id": queue.worker_id})
     return 0
-
-
-EXTRA_PARSERS["worker"] = add_arguments
-EXTRA_HELP["worker"] = "run background jobs from the Redis queue (scaled mode)"
-COMMANDS["worker"] = run_worker

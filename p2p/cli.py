@@ -8,7 +8,6 @@ import logging
 import signal
 import sys
 
-from instance.cli import COMMANDS, EXTRA_HELP, EXTRA_PARSERS
 from instance.settings import Settings
 
 log = logging.getLogger("shoal.p2p.seeder")
@@ -50,8 +49,3 @@ async def run_seeder(settings: Settings, args: argparse.Namespace) -> int:
         finally:
             await seeder.stop()
     return 0
-
-
-EXTRA_PARSERS["seeder"] = add_arguments
-EXTRA_HELP["seeder"] = "seed the published videos over BitTorrent and WebTorrent"
-COMMANDS["seeder"] = run_seeder

@@ -85,7 +85,7 @@ async def test_actor_documents(instance: Instance) -> None:
         if kind == "Group":
             assert doc["attributedTo"] == [{"type": "Person", "id": instance.url + "/accounts/alice"}]
     # The published key verifies what the stored private key signs.
-    from federation.actors import application_actor
+    from federation.instance_actor import application_actor
 
     app_actor = await application_actor(instance.shoal)
     signature = CryptographicSecret.from_pem("k", app_actor.private_key_pem).sign("hello")

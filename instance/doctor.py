@@ -2,8 +2,9 @@
 
 Each check talks to the real thing the instance depends on — the database (reachable and
 migrated), Redis, storage (a write, read back and delete), ffmpeg (version and the libx264
-and aac encoders), the public URL, the clock against the database's, and, when jobs run in
-`shoal worker` processes, a round trip of the built-in ``noop`` job through the queue. The
+and aac encoders), the public URL, the clock against the database's, when jobs run in
+`shoal worker` processes a round trip of the built-in ``noop`` job through the queue, and
+videos or mirrors left unfinished with no job on them. The
 command prints one line per check and exits 1 when any check failed.
 """
 
@@ -16,7 +17,7 @@ import shutil
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
 import aiohttp
@@ -65,7 +66,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--skip",
         action="append",
         default=[],
-        choices=["database", "redis", "storage", "ffmpeg", "public-url", "clock", "jobs"],
+        choices=["database", "redis", "storage", "ffmpeg", "public-url", "clock", "jobs", "stuck"],
         help="skip a check (repeatable)",
     )
 
@@ -229,6 +230,48 @@ async def check_jobs(shoal: Shoal, timeout: float) -> str:
     return f"noop job done by a worker ({len(workers)} alive)"
 
 
+STUCK_AFTER = timedelta(minutes=10)
+
+
+async def check_stuck(shoal: Shoal, timeout: float) -> str:
+    """Rows left in a non-final state with no open work to move them on (their state graphs:
+    :mod:`instance.models.states`), quiet for :data:`STUCK_AFTER`: local videos and mirrors."""
+    from sqlalchemy import and_, cast, exists, func, select
+    from sqlalchemy.types import String
+
+    from .jobs.work import OPEN_STATES
+    from .models import Video, VideoMirror, WorkItem
+    from .models.redundancy import MIRROR_STATES
+    from .models.video import VIDEO_STATES
+
+    quiet = datetime.now(UTC) - STUCK_AFTER
+    found = []
+    async with shoal.db.read() as session:
+        for graph, model, changed, extra in (
+            (VIDEO_STATES, Video, Video.state_changed_at, [Video.remote_url.is_(None)]),
+            (MIRROR_STATES, VideoMirror, VideoMirror.updated_at, []),
+        ):
+            work = exists().where(
+                WorkItem.kind == graph.work_kind,
+                WorkItem.subject == cast(model.id, String),
+                WorkItem.state.in_(OPEN_STATES),
+            )
+            stuck = await session.scalar(
+                select(func.count(model.id)).where(
+                    and_(model.state.in_(graph.open_states), changed < quiet, ~work, *extra)
+                )
+            )
+            if stuck:
+                found.append(f"{stuck} {graph.name}(s)")
+    if found:
+        raise CheckFailed(
+            f"{' and '.join(found)} left in a non-final state with no job to finish them",
+            "see the failed jobs on the admin page (Jobs) and retry them (POST /api/v1/jobs/<id>/retry); "
+            "a row with no job at all was left by a crash: delete it (a video) or remove the mirror",
+        )
+    return "every unfinished video and mirror has a job on it"
+
+
 CHECKS: list[tuple[str, str, Callable[[Shoal, float], Awaitable[str]]]] = [
     ("database", "database", check_database),
     ("redis", "Redis", check_redis),
@@ -237,6 +280,7 @@ CHECKS: list[tuple[str, str, Callable[[Shoal, float], Awaitable[str]]]] = [
     ("public-url", "public URL", check_public_url),
     ("clock", "clock", check_clock),
     ("jobs", "job queue", check_jobs),
+    ("stuck", "unfinished rows", check_stuck),
 ]
 
 
@@ -247,7 +291,7 @@ async def diagnose(shoal: Shoal, *, timeout: float = 20.0, skip: tuple[str, ...]
         if key in skip:
             findings.append(Finding(label, True, "skipped (--skip)", skipped=True))
             continue
-        if key in ("clock", "jobs") and findings and findings[0].detail.startswith("cannot reach"):
+        if key in ("clock", "jobs", "stuck") and findings and findings[0].detail.startswith("cannot reach"):
             findings.append(Finding(label, False, "not checked: the database is not usable", "fix it first"))
             continue
         try:

@@ -16,13 +16,14 @@ from sqlalchemy import select
 
 from ..core import Shoal
 from ..models import Video, VideoState
+from ..models.video import VIDEO_STATES
 from ..services.videos import get_video_for
 from . import api
 from .registry import current_user, shoal_of
 
 POLL_SECONDS = 0.5
 MAX_SECONDS = 6 * 3600
-TERMINAL = {VideoState.PUBLISHED, VideoState.FAILED}
+TERMINAL = VIDEO_STATES.final
 
 
 def state_event(video: Any) -> dict[str, Any]:

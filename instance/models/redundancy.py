@@ -15,12 +15,27 @@ from sqlalchemy import BigInteger, ForeignKey, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from .base import Base, UTCDateTime, utcnow
+from .states import StateGraph
 
 
 class MirrorState(enum.StrEnum):
     WANTED = "wanted"
     MIRRORED = "mirrored"
     FAILED = "failed"
+
+
+# A wanted mirror is copied (or fails); a mirrored one is renewed in place until it expires
+# and its row goes. Failed ones stay for the admin to see.
+MIRROR_STATES = StateGraph(
+    "mirror",
+    MirrorState.WANTED,
+    {
+        MirrorState.WANTED: frozenset({MirrorState.WANTED, MirrorState.MIRRORED, MirrorState.FAILED}),
+        MirrorState.MIRRORED: frozenset({MirrorState.MIRRORED}),
+        MirrorState.FAILED: frozenset({MirrorState.FAILED}),
+    },
+    work_kind="mirror_video",
+)
 
 
 class VideoMirror(Base):

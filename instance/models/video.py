@@ -12,6 +12,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from .actor import Actor
 from .base import Base, JSONType, UTCDateTime, utcnow
+from .states import StateGraph
 
 # PeerTube's short UUID: the UUID's 128-bit number written in the flickrBase58 alphabet.
 BASE58 = "123456789abcdefghijkmnopqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ"
@@ -71,6 +72,27 @@ class VideoState(enum.StrEnum):
         if self is VideoState.FAILED:
             return 7, "Transcoding failed"
         return 2, "To transcode"
+
+
+# Processing starts again from probing on each attempt, so every processing state may go back
+# to it; every one may fail. Remote videos are stored published.
+VIDEO_STATES = StateGraph(
+    "video",
+    VideoState.RECEIVED,
+    {
+        VideoState.RECEIVED: frozenset({VideoState.PROBING, VideoState.FAILED}),
+        VideoState.PROBING: frozenset({VideoState.PROBING, VideoState.TRANSCODING, VideoState.FAILED}),
+        VideoState.TRANSCODING: frozenset(
+            {VideoState.PROBING, VideoState.TRANSCODING, VideoState.PUBLISHING, VideoState.FAILED}
+        ),
+        VideoState.PUBLISHING: frozenset(
+            {VideoState.PROBING, VideoState.PUBLISHING, VideoState.PUBLISHED, VideoState.FAILED}
+        ),
+        VideoState.PUBLISHED: frozenset({VideoState.PUBLISHED}),
+        VideoState.FAILED: frozenset({VideoState.FAILED}),
+    },
+    work_kind="process_video",
+)
 
 
 class Video(Base):

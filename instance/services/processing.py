@@ -24,6 +24,7 @@ import transcoding
 from ..core import Shoal
 from ..jobs import PermanentFailure, register_job
 from ..models import Rendition, Video, VideoState, WorkItem, utcnow
+from ..models.video import VIDEO_STATES
 from .files import access_changed
 
 log = logging.getLogger("shoal.processing")
@@ -58,10 +59,16 @@ def ladder_settings(shoal: Shoal) -> transcoding.LadderSettings:
 
 
 async def _set(shoal: Shoal, video_id: int, **values: Any) -> None:
+    where = [Video.id == video_id]
     if "state" in values:
         values.setdefault("state_changed_at", utcnow())
+        # The move must be one VIDEO_STATES allows from where the row is now (it may have
+        # failed or been deleted meanwhile): else processing stops here.
+        where.append(Video.state.in_(VIDEO_STATES.sources(values["state"])))
     async with shoal.db.write() as session:
-        await session.execute(update(Video).where(Video.id == video_id).values(**values))
+        result = await session.execute(update(Video).where(*where).values(**values))
+    if "state" in values and not result.rowcount:
+        raise PermanentFailure(f"the video cannot go to {values['state']} now (deleted or already final)")
 
 
 class _Progress:

@@ -97,3 +97,37 @@ def test_cli_healthy_embedded_exits_0(tmp_path: Path) -> None:
     finally:
         serve.terminate()
         serve.wait(timeout=20)
+
+
+async def test_unfinished_rows_with_no_job_are_reported(make_instance) -> None:
+    """A video left transcoding with no job on it (a crash before its job was written) is
+    found; one whose job is still open is not, nor a fresh one."""
+    from datetime import timedelta
+
+    from sqlalchemy import update
+
+    from instance.jobs import add_work
+    from instance.models import Video, VideoState, utcnow
+    from tests.instance.test_videos import new_video
+
+    instance = await make_instance()
+    await instance.create_user("alice")
+    working = await new_video(instance, "alice", "Being processed", state=VideoState.TRANSCODING)
+    stuck = await new_video(instance, "alice", "Left behind", state=VideoState.TRANSCODING)
+    await new_video(instance, "alice", "Just received", state=VideoState.RECEIVED)
+    shoal = instance.shoal
+    async with shoal.db.write() as session:
+        long_ago = utcnow() - timedelta(hours=1)
+        await session.execute(
+            update(Video).where(Video.id.in_([working.id, stuck.id])).values(state_changed_at=long_ago)
+        )
+        await add_work(session, "process_video", str(working.id), delay=3600)
+
+    async with open_shoal(instance.settings) as fresh:
+        found = by_name(await diagnose(fresh, timeout=5, skip=("ffmpeg", "storage", "public-url")))
+    assert not found["unfinished rows"].ok and "1 video(s)" in found["unfinished rows"].detail
+    async with shoal.db.write() as session:
+        await session.execute(update(Video).where(Video.id == stuck.id).values(state=VideoState.FAILED))
+    async with open_shoal(instance.settings) as fresh:
+        found = by_name(await diagnose(fresh, timeout=5, skip=("ffmpeg", "storage", "public-url")))
+    assert found["unfinished rows"].ok, found["unfinished rows"].detail

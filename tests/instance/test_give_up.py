@@ -8,7 +8,7 @@ from datetime import timedelta
 
 from sqlalchemy import update
 
-from instance.jobs import add_work, claim_work, run_work
+from instance.jobs import PermanentFailure, add_work, claim_work, run_work
 from instance.jobs.work import fail_abandoned
 from instance.models import Video, VideoMirror, VideoState, WorkItem
 from instance.models.redundancy import MirrorState
@@ -65,3 +65,38 @@ async def test_a_mirror_whose_copy_gives_up_fails(make_instance: InstanceFactory
         work = await session.get(WorkItem, row.id)
     assert (work.state, current.state) == ("failed", MirrorState.FAILED)
     assert current.last_error and "gave up" in current.last_error
+
+
+def test_the_state_graphs_name_their_final_states_and_moves() -> None:
+    from instance.models.redundancy import MIRROR_STATES
+    from instance.models.states import BadTransition
+    from instance.models.video import VIDEO_STATES
+
+    assert VIDEO_STATES.final == {VideoState.PUBLISHED, VideoState.FAILED}
+    assert MIRROR_STATES.final == {MirrorState.MIRRORED, MirrorState.FAILED}
+    assert VIDEO_STATES.allows(VideoState.TRANSCODING, VideoState.PROBING)  # a retry starts over
+    assert not VIDEO_STATES.allows(VideoState.FAILED, VideoState.PROBING)
+    assert not VIDEO_STATES.allows(VideoState.RECEIVED, VideoState.PUBLISHED)
+    try:
+        VIDEO_STATES.check(VideoState.PUBLISHED, VideoState.TRANSCODING)
+    except BadTransition as exc:
+        assert "published" in str(exc)
+    else:
+        raise AssertionError("a published video went back to transcoding")
+
+
+async def test_processing_never_moves_a_final_video(make_instance: InstanceFactory) -> None:
+    """A video failed (or deleted) while its job waited: the job stops, the video stays failed."""
+    from instance.services.processing import _set
+
+    instance = await make_instance(worker=False)
+    await instance.create_user("carol")
+    video = await new_video(instance, "carol", "Failed meanwhile", state=VideoState.FAILED)
+    try:
+        await _set(instance.shoal, video.id, state=VideoState.PROBING, progress=0)
+    except PermanentFailure as exc:
+        assert "cannot go to probing" in str(exc)
+    else:
+        raise AssertionError("a failed video went back to probing")
+    async with instance.shoal.db.read() as session:
+        assert (await session.get(Video, video.id)).state == VideoState.FAILED

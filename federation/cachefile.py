@@ -1,6 +1,6 @@
 """PeerTube's ``CacheFile``: announcing our mirrors of remote videos, hearing of mirrors of ours.
 
-Sending (registered in :data:`p2p.redundancy.ANNOUNCERS`): the Application actor tells the
+Sending (the ``announce_mirror`` port, :func:`federation.install`): the Application actor tells the
 video's origin (its channel and account inboxes) ``Create`` when a mirror is made, ``Update``
 when it is renewed (a later ``expires``), and ``Undo`` of the Create when it is dropped::
 
@@ -189,8 +189,3 @@ async def refresh_video(shoal: Shoal, url: str) -> None:
     except FetchError as exc:
         log.info("cannot refresh %s: %s", url, exc)
 
-
-if send_cachefile not in redundancy.ANNOUNCERS:
-    redundancy.ANNOUNCERS.append(send_cachefile)
-if refresh_video not in redundancy.REFRESHERS:
-    redundancy.REFRESHERS.append(refresh_video)

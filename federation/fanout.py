@@ -1,13 +1,12 @@
 """Sending content: Create/Update/Delete of videos, comments as Notes, likes and dislikes.
 
-Hooks into the core (registered when this module is imported — it is in ``JOB_MODULES``
-so workers, which publish videos, have them too): :data:`PUBLISH_HOOKS` (Create),
-videos' ``UPDATE_HOOKS`` (Update, or Create/Delete when the privacy crosses the line
-between federated and not), ``DELETE_HOOKS`` (Delete) and ``MEDIA_HOOKS`` (Update once
-torrents are made), comments' created/deleted
-hooks, ratings' hook, views' hook (a View to the origin of a remote video), abuse reports'
-hook (a Flag to the reported content's instance). Only public and unlisted published videos
-ever leave the instance.
+The handlers of the core's events (:data:`HANDLERS`, installed into every Shoal's extension
+surface by :func:`federation.install`): ``video_published`` (Create), ``video_updated``
+(Update, or Create/Delete when the privacy crosses the line between federated and not),
+``video_deleted`` (Delete), ``video_media_changed`` (Update once torrents are made), comments
+created and deleted, ratings, ``remote_video_viewed`` (a View to the origin of a remote
+video), ``abuse_reported`` (a Flag to the reported content's instance). Only public and
+unlisted published videos ever leave the instance.
 
 Recipients of a video's activities: the followers of its account, of its channel and of
 the instance's Application actor (instance follows). A comment goes to the commenter's
@@ -26,9 +25,6 @@ from sqlalchemy.orm import joinedload
 from instance.api.registry import iso
 from instance.core import Shoal
 from instance.models import Actor, Comment, Privacy, Video, VideoShare, utcnow
-from instance.services import abuses, processing, ratings, views
-from instance.services import comments as comment_service
-from instance.services import videos as video_service
 from instance.services.videos import renditions_of
 
 from .context import PUBLIC, with_context
@@ -394,33 +390,27 @@ async def resolve_video_url(shoal: Shoal, url: str) -> None:
     await get_or_fetch_video(shoal, url)
 
 
+HANDLERS = {
+    "video_published": on_publish,
+    "video_updated": on_update,
+    "video_deleted": on_delete,
+    "video_media_changed": on_media_changed,
+    "comment_created": on_comment_created,
+    "comment_deleted": on_comment_deleted,
+    "video_rated": on_rate,
+    "remote_video_viewed": send_view,
+    "abuse_reported": on_abuse,
+}
+
+
 def install() -> None:
-    """Register the hooks (idempotent)."""
+    """Federation's own wiring (idempotent): the content handlers of the routing table and the
+    backfill of a followed actor's outbox."""
     from . import routing
-
-    pairs = [
-        (processing.PUBLISH_HOOKS, on_publish),
-        (video_service.UPDATE_HOOKS, on_update),
-        (video_service.DELETE_HOOKS, on_delete),
-        (video_service.MEDIA_HOOKS, on_media_changed),
-        (comment_service.CREATED_HOOKS, on_comment_created),
-        (comment_service.DELETED_HOOKS, on_comment_deleted),
-        (ratings.RATE_HOOKS, on_rate),
-        (views.VIEW_HOOKS, send_view),
-        (abuses.ABUSE_HOOKS, on_abuse),
-    ]
-    for hooks, hook in pairs:
-        if hook not in hooks:
-            hooks.append(hook)
-    for name in ("federation.activities",):
-        if name not in routing.HANDLER_MODULES:
-            routing.HANDLER_MODULES.append(name)
-    from instance.api import search_videos
-
-    if resolve_video_url not in search_videos.URL_RESOLVERS:
-        search_videos.URL_RESOLVERS.append(resolve_video_url)
     from .backfill import install as install_backfill
 
+    if "federation.activities" not in routing.HANDLER_MODULES:
+        routing.HANDLER_MODULES.append("federation.activities")
     install_backfill()
 
 

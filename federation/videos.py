@@ -27,7 +27,6 @@ from instance.api.registry import iso
 from instance.api.serializers import media_url, tracker_urls, video_file
 from instance.core import Shoal
 from instance.models import Actor, ActorKind, Privacy, Rendition, Video, VideoState, utcnow
-from instance.services import videos as video_service
 from instance.vocab import CATEGORIES, LANGUAGES, LICENCES
 
 from .ap import is_local_url, is_url
@@ -195,9 +194,9 @@ def _rendition_links(shoal: Shoal, video: Video, rendition: Rendition) -> list[d
 
 
 def _swarm_ids(shoal: Shoal, video: Video, renditions: list[Rendition]) -> list[str]:
-    if not shoal.settings.p2p_enabled or not video_service.SWARM_IDS:
+    if not shoal.settings.p2p_enabled or shoal.ext.swarm_ids is None:
         return []
-    return list(video_service.SWARM_IDS[0](shoal, video, renditions))
+    return list(shoal.ext.swarm_ids(shoal, video, renditions))
 
 
 def _url_array(shoal: Shoal, video: Video, renditions: list[Rendition]) -> list[dict[str, Any]]:

@@ -16,6 +16,7 @@ import aiohttp
 from redis.asyncio import Redis
 
 from .db import Database
+from .extensions import Surface, build_surface
 from .netguard import GuardedResolver
 from .ratelimit import MemoryRateLimiter, RateLimiter, RedisRateLimiter
 from .settings import Settings
@@ -42,6 +43,8 @@ class Shoal:
     http: aiohttp.ClientSession | None = None
     jobs: JobQueue | None = None
     extras: dict[str, Any] = field(default_factory=dict)
+    # The events this Shoal fires and the ports it calls out through (instance/extensions.py).
+    ext: Surface = field(default_factory=Surface)
 
     def url(self, path: str) -> str:
         """An absolute URL on this instance's public origin."""
@@ -84,6 +87,7 @@ async def open_shoal(settings: Settings, *, http: bool = True) -> AsyncIterator[
         secret=settings.server_secret(),
         redis=redis,
         http=session,
+        ext=build_surface(),
     )
     try:
         yield shoal

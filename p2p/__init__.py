@@ -3,13 +3,19 @@
 ``setup(app)`` (called by the app factory) adds the tracker routes (``/tracker/announce``,
 ``/tracker/scrape``, ``/tracker/socket``), ``/download/torrents/<file>``, the mirrored files
 (``/static/redundancy/hls/…``) and the redundancy admin routes, the tracker and seeder
-startup hooks, and the peer-expiry and redundancy chores. The ``make_torrents`` job and its publish
-hook live in :mod:`p2p.jobs` (listed in ``JOB_MODULES``, so workers have them too).
+startup hooks, and the peer-expiry and redundancy chores. ``install(surface)`` handles the core's
+publish and update events and answers its ``swarm_ids`` port in every process; the
+``make_torrents`` job lives in :mod:`p2p.jobs` (listed in ``JOB_MODULES``, so workers have it).
 """
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from aiohttp import web
+
+if TYPE_CHECKING:
+    from instance.extensions import Surface
 
 
 def setup(app: web.Application) -> None:
@@ -34,15 +40,14 @@ def setup(app: web.Application) -> None:
     add_chore(app, "tracker_sweep", 60.0, sweep_peers)
     # Every minute; the chore itself keeps to each instance's redundancy_check_interval.
     add_chore(app, "redundancy", 60.0, redundancy_chore)
-    _hook_video_updates()
 
 
-def _hook_video_updates() -> None:
-    """Remake or remove torrents when a video changes (privacy, title), if videos offer the hook."""
-    from instance.services import videos
+def install(surface: Surface) -> None:
+    """Make torrents once a video is published, remake or remove them when it changes (privacy,
+    title), and answer the ``swarm_ids`` port (the P2P swarm of each rendition)."""
+    from .jobs import after_publish, after_update
+    from .swarm import swarm_ids
 
-    from .jobs import after_update
-
-    hooks = getattr(videos, "UPDATE_HOOKS", None)
-    if hooks is not None and after_update not in hooks:
-        hooks.append(after_update)
+    surface.on("video_published", after_publish)
+    surface.on("video_updated", after_update)
+    surface.swarm_ids = swarm_ids

@@ -2,7 +2,7 @@
 
 Imported by every process that runs jobs (listed in ``JOB_MODULES``), so the hook is in
 place wherever ``process_video`` publishes a video; it also offers the swarm ids to the
-videos' ``SWARM_IDS`` (federation sends them as ``Infohash`` tags).
+the ``swarm_ids`` port (federation sends them as ``Infohash`` tags); :func:`p2p.install` wires them.
 """
 
 from __future__ import annotations
@@ -10,12 +10,10 @@ from __future__ import annotations
 from instance.core import Shoal
 from instance.jobs import register_job
 from instance.models import WorkItem
-from instance.services import processing, videos
 
 from . import redundancy  # noqa: F401 - the mirror_video job
 from .seeder import nudge
 from .service import MAKE_TORRENTS, make_torrents, submit_make_torrents
-from .swarm import swarm_ids
 
 
 async def handle_make_torrents(shoal: Shoal, item: WorkItem) -> None:
@@ -38,7 +36,3 @@ async def after_update(shoal: Shoal, video: object, *_: object, **__: object) ->
 
 
 register_job(MAKE_TORRENTS, handle_make_torrents, max_attempts=5)
-if swarm_ids not in videos.SWARM_IDS:
-    videos.SWARM_IDS.append(swarm_ids)
-if after_publish not in processing.PUBLISH_HOOKS:
-    processing.PUBLISH_HOOKS.append(after_publish)

@@ -4,7 +4,7 @@
 playlists and the fragmented MP4 of every rung, same file names — into its storage under
 ``redundancy/hls/<uuid>/``, serves them at ``/static/redundancy/hls/<uuid>/<file>``, seeds them
 (the origin's torrent, same infohash, fed from our copy) and announces the mirror to the
-origin with PeerTube's ``CacheFile`` (sent by the federation layer through :data:`ANNOUNCERS`).
+origin with PeerTube's ``CacheFile`` (sent by the federation layer through the ``announce_mirror`` port).
 Videos are picked by the admin (``POST /api/v1/server/redundancy/videos``) or by the
 ``redundancy_strategy`` setting (newest or most viewed, within ``redundancy_size``), only from
 followed instances the admin allowed (``PUT /api/v1/server/redundancy/{host}``). A mirror is
@@ -24,7 +24,6 @@ import logging
 import posixpath
 import tempfile
 import time
-from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -58,14 +57,6 @@ PREFIX = "redundancy/hls"
 TORRENTS = "redundancy/torrents"
 CHUNK = 256 * 1024
 
-# (shoal, video, mirror or None, verb) → announce a mirror to its origin: verb is "Create",
-# "Update" or "Undo". The federation layer registers its sender here (federation.cachefile);
-# the modules below are imported by name when nothing is registered yet (a worker process).
-Announcer = Callable[[Shoal, Video, "VideoMirror", str], Awaitable[None]]
-ANNOUNCERS: list[Announcer] = []
-ANNOUNCER_MODULES = ["federation.cachefile"]
-# (shoal, video URL) → fetch the remote video again (its torrents may be newer than our copy).
-REFRESHERS: list[Callable[[Shoal, str], Awaitable[object]]] = []
 
 
 def now() -> datetime:
@@ -200,16 +191,10 @@ async def remove_mirror(shoal: Shoal, mirror_id: int) -> bool:
 
 
 async def announce(shoal: Shoal, video: Video, mirror: VideoMirror, verb: str) -> None:
-    """Tell the origin about the mirror through the registered announcers."""
-    _load_federation()
-    for announcer in ANNOUNCERS:
-        await announcer(shoal, video, mirror, verb)
-
-
-def _load_federation() -> None:
-    """Import the modules that register announcers and refreshers (by name: p2p does not import them)."""
-    for name in ANNOUNCER_MODULES:
-        importlib.import_module(name)
+    """Tell the origin about the mirror (a CacheFile ``Create``, ``Update`` or ``Undo``) through
+    the ``announce_mirror`` port, which federation answers (nothing is sent without it)."""
+    if shoal.ext.announce_mirror is not None:
+        await shoal.ext.announce_mirror(shoal, video, mirror, verb)
 
 
 async def _download(shoal: Shoal, url: str, dest: Path, limit: int) -> int:
@@ -253,9 +238,8 @@ async def mirror_video(shoal: Shoal, mirror_id: int) -> None:
         return
     if video.remote_url and any(not (r.info_hash and r.torrent_path) for r in renditions):
         # The origin makes torrents after publishing: our copy of the video may predate them.
-        _load_federation()
-        for refresh in REFRESHERS:
-            await refresh(shoal, video.remote_url)
+        if shoal.ext.refresh_remote_video is not None:
+            await shoal.ext.refresh_remote_video(shoal, video.remote_url)
         async with shoal.db.read() as session:
             query = select(Rendition).where(Rendition.video_id == video.id)
             renditions = list((await session.execute(query)).scalars())

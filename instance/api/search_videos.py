@@ -2,14 +2,14 @@
 
 A ``search`` that is a video's URL (ours, or another instance's) answers that one video;
 logged-in users may make the instance fetch a remote video it does not know yet (through
-:data:`URL_RESOLVERS`, which federation fills), anonymous callers only find known ones —
+the ``resolve_video_url`` port, which federation answers), anonymous callers only find known ones —
 PeerTube's defaults (``search.remote_uri.users: true``, ``anonymous: false``).
 """
 
 from __future__ import annotations
 
 import logging
-from typing import Annotated, Any
+from typing import Annotated
 from urllib.parse import urlsplit
 
 from aiohttp import web
@@ -24,10 +24,6 @@ from .registry import QUERY, current_user, json_response, shoal_of
 from .videos import Pagination, Text
 
 log = logging.getLogger("shoal.search")
-
-# ``async (shoal, url) -> None``: make the video at ``url`` known locally (fetch and store it).
-URL_RESOLVERS: list[Any] = []
-
 
 class VideoSearchQuery(Pagination):
     """``search``: words, or a video URL."""
@@ -63,12 +59,12 @@ async def find_by_url(shoal: Shoal, url: str, user: User | None) -> Page:
     if ident is None:
         async with reading(shoal) as session:
             known = await session.scalar(select(Video.uuid).where(Video.remote_url == url))
-        if known is None and user is not None:
-            for resolve in URL_RESOLVERS:
-                try:
-                    await resolve(shoal, url)
-                except Exception as exc:
-                    log.info("video %s not resolved: %s", url[:200], exc)
+        resolve = shoal.ext.resolve_video_url
+        if known is None and user is not None and resolve is not None:
+            try:
+                await resolve(shoal, url)
+            except Exception as exc:
+                log.info("video %s not resolved: %s", url[:200], exc)
             async with reading(shoal) as session:
                 known = await session.scalar(select(Video.uuid).where(Video.remote_url == url))
         if known is None:

@@ -1,10 +1,10 @@
 """Abuse reports: a user reports a video, a comment or an account to the moderators.
 
 A report is one :class:`AbuseReport` row (``pending`` until a moderator acts). Reports about
-remote content concern the remote instance's moderators too: :data:`ABUSE_HOOKS`
-(``async (shoal, report_id)``, registered by federation, which sends a ``Flag``) are called
-after the row is committed. Reports received from other instances arrive as the same rows,
-with the remote reporter and the ``Flag``'s id in ``ap_id``.
+remote content concern the remote instance's moderators too: the ``abuse_reported`` event
+(``report_id``; federation sends a ``Flag``) fires after the row is committed. Reports
+received from other instances arrive as the same rows, with the remote reporter and the
+``Flag``'s id in ``ap_id``.
 """
 
 from __future__ import annotations
@@ -24,7 +24,6 @@ from .videos import get_video_for, storable
 log = logging.getLogger("shoal.abuses")
 
 REASON_MAX = 3000
-ABUSE_HOOKS: list[Any] = []
 
 
 def check_reason(reason: Any) -> str:
@@ -75,11 +74,7 @@ async def report_abuse(
         session.add(report)
         await session.flush()
         report_id = report.id
-    for hook in ABUSE_HOOKS:
-        try:
-            await hook(shoal, report_id)
-        except Exception:
-            log.exception("abuse hook %r failed", hook)
+    await shoal.ext.fire(shoal, "abuse_reported", report_id)
     return report_id
 
 

@@ -5,8 +5,8 @@ below it (``thread_id`` = the root). Deleting a comment keeps its row, emptied a
 ``deleted_at``, so the replies under it keep their place (PeerTube's soft delete).
 
 Federation (an extension package) learns about local changes through
-:data:`CREATED_HOOKS` and :data:`DELETED_HOOKS` (``async (shoal, comment_id)``), called
-after the change is committed; a failing hook is logged, never the caller's error.
+the ``comment_created`` and ``comment_deleted`` events (:mod:`instance.extensions`), fired
+after the change is committed; a failing handler is logged, never the caller's error.
 """
 
 from __future__ import annotations
@@ -28,8 +28,6 @@ from .visibility import Viewer, owns_video
 log = logging.getLogger("shoal.comments")
 
 TEXT_MAX = 10_000
-CREATED_HOOKS: list[Any] = []
-DELETED_HOOKS: list[Any] = []
 THREAD_SORTS = ("createdAt", "-createdAt", "totalReplies", "-totalReplies")
 
 
@@ -76,15 +74,6 @@ def check_text(text: Any) -> str:
 
 def comment_not_found() -> NotFound:
     return NotFound("No such comment.", code="comment_not_found")
-
-
-async def run_hooks(shoal: Shoal, hooks: list[Any], *args: Any) -> None:
-    """Call each hook; a failure is logged so the local action still succeeds."""
-    for hook in hooks:
-        try:
-            await hook(shoal, *args)
-        except Exception:
-            log.exception("comment hook %r failed", hook)
 
 
 def _with_account():
@@ -214,7 +203,7 @@ async def add_comment(
         await session.flush()
         comment.account = account
         session.expunge_all()
-    await run_hooks(shoal, CREATED_HOOKS, comment.id)
+    await shoal.ext.fire(shoal, "comment_created", comment.id)
     return CommentView(comment, video)
 
 
@@ -236,4 +225,4 @@ async def delete_comment(shoal: Shoal, ident: str, comment_id: int, user: User) 
         comment.text = ""
         comment.deleted_at = utcnow()
         comment.updated_at = comment.deleted_at
-    await run_hooks(shoal, DELETED_HOOKS, comment_id)
+    await shoal.ext.fire(shoal, "comment_deleted", comment_id)

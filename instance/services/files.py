@@ -19,7 +19,6 @@ import re
 import secrets
 import shutil
 import time
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -478,10 +477,8 @@ async def reconcile_public_links(shoal: Shoal) -> LinkRepair:
     return result
 
 
-# Fetches a remote image's bytes (url, byte limit) -> bytes; federation installs its guarded
-# client here at setup, so the core never opens arbitrary URLs itself.
-RemoteFetch = Callable[[Shoal, str, int], Awaitable[bytes]]
-REMOTE_FETCH: list[RemoteFetch] = []
+# A remote image's bytes come through the ``fetch_remote_image`` port (federation's guarded
+# client), so the core never opens arbitrary URLs itself.
 REMOTE_IMAGE_LIMIT = 5 * 1024 * 1024
 IMAGE_MAGIC = (b"\xff\xd8\xff", b"\x89PNG\r\n\x1a\n", b"RIFF")
 
@@ -500,7 +497,8 @@ async def cache_remote_image(shoal: Shoal, folder: str, video_uuid: str) -> str 
     key = remote_image_key(folder, video_uuid)
     if await shoal.storage.exists(key):
         return key
-    if not REMOTE_FETCH:
+    fetch = shoal.ext.fetch_remote_image
+    if fetch is None:
         return None
     column = Video.thumbnail if folder == "thumbnails" else Video.preview
     async with shoal.db.read() as session:
@@ -510,7 +508,7 @@ async def cache_remote_image(shoal: Shoal, folder: str, video_uuid: str) -> str 
     if row is None or row.remote_url is None or not row[0] or "://" not in row[0]:
         return None
     try:
-        data = await REMOTE_FETCH[0](shoal, row[0], REMOTE_IMAGE_LIMIT)
+        data = await fetch(shoal, row[0], REMOTE_IMAGE_LIMIT)
     except Exception as exc:
         log.info("remote image %s for %s not fetched: %s", row[0], video_uuid, exc)
         return None

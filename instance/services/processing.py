@@ -30,7 +30,6 @@ from .files import access_changed
 log = logging.getLogger("shoal.processing")
 
 PROGRESS_EVERY = 0.5
-PUBLISH_HOOKS: list[Any] = []
 
 
 def work_dir(shoal: Shoal, video_uuid: str) -> Path:
@@ -289,8 +288,7 @@ async def _publish(
         await storage.delete(source_key)
     await access_changed(shoal, video.uuid)
     log.info("video %s published with %d renditions", video.uuid, len(result.renditions))
-    for hook in PUBLISH_HOOKS:
-        await hook(shoal, video.id)
+    await shoal.ext.fire(shoal, "video_published", video.id)
 
 
 async def fail_video(shoal: Shoal, video: Video, code: str, reason: str) -> None:

@@ -2,14 +2,13 @@
 
 One :class:`VideoRate` per (account, video). Counts are recomputed from the rows of the
 video in the same transaction, so they cannot drift. Federation hears about local
-changes through :data:`RATE_HOOKS` (``async (shoal, account_id, video_id, old, new)``,
-ratings ``like``/``dislike``/``none``), called after commit.
+changes through the ``video_rated`` event (``account_id, video_id, old, new``, ratings
+``like``/``dislike``/``none``), fired after commit.
 """
 
 from __future__ import annotations
 
 import logging
-from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -22,7 +21,6 @@ from .videos import get_video_for, reading
 log = logging.getLogger("shoal.ratings")
 
 RATINGS = ("like", "dislike", "none")
-RATE_HOOKS: list[Any] = []
 
 
 async def recount(session: AsyncSession, video_id: int) -> tuple[int, int]:
@@ -85,11 +83,7 @@ async def rate_video(shoal: Shoal, ident: str, user: User, rating: str) -> None:
         video_id = video.id
         old = await set_rate(session, user.account_id, video_id, rating)
     if old != rating:
-        for hook in RATE_HOOKS:
-            try:
-                await hook(shoal, user.account_id, video_id, old, rating)
-            except Exception:
-                log.exception("rate hook %r failed", hook)
+        await shoal.ext.fire(shoal, "video_rated", user.account_id, video_id, old, rating)
 
 
 async def my_rating(shoal: Shoal, ident: str, user: User) -> tuple[int, str]:

@@ -2,7 +2,7 @@
 
 A subscription is a :class:`Follow` from the user's account to a channel. Local channels
 are followed at once (``accepted``); a remote channel (``name@host`` or its URL) is
-resolved and followed through :data:`REMOTE`, which the federation package sets up: the
+resolved and followed through the ``remote_actors`` port, which the federation package answers: the
 follow stays ``pending`` until the channel's instance answers Accept. Without federation
 a remote channel answers 400 ``remote_not_supported``.
 """
@@ -54,15 +54,11 @@ class RemoteActors:
     instance_follows: Callable[..., Awaitable[tuple[int, list[Follow]]]]
 
 
-# Set by ``federation.setup``; None when the federation package is not loaded.
-REMOTE: RemoteActors | None = None
-
-
-def remote() -> RemoteActors:
-    """The federation hooks, or 400 ``remote_not_supported`` when federation is not loaded."""
-    if REMOTE is None:
+def remote(shoal: Shoal) -> RemoteActors:
+    """The ``remote_actors`` port, or 400 ``remote_not_supported`` when nothing answers it."""
+    if shoal.ext.remote_actors is None:
         raise BadRequest("This instance does not federate.", code="remote_not_supported")
-    return REMOTE
+    return shoal.ext.remote_actors
 
 
 def _is_url(uri: str) -> bool:
@@ -83,7 +79,7 @@ async def subscribe(shoal: Shoal, user: User, uri: str) -> None:
     """
     host = None if _is_url(uri) else parse_handle(shoal, uri, field="uri")[1]
     if host is not None or _is_url(uri):
-        federation = remote()
+        federation = remote(shoal)
         channel = await federation.resolve(shoal, uri)
         if channel.kind != ActorKind.GROUP:
             raise BadRequest(f"'{uri[:80]}' is not a channel.", code="not_a_channel", field="uri")
@@ -110,8 +106,9 @@ async def unsubscribe(shoal: Shoal, user: User, handle: str) -> None:
         channel = await find_actor(shoal, session, handle, ActorKind.GROUP)
         account = await session.get(Actor, user.account_id)
         session.expunge_all()
-    if channel is not None and not channel.is_local and REMOTE is not None and account is not None:
-        if not await REMOTE.unfollow(shoal, account, channel):
+    remote_actors = shoal.ext.remote_actors
+    if channel is not None and not channel.is_local and remote_actors is not None and account is not None:
+        if not await remote_actors.unfollow(shoal, account, channel):
             raise NotFound(f"You are not subscribed to '{handle[:80]}'.", code="subscription_not_found")
         return
     async with shoal.db.write() as session:
@@ -188,7 +185,7 @@ async def follow_instances(shoal: Shoal, hosts: list[str]) -> None:
     """Make this instance's Application actor follow each host's (pending until accepted)."""
     if len(hosts) > MAX_HOSTS:
         raise BadRequest(f"Follow at most {MAX_HOSTS} hosts at once.", code="invalid_field", field="hosts")
-    federation = remote()
+    federation = remote(shoal)
     for host in [_host_of(h) for h in hosts]:
         if host == shoal.settings.public_host.lower():
             raise BadRequest("An instance cannot follow itself.", code="cannot_follow_self", field="hosts")
@@ -197,7 +194,7 @@ async def follow_instances(shoal: Shoal, hosts: list[str]) -> None:
 
 async def unfollow_instance(shoal: Shoal, host: str) -> None:
     """Stop following ``host``; 404 ``follow_not_found`` when not following it."""
-    if not await remote().unfollow_instance(shoal, _host_of(host)):
+    if not await remote(shoal).unfollow_instance(shoal, _host_of(host)):
         raise NotFound(f"This instance does not follow '{host[:80]}'.", code="follow_not_found")
 
 
@@ -205,7 +202,7 @@ async def instance_follows(
     shoal: Shoal, direction: str, *, start: int, count: int
 ) -> tuple[int, list[Follow]]:
     """Whom this instance follows (``following``) or who follows it (``followers``)."""
-    return await remote().instance_follows(shoal, direction=direction, start=start, count=count)
+    return await remote(shoal).instance_follows(shoal, direction=direction, start=start, count=count)
 
 
 async def search_channels(shoal: Shoal, search: str, *, start: int, count: int) -> ActorPage:
@@ -231,7 +228,7 @@ async def search_channels(shoal: Shoal, search: str, *, start: int, count: int) 
             actor_id = channel.id if channel is not None else None
     else:
         try:
-            actor = await remote().resolve(shoal, text)
+            actor = await remote(shoal).resolve(shoal, text)
         except NotFound:
             actor = None
         actor_id = actor.id if actor is not None and actor.kind == ActorKind.GROUP else None

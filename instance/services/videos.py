@@ -72,19 +72,6 @@ _NUMERIC_ID = re.compile(r"^[0-9]{1,19}$")
 _UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 _SHORT_UUID = re.compile(r"^[1-9A-HJ-NP-Za-km-z]{1,22}$")
 
-# Extension hooks, called after the change is committed: ``UPDATE_HOOKS`` with
-# ``(shoal, video_id, old_privacy)``, ``DELETE_HOOKS`` with ``(shoal, video)`` (the deleted
-# row, detached, channel and owner loaded), ``MEDIA_HOOKS`` with ``(shoal, video_id)`` when
-# the links to a video's media changed without an edit (torrents made or removed). A failing
-# hook is logged, not raised.
-UPDATE_HOOKS: list[Any] = []
-DELETE_HOOKS: list[Any] = []
-MEDIA_HOOKS: list[Any] = []
-# P2P's swarm ids of a video's renditions, in master playlist order: ``(shoal, video,
-# renditions) -> list[str]``, registered by the P2P package (federation sends them as
-# PeerTube's ``Infohash`` tags without depending on it).
-SWARM_IDS: list[Any] = []
-
 # The REST names of the attributes a client sets, for error messages naming the field.
 API_FIELDS = {
     "name": "name",
@@ -766,21 +753,13 @@ async def update_video(shoal: Shoal, ident: str, user: User | None, changes: dic
         if values.get("privacy") in TOKEN_PRIVACIES:
             await drop_public_link(shoal, video.uuid)
     await access_changed(shoal, video.uuid)
-    await _run_hooks(UPDATE_HOOKS, shoal, video.id, old_privacy)
+    await shoal.ext.fire(shoal, "video_updated", video.id, old_privacy)
     return video
 
 
 async def media_changed(shoal: Shoal, video_id: int) -> None:
-    """Tell :data:`MEDIA_HOOKS` that a video's media links changed (federation re-sends it)."""
-    await _run_hooks(MEDIA_HOOKS, shoal, video_id)
-
-
-async def _run_hooks(hooks: list[Any], *args: Any) -> None:
-    for hook in hooks:
-        try:
-            await hook(*args)
-        except Exception:
-            log.exception("video hook %r failed", hook)
+    """Fire ``video_media_changed``: a video's media links changed (federation re-sends it)."""
+    await shoal.ext.fire(shoal, "video_media_changed", video_id)
 
 
 async def _set_hidden(shoal: Shoal, ident: str, user: User | None, hidden: bool, reason: str | None) -> None:
@@ -865,4 +844,4 @@ async def delete_video(shoal: Shoal, ident: str, user: User | None) -> None:
         await session.execute(delete(Video).where(Video.id == video.id))
     await access_changed(shoal, video.uuid)
     await purge_files(shoal, [files])
-    await _run_hooks(DELETE_HOOKS, shoal, video)
+    await shoal.ext.fire(shoal, "video_deleted", video)

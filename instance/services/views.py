@@ -8,7 +8,7 @@ flushes pending counts into ``videos.views`` and ``video_view_days`` every
 ``views_flush_interval`` seconds.
 
 A counted view of a remote video is also reported to its origin, which keeps the real count:
-:data:`VIEW_HOOKS` (``async (shoal, video_id)``, registered by federation) are called after it.
+the ``remote_video_viewed`` event (``video_id``; federation sends the View) fires after it.
 """
 
 from __future__ import annotations
@@ -32,7 +32,6 @@ from .visibility import Viewer, listing_clause
 
 log = logging.getLogger("shoal.views")
 
-VIEW_HOOKS: list[Any] = []
 
 
 @dataclass
@@ -201,9 +200,5 @@ async def count_view(shoal: Shoal, ident: str, user: User | None, ip: str) -> bo
         video_id, remote = video.id, not video.is_local
     counted = await record_view(shoal, video_id, viewer_key(user, ip))
     if counted and remote:
-        for hook in VIEW_HOOKS:
-            try:
-                await hook(shoal, video_id)
-            except Exception:
-                log.exception("view hook %r failed", hook)
+        await shoal.ext.fire(shoal, "remote_video_viewed", video_id)
     return counted

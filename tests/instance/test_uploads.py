@@ -262,3 +262,29 @@ async def test_direct_upload_to_s3(instance: Instance, clip: Path) -> None:
     )
     assert status == 200, done
     assert await original_bytes(instance, done["video"]["id"]) == data
+
+
+async def test_multipart_fields_are_bounded_in_number_and_size(instance: Instance, clip: Path) -> None:
+    """Fields before the file are held in memory: thousands of them, or a few large ones, are
+    refused at once, and nothing is kept."""
+    alice = await instance.user_client("alice")
+    channel = str(await channel_id(alice))
+    many = aiohttp.FormData()
+    many.add_field("channelId", channel)
+    many.add_field("name", "Many tags")
+    for number in range(5000):
+        many.add_field("tags[]", f"tag{number}")
+    many.add_field("videofile", clip.read_bytes(), filename="clip.mp4")
+    status, body = await alice.post("/api/v1/videos/upload", data=many)
+    assert status == 400 and body["code"] == "too_many_fields", body
+
+    large = aiohttp.FormData()
+    large.add_field("channelId", channel)
+    large.add_field("name", "Large fields")
+    for number in range(10):
+        large.add_field(f"description{number}", "d" * 60_000)
+    large.add_field("videofile", clip.read_bytes(), filename="clip.mp4")
+    status, body = await alice.post("/api/v1/videos/upload", data=large)
+    assert status == 413 and body["code"] == "fields_too_large", body
+    assert list((instance.settings.data_dir / "uploads").glob("*.part")) == []
+    assert await instance.shoal.storage.list("originals") == []

@@ -14,6 +14,7 @@ import logging
 import math
 import re
 import secrets
+import shutil
 import uuid as uuid_lib
 from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
@@ -37,6 +38,7 @@ CHUNK = 1024 * 1024
 S3_PART_MIN = 8 * 1024 * 1024
 S3_MAX_PARTS = 10_000
 _SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
+PROCESSING_STATES = (VideoState.RECEIVED, VideoState.PROBING, VideoState.TRANSCODING, VideoState.PUBLISHING)
 
 
 class VideoAttributes(Body):
@@ -404,8 +406,39 @@ async def _discard(shoal: Shoal, upload: UploadSession) -> None:
             await session.delete(row)
 
 
+def scratch_dir(shoal: Shoal) -> Path:
+    """Where short-lived working folders go (``tempfile`` with ``dir=``): swept when a crash leaves them."""
+    path = shoal.settings.data_dir / "scratch"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def _sweep_folders(
+    folder: Path, cutoff: float, *, pattern: str = "*", keep: frozenset[str] = frozenset()
+) -> int:
+    """Remove the entries of ``folder`` matching ``pattern`` last changed before ``cutoff``, but
+    not those named in ``keep``."""
+    removed = 0
+    for entry in folder.glob(pattern) if folder.is_dir() else []:
+        if entry.name in keep:
+            continue
+        try:
+            if entry.lstat().st_mtime >= cutoff:
+                continue
+        except FileNotFoundError:
+            continue
+        if entry.is_dir() and not entry.is_symlink():
+            shutil.rmtree(entry, ignore_errors=True)
+        else:
+            entry.unlink(missing_ok=True)
+        removed += 1
+    return removed
+
+
 async def expire_uploads(shoal: Shoal) -> int:
-    """Remove idle uploads past their expiry, and part files no session owns. Returns the count."""
+    """Remove idle uploads past their expiry, part files no session owns, and the scratch folders
+    a crash left behind (thumbnail staging, processing folders of videos no longer processing,
+    working folders under ``scratch``). Returns the count."""
     async with shoal.db.read() as session:
         expired = list(
             await session.scalars(
@@ -426,6 +459,14 @@ async def expire_uploads(shoal: Shoal) -> int:
         if part.stat().st_mtime < cutoff:
             part.unlink(missing_ok=True)
             removed += 1
+    async with shoal.db.read() as session:
+        processing = frozenset(
+            await session.scalars(select(Video.uuid).where(Video.state.in_(PROCESSING_STATES)))
+        )
+    data = shoal.settings.data_dir
+    removed += await asyncio.to_thread(_sweep_folders, uploads_dir(shoal), cutoff, pattern="thumbnail-*")
+    removed += await asyncio.to_thread(_sweep_folders, data / "work", cutoff, keep=processing)
+    removed += await asyncio.to_thread(_sweep_folders, data / "scratch", cutoff)
     return removed
 
 

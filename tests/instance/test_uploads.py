@@ -288,3 +288,35 @@ async def test_multipart_fields_are_bounded_in_number_and_size(instance: Instanc
     assert status == 413 and body["code"] == "fields_too_large", body
     assert list((instance.settings.data_dir / "uploads").glob("*.part")) == []
     assert await instance.shoal.storage.list("originals") == []
+
+
+async def test_scratch_folders_left_by_a_crash_are_swept(make_instance) -> None:
+    """Thumbnail staging, processing folders and working folders a crashed process left behind
+    go with the expired uploads; fresh ones, and the folder of a video still processing, stay."""
+    import os
+    import time
+    import uuid
+
+    from instance.models import VideoState
+    from instance.services.uploads import scratch_dir, uploads_dir
+    from tests.instance.test_videos import new_video
+
+    instance = await make_instance(upload_session_ttl=60)
+    await instance.create_user("alice")
+    busy = await new_video(instance, "alice", "Still processing", state=VideoState.TRANSCODING)
+    data = instance.settings.data_dir
+    old = time.time() - 3600
+    left = [
+        uploads_dir(instance.shoal) / "thumbnail-0123456789abcdef",
+        data / "work" / str(uuid.uuid4()),
+        scratch_dir(instance.shoal) / "tmpleftover",
+    ]
+    kept = [uploads_dir(instance.shoal) / "thumbnail-fedcba9876543210", data / "work" / busy.uuid]
+    for folder in left + kept:
+        folder.mkdir(parents=True)
+        (folder / "upload").write_bytes(b"x" * 100)
+    for folder in left + [kept[1]]:
+        os.utime(folder, (old, old))
+    assert await expire_uploads(instance.shoal) >= len(left)
+    assert [folder for folder in left if folder.exists()] == []
+    assert all(folder.exists() for folder in kept)

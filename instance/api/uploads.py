@@ -211,7 +211,8 @@ def _upload_id(request: web.Request) -> str:
 )
 async def put_resumable(request: web.Request) -> web.Response:
     """``Content-Range: bytes a-b/total`` sends a chunk; ``bytes */total`` with no body asks for the
-    offset. 308 with ``Range`` while incomplete, 200 with the video when the last byte arrived."""
+    offset. 308 with ``Range`` while incomplete, 200 with the video once the last byte arrived
+    (also to a retried last chunk)."""
     shoal = shoal_of(request)
     user = require_user(request)
     upload_id = _upload_id(request)
@@ -224,12 +225,10 @@ async def put_resumable(request: web.Request) -> web.Response:
         )
     start, end, total = match.groups()
     if start is None:
-        upload = await uploads.get_upload(shoal, user, upload_id, "resumable")
-        offset = uploads.resumable_offset(shoal, upload)
-        return web.Response(status=308, headers=uploads.range_header(offset))
-    result = await uploads.append_chunk(
-        shoal, user, upload_id, int(start), int(end), int(total), request.content.iter_chunked(uploads.CHUNK)
-    )
+        result = await uploads.resumable_status(shoal, user, upload_id)
+    else:
+        chunks = request.content.iter_chunked(uploads.CHUNK)
+        result = await uploads.append_chunk(shoal, user, upload_id, int(start), int(end), int(total), chunks)
     if isinstance(result, Video):
         return json_response(video_ref(result))
     return web.Response(status=308, headers=uploads.range_header(result))

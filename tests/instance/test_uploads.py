@@ -175,8 +175,11 @@ async def test_resumable_upload_resumes_after_an_interruption(make_instance, cli
     got = await original_bytes(instance, video["id"])
     assert hashlib.sha256(got).hexdigest() == hashlib.sha256(data).hexdigest()
     assert not resumable_path(instance.shoal, upload_id).exists()
+    # Asking, or sending the last chunk again (a retry), answers the same video.
     status, again = await put_chunk(alice, upload_id, b"", 0, total)
-    assert status == 404
+    assert status == 200 and again["body"]["video"] == video
+    status, again = await put_chunk(alice, upload_id, data[offset:], offset, total)
+    assert status == 200 and again["body"]["video"] == video
 
 
 async def test_resumable_start_twice_answers_the_same_upload(instance: Instance) -> None:
@@ -320,3 +323,69 @@ async def test_scratch_folders_left_by_a_crash_are_swept(make_instance) -> None:
     assert await expire_uploads(instance.shoal) >= len(left)
     assert [folder for folder in left if folder.exists()] == []
     assert all(folder.exists() for folder in kept)
+
+
+async def test_resumable_chunks_through_two_web_processes(make_instance, clip: Path) -> None:
+    """Two web processes on one database and data folder (behind a load balancer): the same
+    chunk sent to both is written once, at its offset; the file arrives whole; the retried last
+    chunk answers the video; an empty file is refused."""
+    from instance.app import create_app
+    from tests.conftest import ShoalTestServer, free_port
+
+    instance = await make_instance(keep_originals=True, worker=False)
+    port = free_port()
+    second = ShoalTestServer(create_app(instance.settings), host="127.0.0.1", port=port)
+    await second.start_server()
+    try:
+        alice = await instance.user_client("alice")
+        other = ApiClient(alice.session, f"http://127.0.0.1:{port}", alice.token)
+        data = clip.read_bytes()
+        total = len(data)
+        upload_id = await start(alice, await channel_id(alice), total)
+
+        async def slow(body: bytes):
+            await asyncio.sleep(0.3)  # both requests are in before a byte of either arrives
+            for at in range(0, len(body), 16_384):
+                yield body[at : at + 16_384]
+                await asyncio.sleep(0.01)
+
+        async def send(client: ApiClient, begin: int, end: int) -> int:
+            headers = {
+                "Authorization": f"Bearer {client.token}",
+                "Content-Range": f"bytes {begin}-{end - 1}/{total}",
+                "Content-Type": "application/octet-stream",
+            }
+            url = f"{client.base_url}{RESUMABLE}?upload_id={upload_id}"
+            body = slow(data[begin:end])
+            async with client.session.put(url, data=body, headers=headers, allow_redirects=False) as resp:
+                await resp.read()
+                return resp.status
+
+        half = total // 2
+        statuses = sorted(await asyncio.gather(send(alice, 0, half), send(other, 0, half)))
+        assert statuses[0] == 308 and statuses[1] in (409, 429), statuses
+        status, info = await put_chunk(other, upload_id, b"", 0, total)
+        assert status == 308 and info["range"] == f"bytes=0-{half - 1}"
+
+        statuses = sorted(await asyncio.gather(send(other, half, total), send(alice, half, total)))
+        assert statuses[0] == 200 and statuses[1] in (200, 409, 429), statuses
+        status, info = await put_chunk(alice, upload_id, data[half:], half, total)
+        assert status == 200, info
+        video = info["body"]["video"]
+        got = await original_bytes(instance, video["id"])
+        assert hashlib.sha256(got).digest() == hashlib.sha256(data).digest()
+        async with instance.shoal.db.read() as session:
+            from sqlalchemy import func, select
+
+            from instance.models import Video
+
+            assert await session.scalar(select(func.count(Video.id))) == 1
+
+        status, body = await alice.post(
+            RESUMABLE,
+            json={"name": "Nothing at all", "channelId": await channel_id(alice), "filename": "empty.mp4"},
+            headers={"X-Upload-Content-Length": "0", "X-Upload-Content-Type": "video/mp4"},
+        )
+        assert status == 400 and body["code"] == "empty_file", body
+    finally:
+        await second.close()

@@ -193,7 +193,6 @@ async def test_audio_only_upload_becomes_a_still_video(instance: Instance, media
 
 
 BAD_INPUTS = {
-    "empty": media.empty_file,
     "text": media.text_as_mp4,
     "truncated": media.truncated_mp4,
     "png": media.png_image,
@@ -201,6 +200,17 @@ BAD_INPUTS = {
     "huge_mkv": media.huge_dimensions_mkv,
     "ten_hours": media.ten_hour_silence,
 }
+
+
+async def test_empty_file_is_refused_at_upload(instance: Instance, media_dir: Path) -> None:
+    alice = await instance.user_client("alice")
+    form = aiohttp.FormData()
+    form.add_field("channelId", str(await channel_of(alice)))
+    form.add_field("name", "Nothing at all")
+    form.add_field("videofile", io.BytesIO(media.empty_file(media_dir).read_bytes()), filename="empty.mp4")
+    status, body = await alice.post("/api/v1/videos/upload", data=form)
+    assert status == 400 and body["code"] == "empty_file", body
+    assert await instance.shoal.storage.list("originals") == []
 
 
 @pytest.mark.parametrize("kind", sorted(BAD_INPUTS))

@@ -223,6 +223,7 @@ async def test_bad_input_fails_with_a_reason_and_leaves_nothing(
     video = await wait_done(alice, ref["id"], timeout=60)
     assert video["state"]["id"] == FAILED
     assert video["failureReason"] and len(video["failureReason"]) > 10
+    assert video["failureCode"] and video["failureCode"].isidentifier(), video["failureCode"]
     assert await stored_keys(instance, ref["uuid"]) == []
     assert await instance.shoal.storage.list("thumbnails") == []
     assert not work_dir(instance.shoal, ref["uuid"]).exists()

@@ -230,3 +230,28 @@ async def test_bad_input_fails_with_a_reason_and_leaves_nothing(
     async with instance.shoal.db.read() as session:
         row = await session.get(Video, ref["id"])
     assert row is not None and row.failure_code and row.source_key is None
+
+
+@pytest.mark.parametrize(
+    ("kind", "code"),
+    [("resolution_jump", "frame_too_large"), ("restarting_timestamps", "duration_mismatch")],
+)
+async def test_limits_hold_for_what_is_decoded_not_only_the_header(
+    make_instance, media_dir: Path, kind: str, code: str
+) -> None:
+    """A file whose frames grow past the limits after the part a probe reads, or that holds more
+    than the duration its timestamps give, fails processing with a reason and leaves nothing."""
+    instance = await make_instance(
+        max_video_width=1920, max_video_height=1080, max_video_pixels=1920 * 1080
+    )
+    alice = await instance.user_client("alice")
+    make = {
+        "resolution_jump": media.resolution_jump_ts,
+        "restarting_timestamps": media.restarting_timestamps_ts,
+    }
+    path = make[kind](media_dir)
+    ref = await upload(alice, path, f"Hostile {kind}")
+    video = await wait_done(alice, ref["id"], timeout=120)
+    assert video["state"]["id"] == FAILED, video["state"]
+    assert video["failureCode"] == code and video["failureReason"], video
+    assert await stored_keys(instance, ref["uuid"]) == []

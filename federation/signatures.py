@@ -30,6 +30,8 @@ from bovine.crypto.http_signature import HttpSignature
 from bovine.crypto.signature import Signature
 from bovine.crypto.types import CryptographicIdentifier, CryptographicSecret
 
+from instance.children import die_with_parent
+
 from .errors import SignatureError
 
 # How far a request's Date may be from our clock. PeerTube allows 30 min, bovine 5 min.
@@ -107,7 +109,12 @@ def _signing_pool() -> ProcessPoolExecutor | None:
     if (os.cpu_count() or 1) < 2:
         return None
     if _pool is None:
-        _pool = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"))
+        _pool = ProcessPoolExecutor(
+            max_workers=1,
+            mp_context=multiprocessing.get_context("spawn"),
+            initializer=die_with_parent,
+            initargs=(os.getpid(),),
+        )
         _pool_ready = _pool.submit(os.getpid)
     return _pool if _pool_ready is not None and _pool_ready.done() else None
 

@@ -17,7 +17,7 @@ from .api import hotfiles, setup_api
 from .api.registry import SHOAL
 from .core import Shoal, open_shoal
 from .settings import Settings
-from .web import auth_middleware, error_middleware
+from .web import auth_middleware, error_middleware, retry_middleware
 
 log = logging.getLogger("shoal.app")
 
@@ -90,7 +90,8 @@ def create_app(settings: Settings, *, migrate_on_start: bool | None = None) -> w
     if migrate_on_start is None:
         migrate_on_start = settings.is_sqlite
     app = web.Application(
-        middlewares=[error_middleware, auth_middleware], client_max_size=settings.max_json_body
+        middlewares=[error_middleware, retry_middleware, auth_middleware],
+        client_max_size=settings.max_json_body,
     )
     app[SETTINGS] = settings
     app[CHORES] = []

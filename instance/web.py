@@ -1,4 +1,5 @@
-"""Middlewares: errors as problem documents, and who is calling (bearer token or web session)."""
+"""Middlewares: errors as problem documents, a read retried after a lost database connection, and
+who is calling (bearer token or web session)."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import asyncio
 import logging
 
 from aiohttp import web
+from sqlalchemy.exc import DBAPIError
 
 from . import auth
 from .api.registry import SESSION_TOKEN, SHOAL, USER
@@ -79,6 +81,62 @@ async def error_middleware(request: web.Request, handler: web.Handler) -> web.St
         return problem_response(
             ApiError("An internal error occurred; it has been logged.", code="internal_error", status=500)
         )
+
+
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+# SQLSTATE classes and codes of a connection PostgreSQL closed or never opened: 08xxx connection
+# exceptions, 57P01-57P03 administrator/crash shutdown and "cannot connect now".
+_LOST_STATES = ("08", "57P01", "57P02", "57P03")
+
+
+def connection_lost(exc: BaseException) -> bool:
+    """Whether a database error says the connection went away (not that the query was wrong)."""
+    if isinstance(exc, DBAPIError) and exc.connection_invalidated:
+        return True
+    for cause in (exc, getattr(exc, "orig", None), getattr(getattr(exc, "orig", None), "__cause__", None)):
+        if cause is None:
+            continue
+        if isinstance(cause, ConnectionError | TimeoutError):
+            return True
+        state = getattr(cause, "sqlstate", None) or getattr(cause, "pgcode", None)
+        if isinstance(state, str) and state.startswith(_LOST_STATES):
+            return True
+    return False
+
+
+def _unavailable() -> ApiError:
+    return ApiError(
+        "The database connection was lost; try again in a moment.",
+        code="database_unavailable",
+        status=503,
+        headers={"Retry-After": "1"},
+    )
+
+
+@web.middleware
+async def retry_middleware(request: web.Request, handler: web.Handler) -> web.StreamResponse:
+    """A read whose database connection drops (a restart, a failover, a killed backend) is run
+    once more on a fresh connection; a write, or a read that fails again, answers 503
+    ``database_unavailable`` with Retry-After instead of a 500. Nothing is retried once the
+    answer has started."""
+    try:
+        return await handler(request)
+    except (DBAPIError, OSError) as exc:
+        if not connection_lost(exc):
+            raise
+        if request.method not in SAFE_METHODS or request.writer.output_size:
+            log.warning("database connection lost during %s %s: %s", request.method, request.path, exc)
+            raise _unavailable() from None
+        log.warning(
+            "database connection lost during %s %s; reading again: %s", request.method, request.path, exc
+        )
+    try:
+        return await handler(request)
+    except (DBAPIError, OSError) as exc:
+        if not connection_lost(exc):
+            raise
+        log.warning("database connection lost again during %s %s: %s", request.method, request.path, exc)
+        raise _unavailable() from None
 
 
 @web.middleware

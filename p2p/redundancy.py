@@ -48,6 +48,7 @@ from instance.models import (
     VideoState,
     WorkItem,
 )
+from instance.services.uploads import scratch_dir
 
 log = logging.getLogger("shoal.p2p.redundancy")
 
@@ -252,7 +253,7 @@ async def mirror_video(shoal: Shoal, mirror_id: int) -> None:
         return
     urls = [video.master_playlist] + [u for r in renditions for u in (r.playlist_path, r.file_path)]
     size = 0
-    with tempfile.TemporaryDirectory(dir=shoal.settings.data_dir) as tmp:
+    with tempfile.TemporaryDirectory(dir=scratch_dir(shoal)) as tmp:
         for url in [u for u in urls if u]:
             if "://" not in url:
                 continue

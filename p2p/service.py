@@ -25,6 +25,7 @@ from instance.api.serializers import media_url, needs_file_token, tracker_urls
 from instance.core import Shoal
 from instance.jobs import submit
 from instance.models import Privacy, Rendition, Video, VideoState
+from instance.services.uploads import scratch_dir
 from instance.services.videos import media_changed
 
 from .redundancy import redundancy_urls
@@ -86,7 +87,7 @@ async def make_torrents(shoal: Shoal, video_id: int) -> int:
             seeds = [web_seed_url(shoal, video, rendition), *(f"{base}/{file_name}" for base in mirrors)]
             key = f"torrents/{torrent_file_name(prefix, rendition.height)}"
             local = shoal.storage.local_path(rendition.file_path)
-            with tempfile.TemporaryDirectory(dir=shoal.settings.data_dir) as tmp:
+            with tempfile.TemporaryDirectory(dir=scratch_dir(shoal)) as tmp:
                 if local is None:
                     local = Path(tmp) / posixpath.basename(rendition.file_path)
                     await shoal.storage.get_to_file(rendition.file_path, local)

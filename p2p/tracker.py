@@ -31,8 +31,9 @@ from redis.asyncio import Redis
 from instance import pubsub, safejson
 from instance.api.registry import SHOAL, client_ip
 from instance.core import Shoal
+from instance.services.files import on_access_change
 
-from .service import is_known
+from .service import forget_known, is_known
 
 log = logging.getLogger("shoal.p2p.tracker")
 
@@ -270,6 +271,9 @@ async def start_tracker(shoal: Shoal, app: web.Application) -> None:
     tracker = Tracker(shoal)
     await tracker.start()
     shoal.extras[_STATE] = tracker
+    # A video closed here or in another process (announced like file access) stops being
+    # tracked at once, not when the known infohashes expire.
+    on_access_change(shoal, lambda _video_uuid: forget_known(shoal))
 
     async def close(_: web.Application) -> None:
         await tracker.close()

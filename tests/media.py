@@ -297,6 +297,46 @@ def ten_hour_silence(dirpath: str | os.PathLike[str]) -> Path:
     )
 
 
+def _ts_part(tmp: Path, size: str, rate: int, seconds: float, tone: int) -> bytes:
+    """An H.264 + AAC MPEG-TS clip's bytes (its timestamps start at zero, like every part's)."""
+    part = tmp.with_name(f"{tmp.name}.{size}.{tone}.ts")
+    try:
+        _ffmpeg(
+            [
+                FFMPEG, "-hide_banner", "-nostdin", "-v", "error", "-y",
+                "-f", "lavfi", "-i", f"testsrc2=size={size}:rate={rate}",
+                "-f", "lavfi", "-i", f"sine=frequency={tone}",
+                "-t", str(seconds), "-c:v", "libx264", "-preset", "ultrafast", "-c:a", "aac",
+                "-f", "mpegts", str(part),
+            ]
+        )
+        return part.read_bytes()
+    finally:
+        part.unlink(missing_ok=True)
+
+
+def resolution_jump_ts(dirpath: str | os.PathLike[str]) -> Path:
+    """An MPEG-TS file that is 320x240 for 3 s (all a probe reads), then 2560x1440 for 1 s, then
+    320x240 again: its header says nothing of the large frames in the middle."""
+
+    def build(tmp: Path) -> None:
+        small = _ts_part(tmp, "320x240", 10, 3, 440)
+        large = _ts_part(tmp, "2560x1440", 5, 1, 660)
+        tmp.write_bytes(small + large + small)
+
+    return _cached(dirpath, "resolution-jump.ts", build)
+
+
+def restarting_timestamps_ts(dirpath: str | os.PathLike[str]) -> Path:
+    """Four 3 s MPEG-TS clips end to end, each starting at timestamp zero: a probe reads 3 s,
+    the file holds 12."""
+
+    def build(tmp: Path) -> None:
+        tmp.write_bytes(_ts_part(tmp, "320x240", 10, 3, 440) * 4)
+
+    return _cached(dirpath, "restarting-timestamps.ts", build)
+
+
 BAD_INPUTS: dict[str, Callable[[str | os.PathLike[str]], Path]] = {
     "empty_file": empty_file,
     "text_as_mp4": text_as_mp4,

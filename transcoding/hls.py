@@ -33,7 +33,7 @@ from typing import Any
 import ffmpeg
 
 from . import _process
-from .errors import TranscodeFailed
+from .errors import InvalidMedia, TranscodeFailed
 from .ladder import COPY_DEMUXERS, LadderSettings, Plan, plan_ladder
 from .playlist import (
     Variant,
@@ -47,6 +47,11 @@ from .probe import MediaInfo, scan_packets
 ProgressCallback = Callable[[float], Awaitable[None]]
 
 PROGRESS_INTERVAL_SECONDS = 0.5
+DURATION_MARGIN_SECONDS = 2.0
+DURATION_MARGIN_RATIO = 0.02
+"""The renditions may outlast the probed duration by this much (segment rounding, audio priming);
+past it the file holds more than its header said (restarting timestamps) and is refused."""
+_PIXEL_CAP_MESSAGE = "exceeds specified max pixel count"
 _PREFIX = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}")
 
 
@@ -117,8 +122,15 @@ async def transcode_hls(
     on_progress: ProgressCallback | None = None,
     timeout: float | None = None,
     nice: int = 10,
+    max_pixels: int | None = None,
 ) -> HlsResult:
     """Encode every rung of ``plan`` in one ffmpeg run and write the HLS files.
+
+    The probe's limits hold for what is decoded, not only for the header the probe read: the
+    decoder refuses frames over ``max_pixels`` (a file whose resolution grows mid-stream is
+    :class:`InvalidMedia` ``frame_too_large``, and its huge frames are never allocated), the
+    output stops a little past the probed duration, and renditions longer than
+    :func:`duration_limit` (restarting timestamps) are :class:`InvalidMedia` ``duration_mismatch``.
 
     ``on_progress`` is an *async* callable awaited with a percentage (0–100, strictly
     increasing, at most every half second, 100 last, once the files are in place); keep
@@ -138,7 +150,7 @@ async def transcode_hls(
     placed: list[Path] = []
     done = False
     try:
-        argv = build_command(source, plan, prefix)
+        argv = build_command(source, plan, prefix, max_pixels=max_pixels)
         progress = _Progress(plan.duration, on_progress)
         finished = await _process.run(
             argv,
@@ -148,6 +160,12 @@ async def transcode_hls(
             on_line=progress.line,
             timeout_code="transcode_timeout",
         )
+        if any(_PIXEL_CAP_MESSAGE in line for line in finished.stderr_tail):
+            raise InvalidMedia(
+                "frame_too_large",
+                f"The video has frames of more than {max_pixels} pixels, beyond what its header "
+                "says and this instance accepts.",
+            )
         if finished.returncode != 0:
             raise TranscodeFailed(
                 "ffmpeg_failed",
@@ -157,6 +175,13 @@ async def transcode_hls(
             )
         measured = await asyncio.gather(*(_measure(work, prefix, r.resolution) for r in plan.rungs))
         renditions = sorted(measured, key=lambda r: r.resolution, reverse=True)
+        longest = max(r.duration for r in renditions)
+        if longest > duration_limit(plan.duration):
+            raise InvalidMedia(
+                "duration_mismatch",
+                f"The video holds more than the {plan.duration:.0f} s its header says "
+                "(its timestamps restart); it was refused.",
+            )
         master = f"{prefix}-master.m3u8"
         (work / master).write_text(
             render_master_playlist(_variant(r) for r in renditions), encoding="utf-8"
@@ -180,13 +205,22 @@ async def transcode_hls(
     return result
 
 
-def build_command(source: Path, plan: Plan, prefix: str) -> list[str]:
+def duration_limit(probed: float) -> float:
+    """The longest rendition a source probed at ``probed`` seconds may give."""
+    return probed + max(DURATION_MARGIN_SECONDS, probed * DURATION_MARGIN_RATIO)
+
+
+def build_command(source: Path, plan: Plan, prefix: str, *, max_pixels: int | None = None) -> list[str]:
     """The ffmpeg argv for ``plan``; run it with the working directory as output dir.
 
     The upload is read as a plain file only (``-protocol_whitelist file``) with the
-    demuxer the probe found (``-f``), so nothing is guessed at transcode time.
+    demuxer the probe found (``-f``), so nothing is guessed at transcode time. Its decoders
+    refuse frames over ``max_pixels`` (an AVCodecContext option), and the output stops a second
+    past :func:`duration_limit`, so a file that holds more than its header cannot make
+    the run decode or write it all.
     """
-    upload = ffmpeg.input(f"file:{source}", f=plan.demuxer, protocol_whitelist="file")
+    caps: dict[str, Any] = {"max_pixels": max_pixels} if max_pixels else {}
+    upload = ffmpeg.input(f"file:{source}", f=plan.demuxer, protocol_whitelist="file", **caps)
     top = plan.rungs[0]
     # A still picture must not outlast the audio, or it adds a trailing segment of silence.
     still_frames = max(1, math.floor(plan.duration * top.frame_rate))
@@ -282,6 +316,7 @@ def build_command(source: Path, plan: Plan, prefix: str) -> list[str]:
             # single_file: one fMP4 per variant, init section and segments as byte ranges
             # (ffmpeg 5.1 only names separate init files init_N.mp4; single_file avoids them).
             "hls_flags": "single_file+independent_segments",
+            "t": f"{duration_limit(plan.duration) + 1.0:.3f}",
             "hls_segment_filename": f"{prefix}-%v-fragmented.mp4",
             "var_stream_map": " ".join(variants),
         }

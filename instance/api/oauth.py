@@ -64,7 +64,9 @@ class TokenForm(TextBody):
 
     client_id: str = Field(max_length=200)
     client_secret: str = Field(max_length=200)
-    grant_type: str = Field(max_length=100)
+    # Checked by the handler (400 unsupported_grant_type, as RFC 6749 §5.2 says); the enum tells
+    # clients and the API fuzz test which values mean something.
+    grant_type: str = Field(max_length=100, json_schema_extra={"enum": ["password", "refresh_token"]})
     username: str | None = Field(None, max_length=320)
     password: str | None = Field(None, max_length=1000)
     refresh_token: str | None = Field(None, max_length=200)

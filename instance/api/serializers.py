@@ -335,6 +335,8 @@ def video(shoal: Shoal, video: Video) -> dict[str, Any]:
         "state": _state(video),
         "progress": 100 if published else max(0, min(100, video.progress)),
         "failureReason": video.failure_reason if video.state == VideoState.FAILED else None,
+        # Shoal's addition beside PeerTube's sentence: what failed, for programs (e.g. invalid_media).
+        "failureCode": video.failure_code if video.state == VideoState.FAILED else None,
         "scheduledUpdate": None,
         "blacklisted": video.hidden,
         "blacklistedReason": video.hidden_reason if video.hidden else None,

@@ -19,6 +19,10 @@ from . import api
 from .registry import BODY, Body, json_response, no_content, require_user, shoal_of
 
 FIELD_LIMIT = 64 * 1024
+FIELDS_MAX = 64
+"""Most non-file parts a multipart upload may have (PeerTube's form has about twenty fields)."""
+FIELDS_TOTAL_LIMIT = 128 * 1024
+"""Most bytes all non-file parts of a multipart upload may hold together (they are kept in memory)."""
 CONTENT_RANGE = re.compile(r"^bytes (?:(\d+)-(\d+)|\*)/(\d+)$")
 RESUMABLE = "/api/v1/videos/upload-resumable"
 
@@ -105,9 +109,15 @@ async def upload_multipart(request: web.Request) -> web.Response:
 async def _receive_form(
     request: web.Request, tmp: Path, limit: int, picture: Path
 ) -> tuple[dict[str, Any], str]:
-    """Stream the ``videofile`` part to ``tmp`` (and a ``thumbnailfile`` to ``picture``); collect the rest."""
+    """Stream the ``videofile`` part to ``tmp`` (and a ``thumbnailfile`` to ``picture``); collect the rest.
+
+    The other parts are held in memory, so there may be at most :data:`FIELDS_MAX` of them and
+    :data:`FIELDS_TOTAL_LIMIT` bytes in all: past either the upload is refused at once, before
+    the parts after it are read.
+    """
     fields: dict[str, Any] = {}
     filename = None
+    field_parts = field_bytes = 0
     try:
         reader = await request.multipart()
         while (part := await reader.next()) is not None:
@@ -123,10 +133,22 @@ async def _receive_form(
                     raise BadRequest("Send one thumbnailfile.", code="invalid_field", field=thumbnails.FIELD)
                 await thumbnails.receive(_part_chunks(part), picture)
             else:
+                field_parts += 1
+                if field_parts > FIELDS_MAX:
+                    raise BadRequest(
+                        f"A multipart upload has at most {FIELDS_MAX} fields besides its files.",
+                        code="too_many_fields",
+                    )
                 raw = await part.read_chunk(FIELD_LIMIT + 1)
                 if len(raw) > FIELD_LIMIT:
                     raise BadRequest(
                         f"The field '{part.name}' is too long.", code="invalid_field", field=part.name
+                    )
+                field_bytes += len(raw)
+                if field_bytes > FIELDS_TOTAL_LIMIT:
+                    raise PayloadTooLarge(
+                        f"The fields of a multipart upload hold at most {FIELDS_TOTAL_LIMIT} bytes together.",
+                        code="fields_too_large",
                     )
                 _form_value(part.name, raw.decode(errors="replace"), fields)
     except (ValueError, LookupError, AssertionError) as exc:
@@ -189,7 +211,8 @@ def _upload_id(request: web.Request) -> str:
 )
 async def put_resumable(request: web.Request) -> web.Response:
     """``Content-Range: bytes a-b/total`` sends a chunk; ``bytes */total`` with no body asks for the
-    offset. 308 with ``Range`` while incomplete, 200 with the video when the last byte arrived."""
+    offset. 308 with ``Range`` while incomplete, 200 with the video once the last byte arrived
+    (also to a retried last chunk)."""
     shoal = shoal_of(request)
     user = require_user(request)
     upload_id = _upload_id(request)
@@ -202,12 +225,10 @@ async def put_resumable(request: web.Request) -> web.Response:
         )
     start, end, total = match.groups()
     if start is None:
-        upload = await uploads.get_upload(shoal, user, upload_id, "resumable")
-        offset = uploads.resumable_offset(shoal, upload)
-        return web.Response(status=308, headers=uploads.range_header(offset))
-    result = await uploads.append_chunk(
-        shoal, user, upload_id, int(start), int(end), int(total), request.content.iter_chunked(uploads.CHUNK)
-    )
+        result = await uploads.resumable_status(shoal, user, upload_id)
+    else:
+        chunks = request.content.iter_chunked(uploads.CHUNK)
+        result = await uploads.append_chunk(shoal, user, upload_id, int(start), int(end), int(total), chunks)
     if isinstance(result, Video):
         return json_response(video_ref(result))
     return web.Response(status=308, headers=uploads.range_header(result))

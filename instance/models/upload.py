@@ -29,6 +29,10 @@ class UploadSession(Base):
     s3_upload_id: Mapped[str | None] = mapped_column(String(1024), default=None)
     part_size: Mapped[int] = mapped_column(BigInteger, default=0)
     video_id: Mapped[int | None] = mapped_column(ForeignKey("videos.id", ondelete="SET NULL"), default=None)
+    # Resumable uploads: bytes received (the offset, advanced by a conditional update) and the
+    # lease of the one request writing a chunk, whichever web process it reached.
+    received: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    receiving_until: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)

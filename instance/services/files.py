@@ -215,12 +215,28 @@ def access_decision(shoal: Shoal, video_uuid: str) -> tuple[float, FileAccess | 
     return _cache.get((id(shoal), video_uuid))
 
 
+_LISTENERS = "files.access_listeners"
+
+
+def on_access_change(shoal: Shoal, listener: Callable[[str], None]) -> None:
+    """Call ``listener(video_uuid)`` whenever this process forgets a video's access rule: after
+    its own changes and after those other processes announce (for the other caches that follow
+    who may read a video, such as the tracker's known infohashes)."""
+    shoal.extras.setdefault(_LISTENERS, []).append(listener)
+
+
 def forget(shoal: Shoal, video_uuid: str) -> None:
-    """Drop the cached rule after a privacy change or deletion (reads in flight are not cached)."""
+    """Drop the cached rule after a privacy change or deletion (reads in flight are not cached),
+    and tell the :func:`on_access_change` listeners."""
     key = (id(shoal), video_uuid)
     _cache.pop(key, None)
     _reading.pop(key, None)
     _epoch[0] += 1
+    for listener in shoal.extras.get(_LISTENERS, ()):
+        try:
+            listener(video_uuid)
+        except Exception:
+            log.exception("access listener %r failed for video %s", listener, video_uuid)
 
 
 # ---------------------------------------------------------------- other processes

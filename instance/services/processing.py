@@ -146,6 +146,7 @@ async def _process(shoal: Shoal, video: Video) -> None:
         on_progress=_Progress(shoal, video.id, 2, 90),
         nice=shoal.settings.transcoding_nice,
         timeout=max(600.0, info.duration * 20),
+        max_pixels=shoal.settings.max_video_pixels,
     )
     steps.done("transcode")
     images = work / "images"

@@ -27,6 +27,7 @@ from pathlib import Path
 
 from transcoding.images import PREVIEW_SIZE, THUMBNAIL_SIZE
 
+from ..children import child_argv
 from ..core import Shoal
 from ..errors import BadRequest, Forbidden
 from ..models import User, Video, utcnow
@@ -82,7 +83,7 @@ async def receive(chunks: AsyncIterator[bytes], path: Path) -> None:
 
 async def _run(*argv: str) -> tuple[int, bytes, bytes]:
     proc = await asyncio.create_subprocess_exec(
-        *argv,
+        *child_argv(list(argv)),
         stdin=asyncio.subprocess.DEVNULL,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,

@@ -12,8 +12,10 @@ import asyncio
 import contextlib
 import logging
 import math
+import os
 import re
 import secrets
+import shutil
 import uuid as uuid_lib
 from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
@@ -21,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from pydantic import Field, ValidationError, field_validator
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ..api.registry import Body, validation_problem
@@ -37,6 +39,7 @@ CHUNK = 1024 * 1024
 S3_PART_MIN = 8 * 1024 * 1024
 S3_MAX_PARTS = 10_000
 _SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
+PROCESSING_STATES = (VideoState.RECEIVED, VideoState.PROBING, VideoState.TRANSCODING, VideoState.PUBLISHING)
 
 
 class VideoAttributes(Body):
@@ -186,6 +189,8 @@ async def create_video_from_file(
 ) -> Video:
     """Put the received file in storage as the original and create the video and its work row."""
     size = path.stat().st_size
+    if size == 0:
+        raise BadRequest("The video file is empty.", code="empty_file", field="videofile")
     video_uuid = str(uuid_lib.uuid4())
     source_key = f"originals/{video_uuid}/{safe_filename(filename or attrs.filename)}"
     async with shoal.db.read() as session:
@@ -242,7 +247,13 @@ async def _create_video(
         video.source_filename = (filename or attrs.filename or "")[:255] or None
         video.storage_prefix = secrets.token_hex(8)
         if upload is not None:
-            upload.video_id = video.id
+            # The upload row stays, naming its video, until it expires: a client retrying its
+            # last request gets the video again.
+            await session.execute(
+                update(UploadSession)
+                .where(UploadSession.id == upload.id)
+                .values(video_id=video.id, received=size, receiving_until=None)
+            )
         item = await add_work(session, "process_video", str(video.id), dedupe_key=f"process_video:{video.id}")
     log.info("video %s received (%d bytes) from %s", video.uuid, size, user.username)
     await ring_item(shoal, item)
@@ -251,17 +262,19 @@ async def _create_video(
 
 # Resumable uploads ----------------------------------------------------------------------
 
-_locks: dict[str, asyncio.Lock] = {}
+CHUNK_LEASE = 60.0
+"""Seconds a request writing a chunk holds its upload, renewed while bytes arrive; a crashed
+writer's claim lapses after it."""
 
 
 async def start_resumable(
     shoal: Shoal, user: User, attrs: VideoAttributes, size: int, content_type: str
 ) -> tuple[UploadSession, bool]:
     """Start (or find the same unfinished) resumable upload. Returns (session, created)."""
-    if size < 0:
+    if size <= 0:
         raise BadRequest(
-            "X-Upload-Content-Length must be the file size.",
-            code="invalid_field",
+            "X-Upload-Content-Length must be the file size, and an empty file is no video.",
+            code="empty_file" if size == 0 else "invalid_field",
             field="X-Upload-Content-Length",
         )
     async with shoal.db.write() as session:
@@ -305,8 +318,108 @@ async def get_upload(shoal: Shoal, user: User, upload_id: str, kind: str) -> Upl
 
 
 def resumable_offset(shoal: Shoal, upload: UploadSession) -> int:
-    path = resumable_path(shoal, upload.id)
-    return path.stat().st_size if path.exists() else 0
+    """Bytes of a resumable upload received so far (the database's word, not the file's size)."""
+    return upload.received
+
+
+async def resumable_status(shoal: Shoal, user: User, upload_id: str) -> int | Video:
+    """How far a resumable upload got: its offset, or its video once finished."""
+    upload = await get_upload(shoal, user, upload_id, "resumable")
+    if upload.video_id is not None:
+        async with shoal.db.read() as session:
+            video = await session.get(Video, upload.video_id)
+        if video is not None:
+            return video
+    return upload.received
+
+
+async def _claim(shoal: Shoal, upload: UploadSession, start: int) -> int:
+    """Take the upload for one chunk starting at ``start``: at once, in any web process.
+
+    The claim is a conditional update, so of two requests carrying the same chunk (a client's
+    retry through the load balancer) exactly one writes it; the other gets 429 while it is
+    written and 409 with the new offset after. Returns the offset claimed: ``start``, or the
+    file size when every byte is there but the video was not made (the last request is retried).
+    """
+    now = utcnow()
+    free = or_(UploadSession.receiving_until.is_(None), UploadSession.receiving_until < now)
+    async with shoal.db.write() as session:
+        claimed = await session.scalar(
+            update(UploadSession)
+            .where(
+                UploadSession.id == upload.id,
+                UploadSession.video_id.is_(None),
+                or_(UploadSession.received == start, UploadSession.received == UploadSession.size),
+                free,
+            )
+            .values(receiving_until=now + timedelta(seconds=CHUNK_LEASE))
+            .returning(UploadSession.received)
+        )
+        if claimed is not None:
+            return claimed
+        row = await session.get(UploadSession, upload.id)
+    if row is None:
+        raise NotFound("No such upload (it may have expired).", code="upload_not_found", field="upload_id")
+    if row.receiving_until is not None and row.receiving_until >= now:
+        raise TooManyRequests("Another chunk of this upload is still being received.", retry_after=1)
+    raise Conflict(
+        f"This chunk starts at {start} but the upload is at {row.received}.",
+        code="range_mismatch",
+        headers=range_header(row.received),
+    )
+
+
+async def _renew(shoal: Shoal, upload_id: str) -> None:
+    async with shoal.db.write() as session:
+        await session.execute(
+            update(UploadSession)
+            .where(UploadSession.id == upload_id)
+            .values(receiving_until=utcnow() + timedelta(seconds=CHUNK_LEASE))
+        )
+
+
+async def _release(shoal: Shoal, upload_id: str, start: int, written: int) -> int:
+    """Advance the offset by the bytes written from ``start`` and let the next chunk in."""
+    now = utcnow()
+    async with shoal.db.write() as session:
+        await session.execute(
+            update(UploadSession)
+            .where(UploadSession.id == upload_id, UploadSession.received == start)
+            .values(
+                received=start + written,
+                receiving_until=None,
+                expires_at=now + timedelta(seconds=shoal.settings.upload_session_ttl),
+            )
+        )
+    return start + written
+
+
+async def write_at(
+    shoal: Shoal, upload_id: str, chunks: AsyncIterator[bytes], path: Path, start: int, length: int,
+    written: list[int],
+) -> None:
+    """Write ``chunks`` into ``path`` from byte ``start`` on (never appending), at most ``length``
+    bytes; ``written[0]`` counts what is on disk, also when the client goes away midway."""
+    loop = asyncio.get_running_loop()
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o600)
+    renewed = loop.time()
+    try:
+        async for chunk in chunks:
+            if written[0] + len(chunk) > length:
+                raise PayloadTooLarge(
+                    f"The chunk is longer than its Content-Range ({length} bytes).",
+                    code="max_file_size_reached",
+                )
+            view = memoryview(chunk)
+            while view:
+                done = await loop.run_in_executor(None, os.pwrite, fd, view, start + written[0])
+                written[0] += done
+                view = view[done:]
+            if loop.time() - renewed > CHUNK_LEASE / 3:
+                await _renew(shoal, upload_id)
+                renewed = loop.time()
+    finally:
+        os.close(fd)
 
 
 async def append_chunk(
@@ -318,10 +431,12 @@ async def append_chunk(
     total: int,
     chunks: AsyncIterator[bytes],
 ) -> int | Video:
-    """Append bytes ``start..end`` to a resumable upload.
+    """Write bytes ``start..end`` of a resumable upload at that offset.
 
-    Returns the new offset, or the created video once the last byte arrived. A chunk that
-    does not start at the current offset is refused with 409 and the current ``Range``.
+    Returns the new offset, or the created video once the last byte arrived (again, to a client
+    that retries its last request). The offset is the database's: a chunk that does not start
+    there is refused with 409 and the current ``Range``, one that another request is writing
+    (in this process or another) with 429.
     """
     upload = await get_upload(shoal, user, upload_id, "resumable")
     if upload.video_id is not None:
@@ -333,48 +448,42 @@ async def append_chunk(
         raise BadRequest(
             f"The total size must be {upload.size}.", code="invalid_content_range", field="Content-Range"
         )
-    lock = _locks.setdefault(upload_id, asyncio.Lock())
-    if lock.locked():
-        raise TooManyRequests("Another chunk of this upload is still being received.", retry_after=1)
-    async with lock:
-        path = resumable_path(shoal, upload_id)
-        offset = path.stat().st_size if path.exists() else 0
-        if start != offset:
-            raise Conflict(
-                f"This chunk starts at {start} but the upload is at {offset}.",
-                code="range_mismatch",
-                headers=range_header(offset),
-            )
-        if end < start - 1 or end >= upload.size:
-            raise BadRequest(
-                "Content-Range is outside the file.", code="invalid_content_range", field="Content-Range"
-            )
-        await stream_to_file(chunks, path, limit=end - start + 1, mode="ab")
-        offset = path.stat().st_size
-        async with shoal.db.write() as session:
-            row = await session.get(UploadSession, upload_id)
-            if row is not None:
-                row.expires_at = utcnow() + timedelta(seconds=shoal.settings.upload_session_ttl)
-        if offset < upload.size:
-            return offset
-        attrs = VideoAttributes.model_validate(upload.attributes)
-        video_uuid = str(uuid_lib.uuid4())
-        source_key = f"originals/{video_uuid}/{safe_filename(upload.filename)}"
-        await shoal.storage.put_file(source_key, path)
-        try:
-            video = await _create_video(
-                shoal, user, attrs, video_uuid, source_key, upload.size, upload.filename, upload
-            )
-        except BaseException:
-            await shoal.storage.delete(source_key)
-            raise
-        path.unlink(missing_ok=True)
-        async with shoal.db.write() as session:
-            row = await session.get(UploadSession, upload_id)
-            if row is not None:
-                await session.delete(row)
-        _locks.pop(upload_id, None)
+    if end < start or end >= upload.size:
+        raise BadRequest(
+            "Content-Range is outside the file.", code="invalid_content_range", field="Content-Range"
+        )
+    claimed = await _claim(shoal, upload, start)
+    path = resumable_path(shoal, upload_id)
+    written = [0]
+    finished = False
+    try:
+        if claimed == start:
+            await write_at(shoal, upload_id, chunks, path, start, end - start + 1, written)
+        if claimed + written[0] < upload.size:
+            return claimed + written[0]
+        video = await _finish_resumable(shoal, user, upload, path)
+        finished = True
         return video
+    finally:
+        if not finished:
+            await _release(shoal, upload_id, claimed, written[0])
+
+
+async def _finish_resumable(shoal: Shoal, user: User, upload: UploadSession, path: Path) -> Video:
+    """Every byte is there: store the original and create the video (the upload stays claimed)."""
+    attrs = VideoAttributes.model_validate(upload.attributes)
+    video_uuid = str(uuid_lib.uuid4())
+    source_key = f"originals/{video_uuid}/{safe_filename(upload.filename)}"
+    await shoal.storage.put_file(source_key, path)
+    try:
+        video = await _create_video(
+            shoal, user, attrs, video_uuid, source_key, upload.size, upload.filename, upload
+        )
+    except BaseException:
+        await shoal.storage.delete(source_key)
+        raise
+    path.unlink(missing_ok=True)
+    return video
 
 
 def range_header(offset: int) -> dict[str, str]:
@@ -404,20 +513,51 @@ async def _discard(shoal: Shoal, upload: UploadSession) -> None:
             await session.delete(row)
 
 
+def scratch_dir(shoal: Shoal) -> Path:
+    """Where short-lived working folders go (``tempfile`` with ``dir=``): swept when a crash leaves them."""
+    path = shoal.settings.data_dir / "scratch"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def _sweep_folders(
+    folder: Path, cutoff: float, *, pattern: str = "*", keep: frozenset[str] = frozenset()
+) -> int:
+    """Remove the entries of ``folder`` matching ``pattern`` last changed before ``cutoff``, but
+    not those named in ``keep``."""
+    removed = 0
+    for entry in folder.glob(pattern) if folder.is_dir() else []:
+        if entry.name in keep:
+            continue
+        try:
+            if entry.lstat().st_mtime >= cutoff:
+                continue
+        except FileNotFoundError:
+            continue
+        if entry.is_dir() and not entry.is_symlink():
+            shutil.rmtree(entry, ignore_errors=True)
+        else:
+            entry.unlink(missing_ok=True)
+        removed += 1
+    return removed
+
+
 async def expire_uploads(shoal: Shoal) -> int:
-    """Remove idle uploads past their expiry, and part files no session owns. Returns the count."""
+    """Remove idle uploads past their expiry (and finished ones' rows), part files no session owns,
+    and the scratch folders a crash left behind (thumbnail staging, processing folders of videos
+    no longer processing, working folders under ``scratch``). Returns the count."""
     async with shoal.db.read() as session:
         expired = list(
             await session.scalars(
-                select(UploadSession).where(
-                    UploadSession.expires_at <= utcnow(), UploadSession.video_id.is_(None)
-                )
+                select(UploadSession).where(UploadSession.expires_at <= utcnow())
             )
         )
         known = set(await session.scalars(select(UploadSession.id)))
     for upload in expired:
+        # A finished upload's row only answers retries of its last request: its bytes are the video's.
         await _discard(shoal, upload)
-        log.info("expired upload %s (%s, %d bytes declared)", upload.id, upload.kind, upload.size)
+        if upload.video_id is None:
+            log.info("expired upload %s (%s, %d bytes declared)", upload.id, upload.kind, upload.size)
     removed = len(expired)
     cutoff = utcnow().timestamp() - shoal.settings.upload_session_ttl
     stale = [p for p in (uploads_dir(shoal) / "resumable").glob("*.part") if p.stem not in known]
@@ -426,6 +566,14 @@ async def expire_uploads(shoal: Shoal) -> int:
         if part.stat().st_mtime < cutoff:
             part.unlink(missing_ok=True)
             removed += 1
+    async with shoal.db.read() as session:
+        processing = frozenset(
+            await session.scalars(select(Video.uuid).where(Video.state.in_(PROCESSING_STATES)))
+        )
+    data = shoal.settings.data_dir
+    removed += await asyncio.to_thread(_sweep_folders, uploads_dir(shoal), cutoff, pattern="thumbnail-*")
+    removed += await asyncio.to_thread(_sweep_folders, data / "work", cutoff, keep=processing)
+    removed += await asyncio.to_thread(_sweep_folders, data / "scratch", cutoff)
     return removed
 
 
@@ -510,8 +658,4 @@ async def complete_direct(shoal: Shoal, user: User, upload_id: str, parts: list[
     except ApiError:
         await _discard(shoal, upload)
         raise
-    async with shoal.db.write() as session:
-        row = await session.get(UploadSession, upload_id)
-        if row is not None:
-            await session.delete(row)
     return video

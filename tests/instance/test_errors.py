@@ -6,6 +6,7 @@ import json
 from collections.abc import AsyncIterator
 from typing import Any
 
+import pytest
 from sqlalchemy import func, select
 
 from instance.models import Role, User
@@ -173,3 +174,46 @@ async def test_unknown_routes_and_methods(instance: Instance) -> None:
     assert_problem(status, body, 404, "not_found")
     status, body = await instance.client.request("PATCH", "/api/v1/users/register")
     assert_problem(status, body, 405, "method_not_allowed")
+
+
+@pytest.mark.scaled_only
+async def test_a_dropped_database_connection_is_read_again_not_a_500(instance: Instance) -> None:
+    """PostgreSQL ends a request's connection under it (a restart, a failover): a read is run
+    again on a fresh connection; a write, or a read whose connection drops again, answers 503
+    ``database_unavailable`` with Retry-After, never a 500."""
+    from sqlalchemy import event
+
+    from tests.instance.test_videos import login, new_video
+
+    alice = await login(instance, "alice")
+    video = await new_video(instance, "alice", "Survives a restart")
+    drops = {"left": 0}
+
+    def drop_connection(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        # The backend of the request's own connection ends, as in a server restart.
+        if drops["left"] > 0 and "FROM videos" in statement and "pg_terminate_backend" not in statement:
+            drops["left"] -= 1
+            try:
+                cursor.execute("SELECT pg_terminate_backend(pg_backend_pid())")
+            except Exception:  # the backend ends while answering
+                pass
+
+    engine = instance.shoal.db.engine.sync_engine
+    event.listen(engine, "before_cursor_execute", drop_connection)
+    try:
+        drops["left"] = 1
+        status, body = await alice.get(f"/api/v1/videos/{video.uuid}")
+        assert status == 200 and body["uuid"] == video.uuid, body
+        assert drops["left"] == 0
+
+        drops["left"] = 2
+        status, body = await alice.get(f"/api/v1/videos/{video.uuid}")
+        assert status == 503 and body["code"] == "database_unavailable", body
+
+        drops["left"] = 1
+        status, body = await alice.put(f"/api/v1/videos/{video.uuid}", json={"name": "Renamed"})
+        assert status == 503 and body["code"] == "database_unavailable", body
+    finally:
+        event.remove(engine, "before_cursor_execute", drop_connection)
+    status, body = await alice.get(f"/api/v1/videos/{video.uuid}")
+    assert status == 200 and body["name"] == "Survives a restart"

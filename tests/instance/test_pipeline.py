@@ -197,7 +197,6 @@ async def test_audio_only_upload_becomes_a_still_video(instance: Instance, media
 
 
 BAD_INPUTS = {
-    "empty": media.empty_file,
     "text": media.text_as_mp4,
     "truncated": media.truncated_mp4,
     "png": media.png_image,
@@ -205,6 +204,17 @@ BAD_INPUTS = {
     "huge_mkv": media.huge_dimensions_mkv,
     "ten_hours": media.ten_hour_silence,
 }
+
+
+async def test_empty_file_is_refused_at_upload(instance: Instance, media_dir: Path) -> None:
+    alice = await instance.user_client("alice")
+    form = aiohttp.FormData()
+    form.add_field("channelId", str(await channel_of(alice)))
+    form.add_field("name", "Nothing at all")
+    form.add_field("videofile", io.BytesIO(media.empty_file(media_dir).read_bytes()), filename="empty.mp4")
+    status, body = await alice.post("/api/v1/videos/upload", data=form)
+    assert status == 400 and body["code"] == "empty_file", body
+    assert await instance.shoal.storage.list("originals") == []
 
 
 @pytest.mark.parametrize("kind", sorted(BAD_INPUTS))
@@ -217,9 +227,35 @@ async def test_bad_input_fails_with_a_reason_and_leaves_nothing(
     video = await wait_done(alice, ref["id"], timeout=60)
     assert video["state"]["id"] == FAILED
     assert video["failureReason"] and len(video["failureReason"]) > 10
+    assert video["failureCode"] and video["failureCode"].isidentifier(), video["failureCode"]
     assert await stored_keys(instance, ref["uuid"]) == []
     assert await instance.shoal.storage.list("thumbnails") == []
     assert not work_dir(instance.shoal, ref["uuid"]).exists()
     async with instance.shoal.db.read() as session:
         row = await session.get(Video, ref["id"])
     assert row is not None and row.failure_code and row.source_key is None
+
+
+@pytest.mark.parametrize(
+    ("kind", "code"),
+    [("resolution_jump", "frame_too_large"), ("restarting_timestamps", "duration_mismatch")],
+)
+async def test_limits_hold_for_what_is_decoded_not_only_the_header(
+    make_instance, media_dir: Path, kind: str, code: str
+) -> None:
+    """A file whose frames grow past the limits after the part a probe reads, or that holds more
+    than the duration its timestamps give, fails processing with a reason and leaves nothing."""
+    instance = await make_instance(
+        max_video_width=1920, max_video_height=1080, max_video_pixels=1920 * 1080
+    )
+    alice = await instance.user_client("alice")
+    make = {
+        "resolution_jump": media.resolution_jump_ts,
+        "restarting_timestamps": media.restarting_timestamps_ts,
+    }
+    path = make[kind](media_dir)
+    ref = await upload(alice, path, f"Hostile {kind}")
+    video = await wait_done(alice, ref["id"], timeout=120)
+    assert video["state"]["id"] == FAILED, video["state"]
+    assert video["failureCode"] == code and video["failureReason"], video
+    assert await stored_keys(instance, ref["uuid"]) == []

@@ -175,8 +175,11 @@ async def test_resumable_upload_resumes_after_an_interruption(make_instance, cli
     got = await original_bytes(instance, video["id"])
     assert hashlib.sha256(got).hexdigest() == hashlib.sha256(data).hexdigest()
     assert not resumable_path(instance.shoal, upload_id).exists()
+    # Asking, or sending the last chunk again (a retry), answers the same video.
     status, again = await put_chunk(alice, upload_id, b"", 0, total)
-    assert status == 404
+    assert status == 200 and again["body"]["video"] == video
+    status, again = await put_chunk(alice, upload_id, data[offset:], offset, total)
+    assert status == 200 and again["body"]["video"] == video
 
 
 async def test_resumable_start_twice_answers_the_same_upload(instance: Instance) -> None:
@@ -262,3 +265,127 @@ async def test_direct_upload_to_s3(instance: Instance, clip: Path) -> None:
     )
     assert status == 200, done
     assert await original_bytes(instance, done["video"]["id"]) == data
+
+
+async def test_multipart_fields_are_bounded_in_number_and_size(instance: Instance, clip: Path) -> None:
+    """Fields before the file are held in memory: thousands of them, or a few large ones, are
+    refused at once, and nothing is kept."""
+    alice = await instance.user_client("alice")
+    channel = str(await channel_id(alice))
+    many = aiohttp.FormData()
+    many.add_field("channelId", channel)
+    many.add_field("name", "Many tags")
+    for number in range(5000):
+        many.add_field("tags[]", f"tag{number}")
+    many.add_field("videofile", clip.read_bytes(), filename="clip.mp4")
+    status, body = await alice.post("/api/v1/videos/upload", data=many)
+    assert status == 400 and body["code"] == "too_many_fields", body
+
+    large = aiohttp.FormData()
+    large.add_field("channelId", channel)
+    large.add_field("name", "Large fields")
+    for number in range(10):
+        large.add_field(f"description{number}", "d" * 60_000)
+    large.add_field("videofile", clip.read_bytes(), filename="clip.mp4")
+    status, body = await alice.post("/api/v1/videos/upload", data=large)
+    assert status == 413 and body["code"] == "fields_too_large", body
+    assert list((instance.settings.data_dir / "uploads").glob("*.part")) == []
+    assert await instance.shoal.storage.list("originals") == []
+
+
+async def test_scratch_folders_left_by_a_crash_are_swept(make_instance) -> None:
+    """Thumbnail staging, processing folders and working folders a crashed process left behind
+    go with the expired uploads; fresh ones, and the folder of a video still processing, stay."""
+    import os
+    import time
+    import uuid
+
+    from instance.models import VideoState
+    from instance.services.uploads import scratch_dir, uploads_dir
+    from tests.instance.test_videos import new_video
+
+    instance = await make_instance(upload_session_ttl=60)
+    await instance.create_user("alice")
+    busy = await new_video(instance, "alice", "Still processing", state=VideoState.TRANSCODING)
+    data = instance.settings.data_dir
+    old = time.time() - 3600
+    left = [
+        uploads_dir(instance.shoal) / "thumbnail-0123456789abcdef",
+        data / "work" / str(uuid.uuid4()),
+        scratch_dir(instance.shoal) / "tmpleftover",
+    ]
+    kept = [uploads_dir(instance.shoal) / "thumbnail-fedcba9876543210", data / "work" / busy.uuid]
+    for folder in left + kept:
+        folder.mkdir(parents=True)
+        (folder / "upload").write_bytes(b"x" * 100)
+    for folder in left + [kept[1]]:
+        os.utime(folder, (old, old))
+    assert await expire_uploads(instance.shoal) >= len(left)
+    assert [folder for folder in left if folder.exists()] == []
+    assert all(folder.exists() for folder in kept)
+
+
+async def test_resumable_chunks_through_two_web_processes(make_instance, clip: Path) -> None:
+    """Two web processes on one database and data folder (behind a load balancer): the same
+    chunk sent to both is written once, at its offset; the file arrives whole; the retried last
+    chunk answers the video; an empty file is refused."""
+    from instance.app import create_app
+    from tests.conftest import ShoalTestServer, free_port
+
+    instance = await make_instance(keep_originals=True, worker=False)
+    port = free_port()
+    second = ShoalTestServer(create_app(instance.settings), host="127.0.0.1", port=port)
+    await second.start_server()
+    try:
+        alice = await instance.user_client("alice")
+        other = ApiClient(alice.session, f"http://127.0.0.1:{port}", alice.token)
+        data = clip.read_bytes()
+        total = len(data)
+        upload_id = await start(alice, await channel_id(alice), total)
+
+        async def slow(body: bytes):
+            await asyncio.sleep(0.3)  # both requests are in before a byte of either arrives
+            for at in range(0, len(body), 16_384):
+                yield body[at : at + 16_384]
+                await asyncio.sleep(0.01)
+
+        async def send(client: ApiClient, begin: int, end: int) -> int:
+            headers = {
+                "Authorization": f"Bearer {client.token}",
+                "Content-Range": f"bytes {begin}-{end - 1}/{total}",
+                "Content-Type": "application/octet-stream",
+            }
+            url = f"{client.base_url}{RESUMABLE}?upload_id={upload_id}"
+            body = slow(data[begin:end])
+            async with client.session.put(url, data=body, headers=headers, allow_redirects=False) as resp:
+                await resp.read()
+                return resp.status
+
+        half = total // 2
+        statuses = sorted(await asyncio.gather(send(alice, 0, half), send(other, 0, half)))
+        assert statuses[0] == 308 and statuses[1] in (409, 429), statuses
+        status, info = await put_chunk(other, upload_id, b"", 0, total)
+        assert status == 308 and info["range"] == f"bytes=0-{half - 1}"
+
+        statuses = sorted(await asyncio.gather(send(other, half, total), send(alice, half, total)))
+        assert statuses[0] == 200 and statuses[1] in (200, 409, 429), statuses
+        status, info = await put_chunk(alice, upload_id, data[half:], half, total)
+        assert status == 200, info
+        video = info["body"]["video"]
+        got = await original_bytes(instance, video["id"])
+        assert hashlib.sha256(got).digest() == hashlib.sha256(data).digest()
+        async with instance.shoal.db.read() as session:
+            from sqlalchemy import func, select
+
+            from instance.models import Video
+
+            assert await session.scalar(select(func.count(Video.id))) == 1
+
+        status, body = await alice.post(
+            RESUMABLE,
+            json={"name": "Nothing at all", "channelId": await channel_id(alice), "filename": "empty.mp4"},
+            headers={"X-Upload-Content-Length": "0", "X-Upload-Content-Type": "video/mp4"},
+        )
+        assert status == 400 and body["code"] == "empty_file", body
+    finally:
+        await second.close()

@@ -98,6 +98,7 @@ VIDEO_KEYS: dict[str, type | tuple[type, ...]] = {
     "state": dict,
     "progress": int,
     "failureReason": (str, type(None)),
+    "failureCode": (str, type(None)),
     "createdAt": str,
     "updatedAt": str,
     "publishedAt": (str, type(None)),
@@ -212,7 +213,12 @@ async def test_unprocessed_video_has_state_progress_and_no_playlists(instance: I
         instance, "alice", "Still encoding", state=VideoState.TRANSCODING, progress=40
     )
     failed = await new_video(
-        instance, "alice", "Broken upload", state=VideoState.FAILED, failure_reason="Not a video file."
+        instance,
+        "alice",
+        "Broken upload",
+        state=VideoState.FAILED,
+        failure_code="invalid_media",
+        failure_reason="Not a video file.",
     )
     status, body = await alice.get(f"/api/v1/videos/{processing.id}")
     assert status == 200, body
@@ -220,6 +226,7 @@ async def test_unprocessed_video_has_state_progress_and_no_playlists(instance: I
     assert body["streamingPlaylists"] == [] and body["publishedAt"] is None
     status, body = await alice.get(f"/api/v1/videos/{failed.id}")
     assert body["state"]["id"] == 7 and body["failureReason"] == "Not a video file."
+    assert body["failureCode"] == "invalid_media"
 
 
 # ---------------------------------------------------------------- ids

@@ -250,3 +250,37 @@ async def test_p2p_disabled_refuses_everything(make_instance: Any) -> None:
     assert status == 200 and body["trackerUrls"] == []
     assert all(f["magnetUri"] is None for f in body["streamingPlaylists"][0]["files"])
     json.dumps(body)
+
+
+async def test_a_closed_video_is_refused_at_once_by_every_web_process(instance: Instance) -> None:
+    """Made private through one web process, a video's infohashes are refused by the trackers of
+    every web process within moments (the access change is announced), not after the known set's
+    minute."""
+    video = await published(instance)
+    token = await instance.client.login("alice", "password123")
+    bases = [instance.url]
+    other = None
+    if SCALED:
+        port = free_port()
+        other = TestServer(create_app(instance.settings), host="127.0.0.1", port=port)
+        await other.start_server()
+        bases.append(f"http://127.0.0.1:{port}")
+    try:
+        async with aiohttp.ClientSession() as session:
+            for base in bases:
+                accepted = await announce(session, base, KNOWN, os.urandom(20), 7001, left=0)
+                assert b"failure reason" not in accepted, (base, accepted)
+            status, _ = await instance.client.as_user(token).put(
+                f"/api/v1/videos/{video.uuid}", json={"privacy": int(Privacy.PRIVATE)}
+            )
+            assert status == 204
+            for base in bases:
+                for _ in range(30):
+                    answer = await announce(session, base, KNOWN, os.urandom(20), 7002, left=0)
+                    if answer.get(b"failure reason") == b"unknown infohash":
+                        break
+                    await asyncio.sleep(0.1)
+                assert answer.get(b"failure reason") == b"unknown infohash", (base, answer)
+    finally:
+        if other is not None:
+            await other.close()

@@ -1,7 +1,7 @@
 """remote host downtime: when a failing host started failing, and its last counted failure
 
-Revision ID: 0011_remote_host_downtime
-Revises: 0010_video_storage_prefix_index
+Revision ID: 0012_remote_host_downtime
+Revises: 0011_upload_offsets
 Create Date: 2026-12-06
 
 A delivery pause used to grow with every failed row (2^failures minutes): a batch of rows to
@@ -16,8 +16,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = '0011_remote_host_downtime'
-down_revision = '0010_video_storage_prefix_index'
+revision = '0012_remote_host_downtime'
+down_revision = '0011_upload_offsets'
 branch_labels = None
 depends_on = None
 

@@ -103,3 +103,18 @@ async def test_downgrade_to_base_and_upgrade_again(empty_database: Database) -> 
     assert await migrate.current_revision(empty_database) == migrate.head_revision()
     async with empty_database.engine.connect() as connection:
         assert await connection.run_sync(_tables) == first
+
+
+def test_file_order_is_the_chain_order() -> None:
+    """Reading the folder in name order reads the migrations in the order they apply."""
+    import re
+
+    folder = Path(migrate.__file__).resolve().parents[1] / "migrations" / "versions"
+    revisions = {}
+    for path in sorted(folder.glob("0*.py")):
+        text = path.read_text()
+        revision = re.search(r"^revision = '([^']+)'", text, re.M).group(1)
+        down = re.search(r"^down_revision = (None|'([^']+)')", text, re.M).group(2)
+        revisions[path.name] = (revision, down)
+    chain = [revision for revision, _ in revisions.values()]
+    assert [down for _, down in revisions.values()] == [None, *chain[:-1]], revisions

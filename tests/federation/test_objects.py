@@ -43,7 +43,7 @@ from instance.services.comments import delete_comment as soft_delete
 from tests.conftest import Instance
 from tests.instance.test_videos import add_renditions, new_video
 
-FIXTURES = Path(__file__).resolve().parents[3] / "shared" / "fixtures" / "activitypub" / "peertube"
+FIXTURES = Path(__file__).resolve().parent / "data" / "peertube"
 PT = "https://joinpeertube.org/ns#"
 AS = "https://www.w3.org/ns/activitystreams#"
 

@@ -90,7 +90,7 @@ async def _run(*argv: str) -> tuple[int, bytes, bytes]:
     )
     try:
         out, err = await asyncio.wait_for(proc.communicate(), TIMEOUT)
-    except BaseException:
+    except (Exception, asyncio.CancelledError):
         if proc.returncode is None:
             proc.kill()
             await proc.wait()

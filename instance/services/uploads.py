@@ -198,7 +198,7 @@ async def create_video_from_file(
     await shoal.storage.put_file(source_key, path)
     try:
         return await _create_video(shoal, user, attrs, video_uuid, source_key, size, filename)
-    except BaseException:
+    except (Exception, asyncio.CancelledError):
         await shoal.storage.delete(source_key)
         raise
     finally:
@@ -479,7 +479,7 @@ async def _finish_resumable(shoal: Shoal, user: User, upload: UploadSession, pat
         video = await _create_video(
             shoal, user, attrs, video_uuid, source_key, upload.size, upload.filename, upload
         )
-    except BaseException:
+    except (Exception, asyncio.CancelledError):
         await shoal.storage.delete(source_key)
         raise
     path.unlink(missing_ok=True)
@@ -619,7 +619,7 @@ async def start_direct(
                 expires_at=utcnow() + timedelta(seconds=ttl),
             )
             session.add(upload)
-    except BaseException:
+    except (Exception, asyncio.CancelledError):
         await shoal.storage.abort_multipart_upload(key, s3_upload_id)
         raise
     return upload, parts

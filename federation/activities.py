@@ -17,7 +17,7 @@ from instance.core import Shoal
 from instance.models import AbuseReport, Actor, Video, VideoRate, VideoShare
 from instance.services.ratings import set_rate
 
-from .ap import host_of, id_of
+from .ap import host_of, id_of, same_host
 from .routing import register
 from .videos import (
     InvalidObject,
@@ -29,13 +29,6 @@ from .videos import (
 )
 
 log = logging.getLogger("shoal.federation.activities")
-
-
-
-
-def same_host(actor: Actor, url: str | None) -> bool:
-    """The object ``url`` lives on the sender's host."""
-    return bool(url) and host_of(actor.ap_id) == host_of(url or "")
 
 
 async def _local_or_known_video(shoal: Shoal, url: str | None) -> Video | None:
@@ -55,7 +48,7 @@ async def _local_or_known_video(shoal: Shoal, url: str | None) -> Video | None:
 async def on_create_video(shoal: Shoal, activity: dict[str, Any], actor: Actor) -> None:
     """Create/Update Video: store or refresh the remote video (its host must be the sender's)."""
     obj = activity.get("object")
-    if not isinstance(obj, dict) or not same_host(actor, id_of(obj)):
+    if not isinstance(obj, dict) or not same_host(actor.ap_id, id_of(obj)):
         log.info("refusing %s of a video not on %s", activity.get("type"), actor.ap_id)
         return
     try:
@@ -217,7 +210,7 @@ async def on_view(shoal: Shoal, activity: dict[str, Any], actor: Actor) -> None:
             await record_view(shoal, video.id, f"ap:{host_of(actor.ap_id)}")
         return
     async with shoal.db.write() as session:
-        if isinstance(result, dict) and same_host(actor, video.remote_url):
+        if isinstance(result, dict) and same_host(actor.ap_id, video.remote_url):
             count = result.get("userInteractionCount")
             if isinstance(count, int) and not isinstance(count, bool) and count >= 0:
                 await session.execute(update(Video).where(Video.id == video.id).values(views=count))

@@ -108,8 +108,6 @@ def actor_to_ap(shoal: Shoal, actor: Actor) -> dict[str, Any]:
 # ---------------------------------------------------------------- resolving remote actors
 
 
-
-
 def split_handle(uri: str) -> tuple[str, str] | None:
     """``(name, host)`` of ``name@host``, ``@name@host`` or ``acct:name@host``; None for URLs."""
     text = uri.strip()

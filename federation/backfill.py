@@ -39,7 +39,6 @@ COMMENTS_PAGES = 5
 FETCH_COMMENTS = "fetch_comments"
 
 
-
 async def _items(
     shoal: Shoal, url: str, *, limit: int = BACKFILL_ITEMS, max_pages: int = MAX_PAGES
 ) -> list[Any]:

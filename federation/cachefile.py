@@ -41,8 +41,6 @@ TERMS = {
 }
 
 
-
-
 def _iso(value: datetime) -> str:
     return value.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 

@@ -31,7 +31,6 @@ if TYPE_CHECKING:
 log = logging.getLogger("shoal.federation.follows")
 
 
-
 def follow_activity(follow_id: str, follower: Actor, target: Actor) -> dict[str, Any]:
     """A Follow activity."""
     return {

@@ -57,7 +57,6 @@ class Ignored(FederationError):
     """A POST answered 202 that needs nothing stored (the Delete of an actor we never knew)."""
 
 
-
 def dedupe_key(activity_id: str) -> str:
     """The work row key of an activity: its id, hashed to fit the column."""
     return "inbox:" + hashlib.sha256(activity_id.encode()).hexdigest()

@@ -219,7 +219,6 @@ def parse_note(doc: dict[str, Any]) -> ParsedNote:
     )
 
 
-
 async def comment_by_url(shoal: Shoal, session: AsyncSession, url: str) -> Comment | None:
     """The comment an ActivityPub URL names (a local ``…/comments/<id>`` or a stored remote id)."""
     base = shoal.settings.public_url.rstrip("/") + "/"

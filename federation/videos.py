@@ -301,7 +301,6 @@ class ParsedVideo:
     renditions: list[dict[str, Any]] = field(default_factory=list)
 
 
-
 def parse_date(value: Any) -> datetime | None:
     """An ISO 8601 date (``Z`` or offset) as an aware UTC datetime; None when absent or invalid."""
     if not isinstance(value, str) or not value:
@@ -644,7 +643,6 @@ async def from_ap(shoal: Shoal, doc: dict[str, Any], *, fetched_from: str | None
 
         await queue_comments(shoal, stored)
     return stored
-
 
 
 async def get_or_fetch_video(shoal: Shoal, url: str, *, refresh: bool = False) -> Video:

@@ -59,7 +59,6 @@ TORRENTS = "redundancy/torrents"
 CHUNK = 256 * 1024
 
 
-
 def now() -> datetime:
     return datetime.now(UTC)
 

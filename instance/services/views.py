@@ -33,7 +33,6 @@ from .visibility import Viewer, listing_clause
 log = logging.getLogger("shoal.views")
 
 
-
 @dataclass
 class _Memory:
     """The embedded mode's buffer: when each viewer was last counted, and pending counts."""

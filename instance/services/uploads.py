@@ -322,14 +322,20 @@ def resumable_offset(shoal: Shoal, upload: UploadSession) -> int:
     return upload.received
 
 
+async def _finished_video(shoal: Shoal, upload: UploadSession) -> Video | None:
+    """The video a finished upload made (its row is kept to answer retries), else None."""
+    if upload.video_id is None:
+        return None
+    async with shoal.db.read() as session:
+        return await session.get(Video, upload.video_id)
+
+
 async def resumable_status(shoal: Shoal, user: User, upload_id: str) -> int | Video:
     """How far a resumable upload got: its offset, or its video once finished."""
     upload = await get_upload(shoal, user, upload_id, "resumable")
-    if upload.video_id is not None:
-        async with shoal.db.read() as session:
-            video = await session.get(Video, upload.video_id)
-        if video is not None:
-            return video
+    video = await _finished_video(shoal, upload)
+    if video is not None:
+        return video
     return upload.received
 
 
@@ -439,11 +445,9 @@ async def append_chunk(
     (in this process or another) with 429.
     """
     upload = await get_upload(shoal, user, upload_id, "resumable")
-    if upload.video_id is not None:
-        async with shoal.db.read() as session:
-            video = await session.get(Video, upload.video_id)
-        if video is not None:
-            return video
+    video = await _finished_video(shoal, upload)
+    if video is not None:
+        return video
     if total != upload.size:
         raise BadRequest(
             f"The total size must be {upload.size}.", code="invalid_content_range", field="Content-Range"

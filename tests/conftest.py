@@ -60,8 +60,18 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "embedded_only: the embedded mode only; runs in the embedded run")
 
 
+# Tests that use no database, queue or storage backend: the same in both modes, so they run in
+# the embedded run only (pure media work with real ffmpeg, the conformance rules, the imports).
+BACKEND_FREE = ("transcoding/", "federation/test_conformance.py", "test_architecture.py")
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Tests of one mode belong to that mode's run; the other run deselects them (never skips)."""
+    tests = Path(__file__).resolve().parent
+    for item in items:
+        where = item.path.resolve().relative_to(tests).as_posix()
+        if where.startswith(BACKEND_FREE):
+            item.add_marker(pytest.mark.embedded_only)
     other = "embedded_only" if SCALED else "scaled_only"
     selected = [item for item in items if item.get_closest_marker(other) is None]
     deselected = [item for item in items if item.get_closest_marker(other) is not None]

@@ -124,7 +124,7 @@ async def upload(args: argparse.Namespace, base: str) -> int:
                 if line.startswith(b"data: "):
                     event = json.loads(line[6:])
                     print(
-                        _bar(event.get("stateName", "?"), event.get("progress", 0) / 100), end="", flush=True
+                        _bar(event.get("activity", "?"), event.get("progress", 0) / 100), end="", flush=True
                     )
         print()
         async with http.get(f"{base}/api/v1/videos/{video['id']}", headers=auth) as resp:

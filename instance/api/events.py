@@ -27,7 +27,8 @@ TERMINAL = VIDEO_STATES.final
 
 
 def state_event(video: Any) -> dict[str, Any]:
-    """One event: PeerTube's state pair plus Shoal's state name, progress and failure reason."""
+    """One event: PeerTube's state pair plus Shoal's state name, what is happening, progress and
+    failure reason."""
     state = VideoState(video.state)
     state_id, label = state.peertube
     return {
@@ -35,6 +36,7 @@ def state_event(video: Any) -> dict[str, Any]:
         "uuid": video.uuid,
         "state": {"id": state_id, "label": label},
         "stateName": state.value,
+        "activity": state.activity,
         "progress": video.progress,
         "failureCode": video.failure_code,
         "failureReason": video.failure_reason,

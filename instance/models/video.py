@@ -55,12 +55,16 @@ class Privacy(enum.IntEnum):
 
 
 class VideoState(enum.StrEnum):
-    """Where a video is in its life. Processing states advance in this order."""
+    """What has happened to a video so far; each name says the last step done.
+
+    Processing moves a local video ``received → probed → transcoded → published`` (each state
+    set when its step has finished, so a video ``probed`` is being transcoded), or to
+    ``failed`` with a reason. Every attempt starts again from ``received``.
+    """
 
     RECEIVED = "received"
-    PROBING = "probing"
-    TRANSCODING = "transcoding"
-    PUBLISHING = "publishing"
+    PROBED = "probed"
+    TRANSCODED = "transcoded"
     PUBLISHED = "published"
     FAILED = "failed"
 
@@ -73,21 +77,30 @@ class VideoState(enum.StrEnum):
             return 7, "Transcoding failed"
         return 2, "To transcode"
 
+    @property
+    def activity(self) -> str:
+        """What is happening to a video in this state, for people watching its progress."""
+        return _ACTIVITIES[self]
 
-# Processing starts again from probing on each attempt, so every processing state may go back
+
+_ACTIVITIES = {
+    VideoState.RECEIVED: "waiting",
+    VideoState.PROBED: "transcoding",
+    VideoState.TRANSCODED: "publishing",
+    VideoState.PUBLISHED: "published",
+    VideoState.FAILED: "failed",
+}
+
+
+# Every processing attempt starts again from received, so every processing state may go back
 # to it; every one may fail. Remote videos are stored published.
 VIDEO_STATES = StateGraph(
     "video",
     VideoState.RECEIVED,
     {
-        VideoState.RECEIVED: frozenset({VideoState.PROBING, VideoState.FAILED}),
-        VideoState.PROBING: frozenset({VideoState.PROBING, VideoState.TRANSCODING, VideoState.FAILED}),
-        VideoState.TRANSCODING: frozenset(
-            {VideoState.PROBING, VideoState.TRANSCODING, VideoState.PUBLISHING, VideoState.FAILED}
-        ),
-        VideoState.PUBLISHING: frozenset(
-            {VideoState.PROBING, VideoState.PUBLISHING, VideoState.PUBLISHED, VideoState.FAILED}
-        ),
+        VideoState.RECEIVED: frozenset({VideoState.RECEIVED, VideoState.PROBED, VideoState.FAILED}),
+        VideoState.PROBED: frozenset({VideoState.RECEIVED, VideoState.TRANSCODED, VideoState.FAILED}),
+        VideoState.TRANSCODED: frozenset({VideoState.RECEIVED, VideoState.PUBLISHED, VideoState.FAILED}),
         VideoState.PUBLISHED: frozenset({VideoState.PUBLISHED}),
         VideoState.FAILED: frozenset({VideoState.FAILED}),
     },

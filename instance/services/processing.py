@@ -117,7 +117,7 @@ async def _process(shoal: Shoal, video: Video) -> None:
     work = work_dir(shoal, video.uuid)
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
-    await _set(shoal, video.id, state=VideoState.PROBING, progress=0)
+    await _set(shoal, video.id, state=VideoState.RECEIVED, progress=0)
     if not video.source_key:
         raise PermanentFailure("the video has no original to process")
     steps = _Steps()
@@ -130,7 +130,7 @@ async def _process(shoal: Shoal, video: Video) -> None:
     await _set(
         shoal,
         video.id,
-        state=VideoState.TRANSCODING,
+        state=VideoState.PROBED,
         progress=2,
         duration=info.duration,
         aspect_ratio=round(info.width / info.height, 4) if info.height else None,
@@ -179,7 +179,7 @@ async def _process(shoal: Shoal, video: Video) -> None:
     storyboard = storyboard_task.result()
     manifest_name = manifest_task.result().name
     steps.done("images")
-    await _set(shoal, video.id, state=VideoState.PUBLISHING, progress=95)
+    await _set(shoal, video.id, state=VideoState.TRANSCODED, progress=95)
     await _publish(shoal, video, out, images, result, storyboard, manifest_name, prefix)
     steps.done("publish")
     log.info(
@@ -320,7 +320,7 @@ async def fail_video(shoal: Shoal, video: Video, code: str, reason: str) -> None
 
 async def gave_up_processing(shoal: Shoal, item: WorkItem, error: str) -> None:
     """The ``process_video`` row failed for good: so does its video, with the reason (else it
-    would say "transcoding" forever, its original and files kept)."""
+    would stay unfinished forever, its original and files kept)."""
     async with shoal.db.read() as session:
         video = await session.get(Video, int(item.subject))
     if video is None or video.state in (VideoState.PUBLISHED, VideoState.FAILED):

@@ -39,7 +39,7 @@ CHUNK = 1024 * 1024
 S3_PART_MIN = 8 * 1024 * 1024
 S3_MAX_PARTS = 10_000
 _SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
-PROCESSING_STATES = (VideoState.RECEIVED, VideoState.PROBING, VideoState.TRANSCODING, VideoState.PUBLISHING)
+PROCESSING_STATES = (VideoState.RECEIVED, VideoState.PROBED, VideoState.TRANSCODED)
 
 
 class VideoAttributes(Body):

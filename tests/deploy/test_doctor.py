@@ -112,8 +112,8 @@ async def test_unfinished_rows_with_no_job_are_reported(make_instance) -> None:
 
     instance = await make_instance()
     await instance.create_user("alice")
-    working = await new_video(instance, "alice", "Being processed", state=VideoState.TRANSCODING)
-    stuck = await new_video(instance, "alice", "Left behind", state=VideoState.TRANSCODING)
+    working = await new_video(instance, "alice", "Being processed", state=VideoState.PROBED)
+    stuck = await new_video(instance, "alice", "Left behind", state=VideoState.PROBED)
     await new_video(instance, "alice", "Just received", state=VideoState.RECEIVED)
     shoal = instance.shoal
     async with shoal.db.write() as session:

@@ -79,7 +79,7 @@ async def test_remote_actors_cannot_touch_videos_they_cannot_see(
     video = peertube.video  # type: ignore[attr-defined]
     sent = 0
     for hidden in ({"privacy": Privacy.PRIVATE}, {"privacy": Privacy.INTERNAL},
-                   {"state": VideoState.TRANSCODING}, {"hidden": True}):  # fmt: skip
+                   {"state": VideoState.PROBED}, {"hidden": True}):  # fmt: skip
         values = {"privacy": Privacy.PUBLIC, "state": VideoState.PUBLISHED, "hidden": False, **hidden}
         async with shoal.shoal.db.write() as session:
             await session.execute(update(Video).where(Video.id == video.id).values(**values))

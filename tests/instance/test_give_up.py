@@ -24,7 +24,7 @@ async def test_a_video_whose_processing_gives_up_fails_with_the_reason(
     shoal = instance.shoal
 
     # Its worker vanished during the last attempt: the sweeper fails the row, and the video.
-    abandoned = await new_video(instance, "alice", "Abandoned", state=VideoState.TRANSCODING)
+    abandoned = await new_video(instance, "alice", "Abandoned", state=VideoState.PROBED)
     async with shoal.db.write() as session:
         row = await add_work(session, "process_video", str(abandoned.id), max_attempts=1)
     assert await claim_work(shoal, row.id, "dead-worker", lease=timedelta(seconds=0.1))
@@ -74,15 +74,16 @@ def test_the_state_graphs_name_their_final_states_and_moves() -> None:
 
     assert VIDEO_STATES.final == {VideoState.PUBLISHED, VideoState.FAILED}
     assert MIRROR_STATES.final == {MirrorState.MIRRORED, MirrorState.FAILED}
-    assert VIDEO_STATES.allows(VideoState.TRANSCODING, VideoState.PROBING)  # a retry starts over
-    assert not VIDEO_STATES.allows(VideoState.FAILED, VideoState.PROBING)
+    assert VIDEO_STATES.allows(VideoState.PROBED, VideoState.RECEIVED)  # a retry starts over
+    assert not VIDEO_STATES.allows(VideoState.FAILED, VideoState.RECEIVED)
+    assert not VIDEO_STATES.allows(VideoState.RECEIVED, VideoState.TRANSCODED)  # no step skipped
     assert not VIDEO_STATES.allows(VideoState.RECEIVED, VideoState.PUBLISHED)
     try:
-        VIDEO_STATES.check(VideoState.PUBLISHED, VideoState.TRANSCODING)
+        VIDEO_STATES.check(VideoState.PUBLISHED, VideoState.PROBED)
     except BadTransition as exc:
         assert "published" in str(exc)
     else:
-        raise AssertionError("a published video went back to transcoding")
+        raise AssertionError("a published video went back to probed")
 
 
 async def test_processing_never_moves_a_final_video(make_instance: InstanceFactory) -> None:
@@ -93,10 +94,10 @@ async def test_processing_never_moves_a_final_video(make_instance: InstanceFacto
     await instance.create_user("carol")
     video = await new_video(instance, "carol", "Failed meanwhile", state=VideoState.FAILED)
     try:
-        await _set(instance.shoal, video.id, state=VideoState.PROBING, progress=0)
+        await _set(instance.shoal, video.id, state=VideoState.RECEIVED, progress=0)
     except PermanentFailure as exc:
-        assert "cannot go to probing" in str(exc)
+        assert "cannot go to received" in str(exc)
     else:
-        raise AssertionError("a failed video went back to probing")
+        raise AssertionError("a failed video went back to received")
     async with instance.shoal.db.read() as session:
         assert (await session.get(Video, video.id)).state == VideoState.FAILED

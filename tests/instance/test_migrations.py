@@ -22,8 +22,8 @@ from sqlalchemy.engine import Connection
 
 from instance import migrate
 from instance.db import Database
-from instance.models import Base
-from tests.conftest import SCALED, asyncpg_to_sqlalchemy, pg_dsn
+from instance.models import Base, VideoState
+from tests.conftest import SCALED, InstanceFactory, asyncpg_to_sqlalchemy, pg_dsn
 
 
 @pytest.fixture
@@ -118,3 +118,36 @@ def test_file_order_is_the_chain_order() -> None:
         revisions[path.name] = (revision, down)
     chain = [revision for revision, _ in revisions.values()]
     assert [down for _, down in revisions.values()] == [None, *chain[:-1]], revisions
+
+
+async def test_video_states_name_the_step_done(make_instance: InstanceFactory) -> None:
+    """0013 renames states caught mid-step to the step before; going down and up keeps them."""
+    from sqlalchemy import text
+
+    from tests.instance.test_videos import new_video
+
+    instance = await make_instance(worker=False)
+    await instance.create_user("erin")
+    probed = await new_video(instance, "erin", "Being transcoded", state=VideoState.PROBED)
+    transcoded = await new_video(instance, "erin", "Being published", state=VideoState.TRANSCODED)
+    db = instance.shoal.db
+
+    def to_0012(connection: Connection) -> None:
+        cfg = migrate.alembic_config()
+        cfg.attributes["connection"] = connection
+        command.downgrade(cfg, "0012_remote_host_downtime")
+
+    async def states() -> dict[int, str]:
+        async with db.engine.connect() as connection:
+            rows = await connection.execute(text("SELECT id, state FROM videos"))
+            return dict(rows.all())
+
+    async with db.engine.connect() as connection:
+        await connection.run_sync(to_0012)
+        await connection.commit()
+    assert await states() == {probed.id: "transcoding", transcoded.id: "publishing"}
+    async with db.engine.begin() as connection:
+        mid_probe = text("UPDATE videos SET state = 'probing' WHERE id = :id")
+        await connection.execute(mid_probe, {"id": probed.id})
+    await migrate.upgrade(db)
+    assert await states() == {probed.id: "received", transcoded.id: "transcoded"}

@@ -152,6 +152,10 @@ async def test_events_stream_reports_progress(instance: Instance, media_dir: Pat
     await asyncio.wait_for(asyncio.gather(read_sse(), read_ws()), timeout=180)
     for events in (sse_events, ws_events):
         assert events[-1]["stateName"] == "published", events[-1]
+        # States name the step done; the activity says what is under way.
+        seen = [(e["stateName"], e["activity"]) for e in events]
+        allowed = {("received", "waiting"), ("probed", "transcoding"), ("transcoded", "publishing")}
+        assert set(seen[:-1]) <= allowed and seen[-1] == ("published", "published"), seen
         progress = [e["progress"] for e in events]
         assert progress == sorted(progress) and progress[-1] == 100
     assert len(sse_events) >= 3

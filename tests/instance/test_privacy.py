@@ -60,7 +60,7 @@ async def _setup(instance: Instance) -> tuple[dict[str, ApiClient], dict[tuple[s
     videos: dict[tuple[str, str], Video] = {}
     for pname, privacy in PRIVACIES.items():
         for condition in CONDITIONS:
-            state = VideoState.TRANSCODING if condition == "processing" else VideoState.PUBLISHED
+            state = VideoState.PROBED if condition == "processing" else VideoState.PUBLISHED
             videos[(pname, condition)] = await new_video(
                 instance, "owner", f"{pname} {condition}", privacy=privacy, state=state
             )

@@ -161,7 +161,7 @@ async def test_reconcile_adds_missing_removes_extra_and_junk(
     unlisted = await new_video(instance, "alice", "Unlisted", privacy=Privacy.UNLISTED)
     private = await new_video(instance, "alice", "Private", privacy=Privacy.PRIVATE)
     internal = await new_video(instance, "alice", "Internal", privacy=Privacy.INTERNAL)
-    processing = await new_video(instance, "alice", "Processing", state=VideoState.TRANSCODING)
+    processing = await new_video(instance, "alice", "Processing", state=VideoState.PROBED)
     hidden = await new_video(instance, "alice", "Hidden")
     remote = await new_video(instance, "alice", "Remote")
     async with shoal.db.write() as session:

@@ -19,7 +19,7 @@ async def test_subscribe_list_exist_videos_unsubscribe(instance: Instance) -> No
     await new_video(instance, "alice", "Alice public")
     await new_video(instance, "alice", "Alice internal", privacy=Privacy.INTERNAL)
     await new_video(instance, "alice", "Alice private", privacy=Privacy.PRIVATE)
-    await new_video(instance, "alice", "Alice encoding", state=VideoState.TRANSCODING)
+    await new_video(instance, "alice", "Alice encoding", state=VideoState.PROBED)
     await new_video(instance, "alice", "Alice music", channel="alice_music")
     await new_video(instance, "bob", "Bob public")
 

@@ -306,7 +306,7 @@ async def test_scratch_folders_left_by_a_crash_are_swept(make_instance) -> None:
 
     instance = await make_instance(upload_session_ttl=60)
     await instance.create_user("alice")
-    busy = await new_video(instance, "alice", "Still processing", state=VideoState.TRANSCODING)
+    busy = await new_video(instance, "alice", "Still processing", state=VideoState.PROBED)
     data = instance.settings.data_dir
     old = time.time() - 3600
     left = [

@@ -210,7 +210,7 @@ async def test_video_details_have_peertube_fields(instance: Instance) -> None:
 async def test_unprocessed_video_has_state_progress_and_no_playlists(instance: Instance) -> None:
     alice = await login(instance, "alice")
     processing = await new_video(
-        instance, "alice", "Still encoding", state=VideoState.TRANSCODING, progress=40
+        instance, "alice", "Still encoding", state=VideoState.PROBED, progress=40
     )
     failed = await new_video(
         instance,
@@ -548,7 +548,7 @@ async def test_my_videos_lists_every_state_and_privacy(instance: Instance) -> No
     bob = await login(instance, "bob")
     await new_video(instance, "alice", "Public one")
     await new_video(instance, "alice", "Private one", privacy=Privacy.PRIVATE)
-    await new_video(instance, "alice", "Encoding one", state=VideoState.TRANSCODING, progress=55)
+    await new_video(instance, "alice", "Encoding one", state=VideoState.PROBED, progress=55)
     await new_video(instance, "alice", "Failed one", state=VideoState.FAILED, failure_reason="Corrupt file.")
     await new_video(instance, "bob", "Bob's one")
     status, body = await alice.get("/api/v1/users/me/videos")

@@ -46,7 +46,7 @@ function follow(video) {
   const show = (event) => {
     if (finished) return;
     bar.value = event.progress || 0;
-    state.textContent = `${event.stateName} ${event.progress || 0}%`;
+    state.textContent = `${event.activity} ${event.progress || 0}%`;
     if (event.stateName === "failed") {
       finished = true;
       showError(error, new Error(event.failureReason || "Processing failed."));
@@ -64,7 +64,7 @@ function follow(video) {
     try {
       const { data } = await api("GET", `/api/v1/videos/${video.id}`);
       const name = data.state.id === 1 ? "published" : (data.failureReason ? "failed" : "processing");
-      show({ stateName: name, progress: data.progress ?? 0, failureReason: data.failureReason });
+      show({ stateName: name, activity: name, progress: data.progress ?? 0, failureReason: data.failureReason });
     } catch { /* try again */ }
     if (!finished) setTimeout(poll, 2000);
   };

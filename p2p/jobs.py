@@ -12,7 +12,7 @@ from instance.jobs import register_job
 from instance.models import WorkItem
 
 from . import redundancy  # noqa: F401 - the mirror_video job
-from .seeder import nudge
+from .seeding import nudge
 from .service import MAKE_TORRENTS, make_torrents, submit_make_torrents
 
 

@@ -292,25 +292,9 @@ async def handle_mirror_video(shoal: Shoal, item: WorkItem) -> None:
 
 
 def _nudge_seeder() -> None:
-    from .seeder import nudge
+    from .seeding import nudge
 
     nudge()
-
-
-async def mirrored_renditions(shoal: Shoal) -> list[tuple[str, str, str, int]]:
-    """What the seeder seeds of our mirrors: (infohash, torrent key, file key, size) per rung."""
-    async with shoal.db.read() as session:
-        rows = await session.execute(
-            select(Video.uuid, Rendition)
-            .join(VideoMirror, VideoMirror.video_id == Video.id)
-            .join(Rendition, Rendition.video_id == Video.id)
-            .where(VideoMirror.state == MirrorState.MIRRORED, Rendition.info_hash.is_not(None))
-        )
-        return [
-            (r.info_hash.lower(), f"{TORRENTS}/{r.info_hash}.torrent",
-             f"{PREFIX}/{uuid}/{posixpath.basename(urlsplit(r.file_path).path)}", r.size)
-            for uuid, r in rows.all() if r.info_hash
-        ]  # fmt: skip
 
 
 # ---------------------------------------------------------------- the chore

@@ -23,7 +23,6 @@ from sqlalchemy import select
 
 from instance.api.serializers import media_url, needs_file_token, tracker_urls
 from instance.core import Shoal
-from instance.jobs import submit
 from instance.models import Privacy, Rendition, Video, VideoState
 from instance.services.uploads import scratch_dir
 from instance.services.videos import media_changed
@@ -34,7 +33,6 @@ from .torrents import make_torrent, torrent_file_name, torrent_name
 
 log = logging.getLogger("shoal.p2p")
 
-MAKE_TORRENTS = "make_torrents"
 KNOWN_TTL = 60.0
 KNOWN_MIN_RELOAD = 5.0
 _KNOWN = "p2p.known"
@@ -54,11 +52,6 @@ def web_seed_url(shoal: Shoal, video: Video, rendition: Rendition) -> str:
     """The rendition file's public URL: the object's own URL with S3 storage, else ours."""
     public = shoal.storage.public_url(rendition.file_path)
     return public or media_url(shoal, video, rendition.file_path) or ""
-
-
-async def submit_make_torrents(shoal: Shoal, video_id: int) -> None:
-    """Queue the ``make_torrents`` job of a video (publish and update hooks call this)."""
-    await submit(shoal, MAKE_TORRENTS, str(video_id), dedupe_key=f"{MAKE_TORRENTS}:{video_id}")
 
 
 async def make_torrents(shoal: Shoal, video_id: int) -> int:

@@ -20,7 +20,7 @@ import libtorrent as lt
 from sqlalchemy import select, update
 
 from instance.models import Rendition, Role, VideoMirror, VideoRedundancy, utcnow
-from p2p.redundancy import PREFIX, renew_mirrors
+from p2p.mirrors import PREFIX, renew_mirrors
 from p2p.seeder import seeder_of
 from tests.conftest import Instance
 from tests.federation.conftest import follow_state, wait_for

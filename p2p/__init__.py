@@ -27,7 +27,8 @@ def setup(app: web.Application) -> None:
     from .mirrors import redundancy_chore, serve_mirrored_file
     from .redundancy_api import add_routes as add_redundancy_routes
     from .seeder import start_in_web
-    from .tracker import http_announce, http_scrape, start_tracker, sweep_peers, ws_tracker
+    from .tracker import http_announce, http_scrape, start_tracker, sweep_peers
+    from .webtorrent import ws_tracker
 
     app.router.add_get("/tracker/announce", http_announce)
     app.router.add_get("/tracker/scrape", http_scrape)

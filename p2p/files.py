@@ -7,6 +7,7 @@ from aiohttp import web
 from instance.api.files import FILE_RE, PRIVATE_CACHE, torrent_restricted
 from instance.api.registry import SHOAL
 from instance.errors import NotFound
+from instance.storage import keys
 
 
 async def download_torrent(request: web.Request) -> web.Response:
@@ -17,7 +18,7 @@ async def download_torrent(request: web.Request) -> web.Response:
     if not FILE_RE.match(name) or not name.endswith(".torrent"):
         raise NotFound("No such file.", code="file_not_found")
     restricted = await torrent_restricted(request, shoal, name)
-    key = f"torrents/{name}"
+    key = keys.torrent(name)
     info = await shoal.storage.stat(key)
     if info is None:
         raise NotFound("No such file.", code="file_not_found")

@@ -46,7 +46,7 @@ from instance.models import (
     WorkItem,
 )
 from instance.services.uploads import scratch_dir
-from instance.storage import guess_content_type
+from instance.storage import guess_content_type, keys
 
 from .files import FILE_RE
 from .redundancy import expire_redundancies
@@ -56,8 +56,6 @@ log = logging.getLogger("shoal.p2p.redundancy")
 
 MIRROR_VIDEO = "mirror_video"
 ALLOWED_HOSTS = "redundancy_allowed_hosts"
-PREFIX = "redundancy/hls"
-TORRENTS = "redundancy/torrents"
 CHUNK = 256 * 1024
 
 
@@ -171,12 +169,12 @@ async def remove_mirror(shoal: Shoal, mirror_id: int) -> bool:
         await announce(shoal, video, mirror, "Undo")
     async with shoal.db.write() as session:
         await session.execute(delete(VideoMirror).where(VideoMirror.id == mirror_id))
-    await shoal.storage.delete_prefix(f"{PREFIX}/{video.uuid}/")
+    await shoal.storage.delete_prefix(keys.mirror(video.uuid))
     async with shoal.db.read() as session:
         rows = await session.execute(select(Rendition.info_hash).where(Rendition.video_id == video.id))
         hashes = [h for h in rows.scalars() if h]
     for info_hash in hashes:
-        await shoal.storage.delete(f"{TORRENTS}/{info_hash}.torrent")
+        await shoal.storage.delete(keys.mirror_torrent(f"{info_hash}.torrent"))
     nudge()
     log.info("stopped mirroring %s", video.remote_url)
     return True
@@ -250,12 +248,12 @@ async def mirror_video(shoal: Shoal, mirror_id: int) -> None:
             local = Path(tmp) / "part"
             size += await _download(shoal, url, local, budget - size)
             name = posixpath.basename(urlsplit(url).path)
-            await shoal.storage.put_file(f"{PREFIX}/{video.uuid}/{name}", local)
+            await shoal.storage.put_file(keys.mirror(video.uuid, name), local)
         for rendition in renditions:
             if rendition.info_hash and rendition.torrent_path and "://" in rendition.torrent_path:
                 local = Path(tmp) / "torrent"
                 await _download(shoal, rendition.torrent_path, local, 10 * 1024 * 1024)
-                await shoal.storage.put_file(f"{TORRENTS}/{rendition.info_hash}.torrent", local)
+                await shoal.storage.put_file(keys.mirror_torrent(f"{rendition.info_hash}.torrent"), local)
     async with shoal.db.write() as session:
         row = await session.get(VideoMirror, mirror.id)
         if row is None:
@@ -369,7 +367,7 @@ async def serve_mirrored_file(request: web.Request) -> web.StreamResponse:
     uuid, name = request.match_info["uuid"], request.match_info["file"]
     if not FILE_RE.match(name) or not FILE_RE.match(uuid):
         raise NotFound("No such file.", code="file_not_found")
-    key = f"{PREFIX}/{uuid}/{name}"
+    key = keys.mirror(uuid, name)
     headers = {"Access-Control-Allow-Origin": "*", "Cache-Control": "public, max-age=3600"}
     local = shoal.storage.local_path(key)
     if local is not None:

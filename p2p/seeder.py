@@ -32,6 +32,7 @@ from typing import Any
 import libtorrent as lt
 
 from instance.core import USER_AGENT, Shoal
+from instance.storage import keys
 
 from .seeding import Wanted, unwatch, wanted_renditions, watch
 from .superseeding import SuperSeeding
@@ -112,7 +113,7 @@ class Seeder:
 
     @property
     def uses_cache(self) -> bool:
-        return self.shoal.storage.local_path("hls/x") is None
+        return self.shoal.storage.local_path(keys.hls("x")) is None
 
     async def start(self) -> None:
         """Open the session, resume the torrents of the last run, then follow the policy."""

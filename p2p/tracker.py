@@ -24,6 +24,7 @@ import struct
 from typing import Any
 from urllib.parse import unquote_to_bytes
 
+import libtorrent as lt
 from aiohttp import web
 
 from instance import pubsub
@@ -47,27 +48,6 @@ _STATE = "p2p.tracker"
 
 class TrackerError(Exception):
     """An announce or scrape the tracker refuses; the message is the BEP 3 ``failure reason``."""
-
-
-# ---------------------------------------------------------------- bencoding
-
-
-def bencode(value: Any) -> bytes:
-    """Bencode ints, bytes, str, lists and dicts (keys sorted, as BEP 3 requires)."""
-    if isinstance(value, bool):
-        value = int(value)
-    if isinstance(value, int):
-        return b"i%de" % value
-    if isinstance(value, str):
-        value = value.encode()
-    if isinstance(value, bytes):
-        return b"%d:%s" % (len(value), value)
-    if isinstance(value, list | tuple):
-        return b"l" + b"".join(bencode(v) for v in value) + b"e"
-    if isinstance(value, dict):
-        items = sorted((k.encode() if isinstance(k, str) else k, v) for k, v in value.items())
-        return b"d" + b"".join(bencode(k) + bencode(v) for k, v in items) + b"e"
-    raise TypeError(f"cannot bencode {type(value).__name__}")
 
 
 # ---------------------------------------------------------------- the tracker
@@ -188,7 +168,10 @@ def _raw_query(request: web.Request) -> dict[str, list[bytes]]:
 
 
 def _bencoded(value: dict[str, Any]) -> web.Response:
-    return web.Response(body=bencode(value), content_type="text/plain", headers={"Cache-Control": "no-store"})
+    """A BEP 3 answer, bencoded by libtorrent (keys sorted). Its strings are bytes: libtorrent
+    deprecates ``str`` values (keys may be ``str``)."""
+    body = lt.bencode(value)
+    return web.Response(body=body, content_type="text/plain", headers={"Cache-Control": "no-store"})
 
 
 def _int(query: dict[str, list[bytes]], name: str, default: int | None = None) -> int:
@@ -239,7 +222,7 @@ async def http_announce(request: web.Request) -> web.Response:
         ip = client_ip(request)
         await tracker.check(ip, info_hash)
     except TrackerError as exc:
-        return _bencoded({"failure reason": str(exc)})
+        return _bencoded({"failure reason": str(exc).encode()})
     swarms = tracker.swarms
     if event == "stopped":
         await swarms.remove(HTTP, info_hash, peer_id)
@@ -264,7 +247,8 @@ async def http_announce(request: web.Request) -> web.Response:
             answer["peers6"] = six
     else:
         answer["peers"] = [
-            {"peer id": bytes.fromhex(r["peer_id"]), "ip": r["ip"], "port": r["port"]} for r in others
+            {"peer id": bytes.fromhex(r["peer_id"]), "ip": r["ip"].encode(), "port": r["port"]}
+            for r in others
         ]
     return _bencoded(answer)
 
@@ -282,6 +266,6 @@ async def http_scrape(request: web.Request) -> web.Response:
         if await tracker.shoal.limiter.hit("tracker", client_ip(request), limit, window):
             raise TrackerError("too many requests, slow down")
     except TrackerError as exc:
-        return _bencoded({"failure reason": str(exc)})
+        return _bencoded({"failure reason": str(exc).encode()})
     files = await tracker.scrape(hashes)
     return _bencoded({"files": {bytes.fromhex(h): v for h, v in files.items()}})

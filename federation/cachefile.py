@@ -23,7 +23,7 @@ from typing import Any
 
 from instance.core import Shoal
 from instance.models import Actor, Video, VideoMirror
-from p2p import redundancy
+from p2p import redundancy, urls
 
 from .ap import host_of, id_of
 from .context import PUBLIC, context_for
@@ -49,11 +49,11 @@ def cachefile_to_ap(shoal: Shoal, video: Video, mirror: VideoMirror) -> dict[str
     """Our CacheFile for a mirrored remote video."""
     expires = mirror.expires_at or datetime.now(UTC)
     return {
-        "id": redundancy.cachefile_id(shoal, video.uuid),
+        "id": urls.cachefile_id(shoal, video.uuid),
         "type": "CacheFile",
         "object": video.remote_url,
         "expires": _iso(expires),
-        "url": {"type": "Link", "mediaType": HLS, "href": redundancy.mirror_base_url(shoal, video.uuid)},
+        "url": {"type": "Link", "mediaType": HLS, "href": urls.mirror_base_url(shoal, video.uuid)},
     }
 
 

@@ -24,10 +24,11 @@ def setup(app: web.Application) -> None:
 
     from . import jobs  # noqa: F401 - the make_torrents job and the publish hook
     from .files import download_torrent
-    from .redundancy import redundancy_chore, serve_mirrored_file
+    from .mirrors import redundancy_chore, serve_mirrored_file
     from .redundancy_api import add_routes as add_redundancy_routes
     from .seeder import start_in_web
-    from .tracker import http_announce, http_scrape, start_tracker, sweep_peers, ws_tracker
+    from .tracker import http_announce, http_scrape, start_tracker, sweep_peers
+    from .webtorrent import ws_tracker
 
     app.router.add_get("/tracker/announce", http_announce)
     app.router.add_get("/tracker/scrape", http_scrape)

@@ -4,18 +4,21 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from instance.api.files import FILE_RE
+from instance.api.files import FILE_RE, PRIVATE_CACHE, torrent_restricted
 from instance.api.registry import SHOAL
 from instance.errors import NotFound
+from instance.storage import keys
 
 
 async def download_torrent(request: web.Request) -> web.Response:
-    """The .torrent from storage with ``Content-Disposition: attachment`` (any storage backend)."""
+    """The .torrent from storage with ``Content-Disposition: attachment`` (any storage backend),
+    under the rule of its video, as on ``/lazy-static/torrents/``."""
     shoal = request.app[SHOAL]
     name = request.match_info["file"]
     if not FILE_RE.match(name) or not name.endswith(".torrent"):
         raise NotFound("No such file.", code="file_not_found")
-    key = f"torrents/{name}"
+    restricted = await torrent_restricted(request, shoal, name)
+    key = keys.torrent(name)
     info = await shoal.storage.stat(key)
     if info is None:
         raise NotFound("No such file.", code="file_not_found")
@@ -26,6 +29,7 @@ async def download_torrent(request: web.Request) -> web.Response:
         headers={
             "Content-Disposition": f'attachment; filename="{name}"',
             "Access-Control-Allow-Origin": "*",
-            "Cache-Control": "public, max-age=3600",
+            "Cache-Control": PRIVATE_CACHE if restricted else "public, max-age=3600",
+            **({"X-Accel-Expires": "0"} if restricted else {}),
         },
     )

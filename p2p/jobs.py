@@ -11,9 +11,10 @@ from instance.core import Shoal
 from instance.jobs import register_job
 from instance.models import WorkItem
 
-from . import redundancy  # noqa: F401 - the mirror_video job
-from .seeder import nudge
-from .service import MAKE_TORRENTS, make_torrents, submit_make_torrents
+from . import mirrors  # noqa: F401 - the mirror_video job
+from .kinds import MAKE_TORRENTS, submit_make_torrents
+from .seeding import nudge
+from .service import make_torrents
 
 
 async def handle_make_torrents(shoal: Shoal, item: WorkItem) -> None:

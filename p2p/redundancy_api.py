@@ -16,7 +16,8 @@ from instance.api.registry import BODY, QUERY, Body, Query, iso, json_response, 
 from instance.errors import NotFound
 from instance.models import Video, VideoMirror
 
-from . import redundancy
+from . import mirrors, redundancy
+from .urls import mirror_base_url
 
 NO_CONTENT = {"204": {"description": "Done"}}
 TAGS = ("redundancy",)
@@ -52,7 +53,7 @@ def mirror_json(shoal: Any, mirror: VideoMirror, video: Video) -> dict[str, Any]
             "streamingPlaylists": [
                 {
                     "id": mirror.id,
-                    "fileUrl": redundancy.mirror_base_url(shoal, video.uuid),
+                    "fileUrl": mirror_base_url(shoal, video.uuid),
                     "strategy": mirror.strategy,
                     "state": mirror.state,
                     "size": mirror.size,
@@ -80,7 +81,7 @@ async def list_mirrors(request: web.Request) -> web.Response:
     if request[QUERY].target == "my-videos":
         rows = await redundancy.received_redundancies(shoal)
         return json_response({"total": len(rows), "data": rows})
-    data = [mirror_json(shoal, mirror, video) for mirror, video in await redundancy.list_mirrors(shoal)]
+    data = [mirror_json(shoal, mirror, video) for mirror, video in await mirrors.list_mirrors(shoal)]
     return json_response({"total": len(data), "data": data})
 
 
@@ -96,7 +97,7 @@ async def list_mirrors(request: web.Request) -> web.Response:
 async def add_mirror(request: web.Request) -> web.Response:
     """Start mirroring a remote video of an instance allowed for redundancy (the copy is a job).
     409 ``already_mirrored``; 400 ``video_not_mirrorable`` or ``redundancy_not_allowed``."""
-    await redundancy.add_mirror(shoal_of(request), request[BODY].videoId)
+    await mirrors.add_mirror(shoal_of(request), request[BODY].videoId)
     return no_content()
 
 
@@ -111,7 +112,7 @@ async def add_mirror(request: web.Request) -> web.Response:
 async def remove_mirror(request: web.Request) -> web.Response:
     """Undo the mirror's CacheFile and delete our copy; 404 ``redundancy_not_found``."""
     raw = request.match_info["redundancyId"]
-    if not raw.isdigit() or not await redundancy.remove_mirror(shoal_of(request), int(raw)):
+    if not raw.isdigit() or not await mirrors.remove_mirror(shoal_of(request), int(raw)):
         raise NotFound("No such mirror.", code="redundancy_not_found")
     return no_content()
 
@@ -128,7 +129,7 @@ async def remove_mirror(request: web.Request) -> web.Response:
 async def allow_host(request: web.Request) -> web.Response:
     """Set ``redundancyAllowed`` for ``host``; forbidding it drops our mirrors of its videos."""
     host = request.match_info["host"]
-    await redundancy.set_host_allowed(shoal_of(request), host, request[BODY].redundancyAllowed)
+    await mirrors.set_host_allowed(shoal_of(request), host, request[BODY].redundancyAllowed)
     return no_content()
 
 

@@ -3,31 +3,14 @@
 PeerTube's server is only an HTTP web seed; Shoal's also seeds for real, so desktop clients
 and mirror instances are peers of the origin. The session seeds straight from local
 storage; with S3 storage it seeds from a bounded local cache (LRU by last use, size
-``seeder_cache_size``), filled when a rendition is picked. Which renditions: the most
-watched and the newest public or unlisted videos, alternately, up to
-``seeder_max_torrents`` torrents, under an upload rate limit. The set of torrents and their
+``seeder_cache_size``), filled when a rendition is picked. It seeds what the policy wants,
+up to ``seeder_max_torrents`` torrents, under an upload rate limit. The set of torrents and their
 resume data live under ``<data_dir>/p2p/`` so a restarted seeder resumes without
 re-hashing. WebTorrent (WebRTC through the instance's WebSocket tracker) is on, with the
 STUN server from settings.
 
-Super-seeding (BEP 16, ``seeder_super_seeding``, on by default): the seeder reveals pieces
-one or two at a time to each peer, so peers trade the rest and the origin sends about one
-copy. libtorrent 2.x gets the edges wrong: the two pieces meant for a new connection are
-dropped (it is still in the handshake), so a peer sees its first piece only after libtorrent's
-ten-second timer for peers that are not interested, and then one piece at a time; a
-libtorrent downloader that has been shown every piece takes the seeder for a seed it no
-longer needs and hangs up before asking for the last one (about a minute until it calls
-again); a lone WebTorrent (Node) peer got no piece at all in four minutes. And turning
-super-seeding off only resends the full bitfield to peers that were shown a piece.
-Hence: a peer that hangs up is dialled back at once, whatever the torrent's mode (at most
-``CALL_BACKS`` times a minute); shown only the pieces it lacks, it takes them (if it was the
-only downloader, the torrent first goes to plain seeding, so it gets them at once). And a torrent is
-super-seeded only while it is shared and its peers are being served: it switches to plain
-seeding when one downloading peer has been alone with it for
-``LONE_GRACE`` seconds, or when a downloading peer has received nothing after
-``STUCK_GRACE`` seconds; the switch pauses and resumes the torrent, so every peer is
-connected again and gets the full bitfield. It goes back to super-seeding once no
-downloading peer has been connected for ``IDLE_GRACE`` seconds.
+Which renditions: :mod:`p2p.seeding`; when a torrent is super-seeded (BEP 16,
+``seeder_super_seeding``) and how libtorrent's edges are worked around: :mod:`p2p.superseeding`.
 
 It runs inside the web process in the embedded mode (``seeder_enabled``) and as
 ``shoal seeder`` otherwise.
@@ -43,15 +26,16 @@ import os
 import posixpath
 import threading
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import libtorrent as lt
-from sqlalchemy import select
 
 from instance.core import USER_AGENT, Shoal
-from instance.models import Privacy, Rendition, Video, VideoState
+from instance.storage import keys
+
+from .seeding import Wanted, unwatch, wanted_renditions, watch
+from .superseeding import SuperSeeding
 
 log = logging.getLogger("shoal.p2p.seeder")
 
@@ -59,34 +43,12 @@ REFRESH_INTERVAL = 15.0
 RESUME_INTERVAL = 300.0
 ALERT_POLL = 0.5
 POLICY_INTERVAL = 1.0
-LONE_GRACE = 5.0
-STUCK_GRACE = 15.0  # more than libtorrent's ten seconds before a new peer's first piece
-IDLE_GRACE = 20.0
-CALL_BACKS = 3  # at most, per peer and CALL_BACK_WINDOW seconds (a failed call is a hang-up too)
-CALL_BACK_WINDOW = 60.0
 CLOSE_TIMEOUT = 8.0
 _STATE = "p2p.seeder"
-_RUNNING: set[Seeder] = set()
 
 
 class SeederError(Exception):
     """The seeder cannot seed a rendition (missing file, cache too small)."""
-
-
-@dataclass(frozen=True)
-class Wanted:
-    """One rendition the policy wants seeded."""
-
-    info_hash: str
-    torrent_key: str
-    file_key: str
-    size: int
-
-
-def nudge() -> None:
-    """Ask every seeder of this process to look at the policy again now (new torrents)."""
-    for seeder in _RUNNING:
-        seeder.wake.set()
 
 
 def session_settings(shoal: Shoal) -> dict[str, Any]:
@@ -104,7 +66,7 @@ def session_settings(shoal: Shoal) -> dict[str, Any]:
         # resolve to a loopback or private address (libtorrent would block that).
         "ssrf_mitigation": False,
         "stop_tracker_timeout": 2,
-        # A peer that hung up is called back (see above): not a minute later when libtorrent
+        # A peer that hung up is called back (p2p.superseeding): not a minute later when libtorrent
         # keeps its address (it came from the tracker), as it does by default.
         "min_reconnect_time": 2,
         "announce_to_all_tiers": True,
@@ -118,50 +80,6 @@ def session_settings(shoal: Shoal) -> dict[str, Any]:
         | lt.alert_category.storage
         | lt.alert_category.connect,
     }
-
-
-async def wanted_renditions(shoal: Shoal, limit: int) -> list[Wanted]:
-    """The policy: renditions of the most watched and the newest videos, alternately, up to ``limit``."""
-    base = (
-        select(Video.id)
-        .join(Rendition, Rendition.video_id == Video.id)
-        .where(
-            Video.remote_url.is_(None),
-            Video.state == VideoState.PUBLISHED,
-            Video.privacy.in_([Privacy.PUBLIC, Privacy.UNLISTED]),
-            Video.hidden.is_(False),
-            Rendition.info_hash.is_not(None),
-        )
-        .group_by(Video.id)
-        .limit(limit)
-    )
-    async with shoal.db.read() as session:
-        by_views = list((await session.execute(base.order_by(Video.views.desc(), Video.id.desc()))).scalars())
-        newest = list(
-            (await session.execute(base.order_by(Video.published_at.desc(), Video.id.desc()))).scalars()
-        )
-        order: list[int] = []
-        for pair in zip(by_views, newest, strict=False):
-            order += [v for v in pair if v not in order]
-        order += [v for v in by_views + newest if v not in order]
-        rows = await session.execute(
-            select(Rendition).where(Rendition.video_id.in_(order), Rendition.info_hash.is_not(None))
-        )
-        renditions = sorted(rows.scalars(), key=lambda r: (order.index(r.video_id), -r.height))
-    wanted = [
-        Wanted(r.info_hash.lower(), r.torrent_path, r.file_path, r.size)
-        for r in renditions[:limit]
-        if r.info_hash and r.torrent_path
-    ]
-    # Then the remote videos this instance mirrors: the origin's torrents, fed from our copy.
-    from .redundancy import mirrored_renditions
-
-    seen = {w.info_hash for w in wanted}
-    for info_hash, torrent_key, file_key, size in await mirrored_renditions(shoal):
-        if len(wanted) < limit and info_hash not in seen:
-            wanted.append(Wanted(info_hash, torrent_key, file_key, size))
-            seen.add(info_hash)
-    return wanted
 
 
 class Seeder:
@@ -181,12 +99,13 @@ class Seeder:
         self._task: asyncio.Task[None] | None = None
         self._resume_waiters: dict[str, asyncio.Future[None]] = {}
         self._lock = asyncio.Lock()
-        # Super-seed torrents when they are idle or shared (see the module's docstring).
-        self.super_seeding = shoal.settings.seeder_super_seeding
-        self._lone_since: dict[str, float] = {}  # info_hash → since when one downloader is alone
-        self._idle_since: dict[str, float] = {}  # info_hash → since when no downloader (plain seeding)
-        self._peer_since: dict[tuple[str, Any], float] = {}  # (info_hash, endpoint) → first seen
-        self._called_back: dict[tuple[str, Any], list[float]] = {}  # (info_hash, endpoint) → when
+        # Super-seed torrents when they are idle or shared (p2p.superseeding).
+        self._super = SuperSeeding(shoal.settings.seeder_super_seeding)
+
+    @property
+    def super_seeding(self) -> bool:
+        """Whether torrents are super-seeded (while shared and served)."""
+        return self._super.on
 
     @property
     def listen_port(self) -> int:
@@ -194,7 +113,7 @@ class Seeder:
 
     @property
     def uses_cache(self) -> bool:
-        return self.shoal.storage.local_path("hls/x") is None
+        return self.shoal.storage.local_path(keys.hls("x")) is None
 
     async def start(self) -> None:
         """Open the session, resume the torrents of the last run, then follow the policy."""
@@ -202,13 +121,13 @@ class Seeder:
             folder.mkdir(parents=True, exist_ok=True)
         self.session = lt.session(session_settings(self.shoal))
         self._resume_saved_torrents()
-        _RUNNING.add(self)
+        watch(self.wake)
         self._task = asyncio.create_task(self._run(), name="seeder")
         log.info("seeder listening on port %d, %d torrents resumed", self.listen_port, len(self.handles))
 
     async def stop(self) -> None:
         """Save resume data and the torrent list, then close the session."""
-        _RUNNING.discard(self)
+        unwatch(self.wake)
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -317,7 +236,7 @@ class Seeder:
                 now = time.monotonic()
                 if now - last_policy >= POLICY_INTERVAL:
                     last_policy = now
-                    self.apply_super_seeding(now)
+                    self._super.apply(self.handles, now)
                 if self.wake.is_set() or now - last_refresh >= REFRESH_INTERVAL:
                     self.wake.clear()
                     last_refresh = now
@@ -338,7 +257,8 @@ class Seeder:
             return
         for alert in self.session.pop_alerts():
             if isinstance(alert, lt.peer_disconnected_alert):
-                self._call_back(alert)
+                if self._task is not None and not self._task.done():  # not when stopping
+                    self._super.hung_up(alert, self.handles)
             elif isinstance(alert, lt.save_resume_data_alert):
                 info_hash = str(alert.params.info_hashes.v1)
                 (self.resume_dir / f"{info_hash}.fastresume").write_bytes(
@@ -355,102 +275,13 @@ class Seeder:
             elif alert.category() & lt.alert_category.error:
                 log.warning("libtorrent: %s", alert.message())
 
-    def _call_back(self, alert: lt.peer_disconnected_alert) -> None:
-        """Dial a peer that left back, once in a while: a libtorrent downloader hangs up on a
-        super-seeder just before its last piece (see the module's docstring)."""
-        handle = alert.handle
-        if self._task is None or self._task.done():  # stopping
-            return
-        try:
-            # Whatever the torrent's mode now: libtorrent may have turned super-seeding off
-            # on its own (a torrent resumed from its resume data) after the peer saw it on.
-            if not handle.is_valid():
-                return
-            info_hash = str(handle.info_hashes().v1)
-        except RuntimeError:
-            return
-        now = time.monotonic()
-        key = (info_hash, alert.endpoint)
-        calls = [t for t in self._called_back.get(key, []) if now - t < CALL_BACK_WINDOW]
-        if info_hash not in self.handles or len(calls) >= CALL_BACKS or (calls and now - calls[-1] < 1.0):
-            return
-        self._called_back[key] = [*calls, now]
-        status = handle.status()
-        if status.num_peers == status.num_seeds:
-            # It was alone: plain seeding, so that it gets the full bitfield when called back.
-            self._plain(handle)
-        log.debug("%s: calling %s back (%s)", info_hash, alert.endpoint, alert.message())
-        with contextlib.suppress(RuntimeError):
-            handle.connect_peer(alert.endpoint)
-
     def set_super_seeding(self, on: bool) -> None:
         """Turn super-seeding on or off for every torrent now (and for the policy from now on)."""
-        self.super_seeding = on
-        self._lone_since.clear()
-        self._idle_since.clear()
-        self._peer_since.clear()
-        for handle in self.handles.values():
-            if on:
-                handle.set_flags(lt.torrent_flags.super_seeding)
-            else:
-                self._plain(handle)
+        self._super.set(on, self.handles)
 
     def apply_super_seeding(self, now: float | None = None) -> None:
-        """The super-seeding policy of the module's docstring, for every torrent."""
-        now = time.monotonic() if now is None else now
-        flag = lt.torrent_flags.super_seeding
-        seen: set[tuple[str, Any]] = set()
-        for info_hash, handle in self.handles.items():
-            try:
-                status = handle.status()
-                on = bool(handle.flags() & flag)
-                peers = handle.get_peer_info() if on and status.num_peers > status.num_seeds else []
-            except RuntimeError:  # removed meanwhile
-                continue
-            downloaders = status.num_peers - status.num_seeds
-            if not on:
-                if downloaders > 0 or not self.super_seeding:
-                    self._idle_since.pop(info_hash, None)
-                elif now - self._idle_since.setdefault(info_hash, now) >= IDLE_GRACE:
-                    self._idle_since.pop(info_hash, None)
-                    handle.set_flags(flag)
-                    log.debug("%s: super-seeding", info_hash)
-                continue
-            if downloaders == 1:
-                lone = now - self._lone_since.setdefault(info_hash, now) >= LONE_GRACE
-            else:
-                self._lone_since.pop(info_hash, None)
-                lone = False
-            stuck = False
-            for peer in peers:
-                if peer.flags & lt.peer_info.seed:
-                    continue
-                key = (info_hash, peer.ip)
-                seen.add(key)
-                since = self._peer_since.setdefault(key, now)
-                stuck = stuck or (peer.total_upload == 0 and now - since >= STUCK_GRACE)
-            if lone or stuck or not self.super_seeding:
-                self._plain(handle)
-                self._lone_since.pop(info_hash, None)
-                log.debug("%s: plain seeding (%s)", info_hash, "stuck peer" if stuck else "lone downloader")
-        for key in [k for k in self._peer_since if k not in seen]:
-            del self._peer_since[key]
-        for key in [k for k, t in self._called_back.items() if now - t[-1] >= CALL_BACK_WINDOW]:
-            del self._called_back[key]
-
-    def _plain(self, handle: lt.torrent_handle) -> None:
-        """Plain seeding; peers are connected again, so that each gets the full bitfield."""
-        handle.unset_flags(lt.torrent_flags.super_seeding)
-        status = handle.status()
-        if status.num_peers > status.num_seeds:
-            # libtorrent forgets a peer that connected to it and never gave another listen port
-            # (uTP): dial each downloader back on the address it came from.
-            downloaders = [p.ip for p in handle.get_peer_info() if not p.flags & lt.peer_info.seed]
-            handle.pause()
-            handle.resume()
-            for endpoint in downloaders:
-                with contextlib.suppress(RuntimeError):
-                    handle.connect_peer(endpoint)
+        """The super-seeding policy (:mod:`p2p.superseeding`), for every torrent, now."""
+        self._super.apply(self.handles, now)
 
     async def refresh(self) -> None:
         """Seed what the policy wants, stop seeding the rest."""
@@ -492,12 +323,7 @@ class Seeder:
     def _add(self, info_hash: str, file_key: str, params: lt.add_torrent_params) -> None:
         assert self.session is not None
         params.flags &= ~(lt.torrent_flags.paused | lt.torrent_flags.auto_managed)
-        # A torrent starts with no peer: super-seeded if the setting says so (resume data may
-        # carry either state; apply_super_seeding() keeps it right afterwards).
-        if self.super_seeding:
-            params.flags |= lt.torrent_flags.super_seeding
-        else:
-            params.flags &= ~lt.torrent_flags.super_seeding
+        self._super.start_flags(params)
         params.url_seeds = []  # the seeder has every piece: no need for the web seed
         self.handles[info_hash] = self.session.add_torrent(params)
         self.files[info_hash] = file_key
@@ -505,8 +331,7 @@ class Seeder:
     def _remove(self, info_hash: str) -> None:
         handle = self.handles.pop(info_hash, None)
         self.files.pop(info_hash, None)
-        self._lone_since.pop(info_hash, None)
-        self._idle_since.pop(info_hash, None)
+        self._super.forget(info_hash)
         if handle is not None and self.session is not None:
             self.session.remove_torrent(handle)
         for path in (self.torrents_dir / f"{info_hash}.torrent", self.resume_dir / f"{info_hash}.fastresume"):

@@ -1,12 +1,12 @@
 """Torrents of local videos: making and removing them, their web seeds, and the infohashes we know.
 
 A video's torrents are made by the ``make_torrents`` job once it is published, one per
-rendition, stored as ``torrents/<prefix>-<res>-hls.torrent`` and recorded on the rendition
-(``torrent_path``, ``info_hash``). Only public and unlisted videos get torrents; the same
-job removes them when a video is private, internal or hidden, so it is run again after
-any change of privacy or title (a new title is a new torrent name, hence a new infohash,
-as in PeerTube). A change of a video's torrents is announced through the videos' media
-hook, so federation sends the new links to followers.
+rendition, stored as ``torrents/<prefix>-<res>-hls.torrent`` (:func:`instance.storage.keys.torrent`)
+and recorded on the rendition (``torrent_path``, ``info_hash``). Only public and unlisted
+videos get torrents; the same job removes them when a video is private, internal or hidden,
+so it is run again after any change of privacy or title (a new title is a new torrent name,
+hence a new infohash, as in PeerTube). A change of a video's torrents is announced through
+the videos' media hook, so federation sends the new links to followers.
 """
 
 from __future__ import annotations
@@ -23,10 +23,10 @@ from sqlalchemy import select
 
 from instance.api.serializers import media_url, needs_file_token, tracker_urls
 from instance.core import Shoal
-from instance.jobs import submit
 from instance.models import Privacy, Rendition, Video, VideoState
 from instance.services.uploads import scratch_dir
 from instance.services.videos import media_changed
+from instance.storage import keys
 
 from .redundancy import redundancy_urls
 from .swarm import swarm_ids
@@ -34,7 +34,6 @@ from .torrents import make_torrent, torrent_file_name, torrent_name
 
 log = logging.getLogger("shoal.p2p")
 
-MAKE_TORRENTS = "make_torrents"
 KNOWN_TTL = 60.0
 KNOWN_MIN_RELOAD = 5.0
 _KNOWN = "p2p.known"
@@ -54,11 +53,6 @@ def web_seed_url(shoal: Shoal, video: Video, rendition: Rendition) -> str:
     """The rendition file's public URL: the object's own URL with S3 storage, else ours."""
     public = shoal.storage.public_url(rendition.file_path)
     return public or media_url(shoal, video, rendition.file_path) or ""
-
-
-async def submit_make_torrents(shoal: Shoal, video_id: int) -> None:
-    """Queue the ``make_torrents`` job of a video (publish and update hooks call this)."""
-    await submit(shoal, MAKE_TORRENTS, str(video_id), dedupe_key=f"{MAKE_TORRENTS}:{video_id}")
 
 
 async def make_torrents(shoal: Shoal, video_id: int) -> int:
@@ -85,7 +79,7 @@ async def make_torrents(shoal: Shoal, video_id: int) -> int:
             # The file in storage, then its copies on the instances that mirror the video (CacheFile).
             file_name = posixpath.basename(rendition.file_path)
             seeds = [web_seed_url(shoal, video, rendition), *(f"{base}/{file_name}" for base in mirrors)]
-            key = f"torrents/{torrent_file_name(prefix, rendition.height)}"
+            key = keys.torrent(torrent_file_name(prefix, rendition.height))
             local = shoal.storage.local_path(rendition.file_path)
             with tempfile.TemporaryDirectory(dir=scratch_dir(shoal)) as tmp:
                 if local is None:

@@ -1,12 +1,12 @@
-"""The built-in tracker: HTTP announce and scrape (BEP 3, compact BEP 23) and the WebTorrent
-WebSocket protocol (announces carrying WebRTC offers, offers and answers relayed between peers).
+"""The built-in tracker: what it accepts, and HTTP announce and scrape (BEP 3, compact BEP 23).
 
 Only infohashes this instance knows are accepted (:func:`p2p.service.is_known`); announces
 are rate limited per client IP; a peer that stops announcing expires after
 :data:`PEER_TTL`. Swarms live in this process's memory in the embedded mode and in Redis
-in the scaled mode, so any web process answers any peer. A WebSocket peer's socket stays
-in the process it connected to: a message for a peer connected elsewhere goes through one
-Redis pub/sub channel that every web process listens to.
+in the scaled mode, so any web process answers any peer (:mod:`p2p.peers`). The WebTorrent
+protocol over a WebSocket is :mod:`p2p.webtorrent`: a WebSocket peer's socket stays in the
+process it connected to, and a message for a peer connected elsewhere goes through one Redis
+pub/sub channel that every web process listens to (:meth:`Tracker.deliver`).
 
 HTTP peers (``ip:port``) and WebSocket peers (WebRTC) are two swarms of the same infohash,
 kept apart: neither kind can connect to the other.
@@ -21,18 +21,18 @@ import json
 import logging
 import random
 import struct
-import time
-from typing import Any, Protocol
+from typing import Any
 from urllib.parse import unquote_to_bytes
 
-from aiohttp import WSMsgType, web
-from redis.asyncio import Redis
+import libtorrent as lt
+from aiohttp import web
 
-from instance import pubsub, safejson
+from instance import pubsub
 from instance.api.registry import SHOAL, client_ip
 from instance.core import Shoal
 from instance.services.files import on_access_change
 
+from .peers import MemorySwarms, RedisSwarms, Swarms, counts
 from .service import forget_known, is_known
 
 log = logging.getLogger("shoal.p2p.tracker")
@@ -42,149 +42,12 @@ MIN_INTERVAL = 30
 PEER_TTL = 2 * INTERVAL + 30
 DEFAULT_NUMWANT = 50
 MAX_NUMWANT = 200
-MAX_OFFERS = 10
-WS_MAX_MESSAGE = 64 * 1024
 HTTP, WS = "http", "ws"
 _STATE = "p2p.tracker"
 
 
 class TrackerError(Exception):
     """An announce or scrape the tracker refuses; the message is the BEP 3 ``failure reason``."""
-
-
-# ---------------------------------------------------------------- bencoding
-
-
-def bencode(value: Any) -> bytes:
-    """Bencode ints, bytes, str, lists and dicts (keys sorted, as BEP 3 requires)."""
-    if isinstance(value, bool):
-        value = int(value)
-    if isinstance(value, int):
-        return b"i%de" % value
-    if isinstance(value, str):
-        value = value.encode()
-    if isinstance(value, bytes):
-        return b"%d:%s" % (len(value), value)
-    if isinstance(value, list | tuple):
-        return b"l" + b"".join(bencode(v) for v in value) + b"e"
-    if isinstance(value, dict):
-        items = sorted((k.encode() if isinstance(k, str) else k, v) for k, v in value.items())
-        return b"d" + b"".join(bencode(k) + bencode(v) for k, v in items) + b"e"
-    raise TypeError(f"cannot bencode {type(value).__name__}")
-
-
-# ---------------------------------------------------------------- swarm state
-
-
-class Swarms(Protocol):
-    """Peers of each (kind, infohash): a record per peer id, expiring after ``ttl`` seconds."""
-
-    async def put(
-        self, kind: str, info_hash: str, peer_id: str, record: dict[str, Any], ttl: int
-    ) -> None: ...
-
-    async def remove(self, kind: str, info_hash: str, peer_id: str) -> None: ...
-
-    async def peers(self, kind: str, info_hash: str) -> dict[str, dict[str, Any]]: ...
-
-    async def completed(self, info_hash: str) -> None: ...
-
-    async def downloaded(self, info_hash: str) -> int: ...
-
-    async def sweep(self) -> int: ...
-
-
-class MemorySwarms:
-    """Swarms in this process's memory (embedded mode: one web process)."""
-
-    def __init__(self) -> None:
-        self._swarms: dict[tuple[str, str], dict[str, dict[str, Any]]] = {}
-        self._downloaded: dict[str, int] = {}
-
-    async def put(self, kind: str, info_hash: str, peer_id: str, record: dict[str, Any], ttl: int) -> None:
-        self._swarms.setdefault((kind, info_hash), {})[peer_id] = {**record, "exp": time.time() + ttl}
-
-    async def remove(self, kind: str, info_hash: str, peer_id: str) -> None:
-        swarm = self._swarms.get((kind, info_hash))
-        if swarm is not None:
-            swarm.pop(peer_id, None)
-            if not swarm:
-                del self._swarms[(kind, info_hash)]
-
-    async def peers(self, kind: str, info_hash: str) -> dict[str, dict[str, Any]]:
-        now = time.time()
-        swarm = self._swarms.get((kind, info_hash), {})
-        for peer_id in [p for p, r in swarm.items() if r["exp"] < now]:
-            del swarm[peer_id]
-        return dict(swarm)
-
-    async def completed(self, info_hash: str) -> None:
-        self._downloaded[info_hash] = self._downloaded.get(info_hash, 0) + 1
-
-    async def downloaded(self, info_hash: str) -> int:
-        return self._downloaded.get(info_hash, 0)
-
-    async def sweep(self) -> int:
-        now, removed = time.time(), 0
-        for key in list(self._swarms):
-            swarm = self._swarms[key]
-            for peer_id in [p for p, r in swarm.items() if r["exp"] < now]:
-                del swarm[peer_id]
-                removed += 1
-            if not swarm:
-                del self._swarms[key]
-        return removed
-
-
-class RedisSwarms:
-    """Swarms in Redis (scaled mode): a hash per swarm, peer id → JSON record with its expiry."""
-
-    def __init__(self, redis: Redis, prefix: str) -> None:
-        self._redis = redis
-        self._prefix = f"{prefix}:trk"
-
-    def _key(self, kind: str, info_hash: str) -> str:
-        return f"{self._prefix}:{kind}:{info_hash}"
-
-    async def put(self, kind: str, info_hash: str, peer_id: str, record: dict[str, Any], ttl: int) -> None:
-        key = self._key(kind, info_hash)
-        async with self._redis.pipeline(transaction=True) as pipe:
-            pipe.hset(key, peer_id, json.dumps({**record, "exp": time.time() + ttl}))
-            pipe.expire(key, ttl)
-            await pipe.execute()
-
-    async def remove(self, kind: str, info_hash: str, peer_id: str) -> None:
-        await self._redis.hdel(self._key(kind, info_hash), peer_id)
-
-    async def peers(self, kind: str, info_hash: str) -> dict[str, dict[str, Any]]:
-        key = self._key(kind, info_hash)
-        raw = await self._redis.hgetall(key)
-        now, out, stale = time.time(), {}, []
-        for field, value in raw.items():
-            record = json.loads(value)
-            peer_id = field.decode() if isinstance(field, bytes) else field
-            if record["exp"] < now:
-                stale.append(peer_id)
-            else:
-                out[peer_id] = record
-        if stale:
-            await self._redis.hdel(key, *stale)
-        return out
-
-    async def completed(self, info_hash: str) -> None:
-        await self._redis.hincrby(f"{self._prefix}:downloaded", info_hash, 1)
-
-    async def downloaded(self, info_hash: str) -> int:
-        value = await self._redis.hget(f"{self._prefix}:downloaded", info_hash)
-        return int(value or 0)
-
-    async def sweep(self) -> int:
-        return 0  # each swarm's key expires with its last announce; stale fields go on read
-
-
-def _counts(peers: dict[str, dict[str, Any]]) -> tuple[int, int]:
-    complete = sum(1 for r in peers.values() if r.get("left", 1) == 0)
-    return complete, len(peers) - complete
 
 
 # ---------------------------------------------------------------- the tracker
@@ -249,7 +112,7 @@ class Tracker:
                 continue
             peers = await self.swarms.peers(HTTP, info_hash)
             peers.update(await self.swarms.peers(WS, info_hash))
-            complete, incomplete = _counts(peers)
+            complete, incomplete = counts(peers)
             files[info_hash] = {
                 "complete": complete,
                 "incomplete": incomplete,
@@ -305,7 +168,10 @@ def _raw_query(request: web.Request) -> dict[str, list[bytes]]:
 
 
 def _bencoded(value: dict[str, Any]) -> web.Response:
-    return web.Response(body=bencode(value), content_type="text/plain", headers={"Cache-Control": "no-store"})
+    """A BEP 3 answer, bencoded by libtorrent (keys sorted). Its strings are bytes: libtorrent
+    deprecates ``str`` values (keys may be ``str``)."""
+    body = lt.bencode(value)
+    return web.Response(body=body, content_type="text/plain", headers={"Cache-Control": "no-store"})
 
 
 def _int(query: dict[str, list[bytes]], name: str, default: int | None = None) -> int:
@@ -356,7 +222,7 @@ async def http_announce(request: web.Request) -> web.Response:
         ip = client_ip(request)
         await tracker.check(ip, info_hash)
     except TrackerError as exc:
-        return _bencoded({"failure reason": str(exc)})
+        return _bencoded({"failure reason": str(exc).encode()})
     swarms = tracker.swarms
     if event == "stopped":
         await swarms.remove(HTTP, info_hash, peer_id)
@@ -365,7 +231,7 @@ async def http_announce(request: web.Request) -> web.Response:
         if event == "completed":
             await swarms.completed(info_hash)
     peers = await swarms.peers(HTTP, info_hash)
-    complete, incomplete = _counts(peers)
+    complete, incomplete = counts(peers)
     others = [dict(r, peer_id=p) for p, r in peers.items() if p != peer_id]
     random.shuffle(others)
     others = others[:numwant]
@@ -381,7 +247,8 @@ async def http_announce(request: web.Request) -> web.Response:
             answer["peers6"] = six
     else:
         answer["peers"] = [
-            {"peer id": bytes.fromhex(r["peer_id"]), "ip": r["ip"], "port": r["port"]} for r in others
+            {"peer id": bytes.fromhex(r["peer_id"]), "ip": r["ip"].encode(), "port": r["port"]}
+            for r in others
         ]
     return _bencoded(answer)
 
@@ -399,164 +266,6 @@ async def http_scrape(request: web.Request) -> web.Response:
         if await tracker.shoal.limiter.hit("tracker", client_ip(request), limit, window):
             raise TrackerError("too many requests, slow down")
     except TrackerError as exc:
-        return _bencoded({"failure reason": str(exc)})
+        return _bencoded({"failure reason": str(exc).encode()})
     files = await tracker.scrape(hashes)
     return _bencoded({"files": {bytes.fromhex(h): v for h, v in files.items()}})
-
-
-# ---------------------------------------------------------------- WebSocket (WebTorrent)
-
-
-def _binary(value: Any) -> str:
-    """A 20-byte id sent as a JSON string of code points 0–255 → hex; TrackerError otherwise."""
-    if not isinstance(value, str):
-        raise TrackerError("invalid id")
-    try:
-        raw = value.encode("latin-1")
-    except UnicodeEncodeError:
-        raise TrackerError("invalid id") from None
-    if len(raw) != 20:
-        raise TrackerError("invalid id")
-    return raw.hex()
-
-
-def _text(hex_id: str) -> str:
-    return bytes.fromhex(hex_id).decode("latin-1")
-
-
-class SocketPeer:
-    """One WebSocket connection: its peer id (from its first announce) and its swarms."""
-
-    def __init__(self, tracker: Tracker, ws: web.WebSocketResponse, ip: str) -> None:
-        self.tracker, self.ws, self.ip = tracker, ws, ip
-        self.peer_id: str | None = None
-        self.swarms: set[str] = set()
-
-    async def handle(self, data: dict[str, Any]) -> bool:
-        """Answer one message; False to close the socket (an unknown infohash, as PeerTube)."""
-        action = data.get("action")
-        if action == "announce":
-            return await self._announce(data)
-        if action == "scrape":
-            raw = data.get("info_hash")
-            raw = raw if isinstance(raw, list) else [raw] if raw else []
-            hashes = []
-            for value in raw:
-                with contextlib.suppress(TrackerError):
-                    hashes.append(_binary(value))
-            files = await self.tracker.scrape(hashes)
-            await self.ws.send_json({"action": "scrape", "files": {_text(h): v for h, v in files.items()}})
-            return True
-        await self.ws.send_json({"failure reason": "invalid action"})
-        return True
-
-    async def _announce(self, data: dict[str, Any]) -> bool:
-        tracker = self.tracker
-        raw_hash = data.get("info_hash")
-        try:
-            info_hash = _binary(raw_hash)
-            peer_id = _binary(data.get("peer_id"))
-        except TrackerError as exc:
-            await self.ws.send_json({"action": "announce", "failure reason": str(exc)})
-            return True
-        if self.peer_id is None:
-            self.peer_id = peer_id
-            tracker.sockets[peer_id] = self.ws
-        elif peer_id != self.peer_id:
-            await self.ws.send_json({"action": "announce", "failure reason": "one peer id per socket"})
-            return True
-        if "answer" in data:
-            # An answer to an offer is relayed to the peer that made it; it is not an announce.
-            try:
-                to_peer = _binary(data.get("to_peer_id"))
-            except TrackerError:
-                return True
-            await tracker.deliver(
-                to_peer,
-                {
-                    "action": "announce",
-                    "answer": data["answer"],
-                    "offer_id": data.get("offer_id"),
-                    "peer_id": _text(peer_id),
-                    "info_hash": raw_hash,
-                },
-            )
-            return True
-        try:
-            await tracker.check(self.ip, info_hash)
-        except TrackerError as exc:
-            await self.ws.send_json({"action": "announce", "failure reason": str(exc), "info_hash": raw_hash})
-            return str(exc) != "unknown infohash"
-        swarms = tracker.swarms
-        left = data.get("left")
-        left = left if isinstance(left, int) else 1
-        if data.get("event") == "stopped":
-            await swarms.remove(WS, info_hash, peer_id)
-            self.swarms.discard(info_hash)
-        else:
-            await swarms.put(WS, info_hash, peer_id, {"left": left}, PEER_TTL)
-            self.swarms.add(info_hash)
-            if data.get("event") == "completed":
-                await swarms.completed(info_hash)
-        peers = await swarms.peers(WS, info_hash)
-        complete, incomplete = _counts(peers)
-        await self.ws.send_json(
-            {
-                "action": "announce",
-                "interval": INTERVAL,
-                "info_hash": raw_hash,
-                "complete": complete,
-                "incomplete": incomplete,
-            }
-        )
-        offers = data.get("offers")
-        if isinstance(offers, list) and data.get("event") != "stopped":
-            others = [p for p in peers if p != peer_id]
-            random.shuffle(others)
-            for target, offer in zip(others, offers[:MAX_OFFERS], strict=False):
-                if not isinstance(offer, dict):
-                    continue
-                await tracker.deliver(
-                    target,
-                    {
-                        "action": "announce",
-                        "offer": offer.get("offer"),
-                        "offer_id": offer.get("offer_id"),
-                        "peer_id": _text(peer_id),
-                        "info_hash": raw_hash,
-                    },
-                )
-        return True
-
-    async def closed(self) -> None:
-        """The socket went away: leave every swarm it joined."""
-        if self.peer_id is None:
-            return
-        if self.tracker.sockets.get(self.peer_id) is self.ws:
-            del self.tracker.sockets[self.peer_id]
-        for info_hash in self.swarms:
-            await self.tracker.swarms.remove(WS, info_hash, self.peer_id)
-
-
-async def ws_tracker(request: web.Request) -> web.WebSocketResponse:
-    """The WebTorrent tracker protocol over one WebSocket (JSON text messages)."""
-    tracker = tracker_of(request)
-    ws = web.WebSocketResponse(heartbeat=30, max_msg_size=WS_MAX_MESSAGE)
-    await ws.prepare(request)
-    peer = SocketPeer(tracker, ws, client_ip(request))
-    try:
-        async for message in ws:
-            if message.type != WSMsgType.TEXT:
-                continue
-            try:
-                data = safejson.loads(message.data)
-            except ValueError:
-                continue
-            if not isinstance(data, dict):
-                continue
-            if not await peer.handle(data):
-                break
-    finally:
-        await peer.closed()
-        await ws.close()
-    return ws

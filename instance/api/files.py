@@ -39,6 +39,8 @@ from .sendfile import SendfileResponse
 
 REMOTE_IMAGE_RE = re.compile(r"^remote-([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})\.jpg$")
 FILE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,200}$")
+TORRENT_RE = re.compile(r"^([0-9a-f-]{1,64})-[0-9]{1,5}-hls\.torrent$")
+"""A rendition's torrent, ``<prefix>-<res>-hls.torrent`` (``p2p.torrents.torrent_file_name``)."""
 CORS = {
     "Access-Control-Allow-Origin": "*",
     "Access-Control-Expose-Headers": "Content-Length, Content-Range, ETag",
@@ -223,6 +225,14 @@ async def media_restricted(request: web.Request, shoal: Shoal, video_uuid: str |
     raise NotFound("No such file.", code="file_not_found")
 
 
+async def torrent_restricted(request: web.Request, shoal: Shoal, name: str) -> bool:
+    """The rule of :func:`media_restricted` for a rendition's torrent: it is named after its
+    video's storage prefix, as the video's images are; a torrent no local video owns is missing."""
+    match = TORRENT_RE.match(name)
+    owner = await image_owner(shoal, f"{match.group(1)}.jpg") if match is not None else None
+    return await media_restricted(request, shoal, owner)
+
+
 @api.route(
     "GET", "/static/streaming-playlists/hls/{uuid}/{file}", summary="An HLS file of a video", tags=("static",)
 )
@@ -268,7 +278,7 @@ async def options_hls(request: web.Request) -> web.Response:
     tags=("static",),
 )
 async def get_lazy_static(request: web.Request) -> web.StreamResponse:
-    """Images and torrents of local videos, straight from storage."""
+    """Images and torrents of local videos, straight from storage, under the rule of their video."""
     kind, name = request.match_info["kind"], request.match_info["file"]
     if kind not in LAZY_KINDS or not FILE_RE.match(name):
         raise NotFound("No such file.", code="file_not_found")
@@ -280,6 +290,8 @@ async def get_lazy_static(request: web.Request) -> web.StreamResponse:
             raise NotFound("No such file.", code="file_not_found")
     elif kind in ("thumbnails", "previews"):
         restricted = await media_restricted(request, shoal, await image_owner(shoal, name))
+    else:
+        restricted = await torrent_restricted(request, shoal, name)
     return await _send(request, shoal, f"{kind}/{name}", cache=IMMUTABLE, token=None, restricted=restricted)
 
 

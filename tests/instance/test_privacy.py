@@ -12,6 +12,7 @@ import asyncio
 from sqlalchemy import select, update
 
 from instance.models import Privacy, Role, Video, VideoState
+from instance.services.files import forget
 from tests.conftest import ApiClient, Instance
 from tests.instance.test_videos import login, new_video
 
@@ -316,3 +317,55 @@ async def test_images_of_a_video_follow_its_privacy(instance: Instance) -> None:
         assert status == 200, path
         status, _ = await instance.client.get(path)
         assert status == 404, path
+
+
+async def test_torrents_of_a_video_follow_its_privacy(instance: Instance) -> None:
+    """A rendition's .torrent, on both its paths, answers like a missing file to whoever may not
+    watch the video (private, internal, hidden or unpublished), as the video's HLS files do."""
+    owner = await login(instance, "owner")
+    someone = await login(instance, "someone")
+    prefix = "fedcba9876543210"
+    video = await new_video(instance, "owner", "torrents", storage_prefix=prefix)
+    name = f"{prefix}-720-hls.torrent"
+    orphan = "0123456789abcdef-720-hls.torrent"
+    for stored in (name, orphan):
+        await instance.shoal.storage.put_bytes(
+            f"torrents/{stored}", b"d4:infod6:lengthi1eee", "application/x-bittorrent"
+        )
+    paths = [f"/lazy-static/torrents/{name}", f"/download/torrents/{name}"]
+
+    async def answers(client: ApiClient, **params: str) -> list[int]:
+        return [(await client.get(path, params=params))[0] for path in paths]
+
+    assert await answers(instance.client) == [200, 200]
+    # A torrent no local video owns is a missing file.
+    for path in (f"/lazy-static/torrents/{orphan}", f"/download/torrents/{orphan}"):
+        status, body = await instance.client.get(path)
+        assert status == 404 and body["code"] == "file_not_found", path
+
+    status, _ = await owner.put(f"/api/v1/videos/{video.uuid}", json={"privacy": int(Privacy.PRIVATE)})
+    assert status == 204
+    status, body = await owner.post(f"/api/v1/videos/{video.uuid}/token")
+    token = body["files"]["token"]
+    for client in (instance.client, someone):
+        for path in paths:
+            status, body = await client.get(path)
+            assert status == 404 and body["code"] == "file_not_found", path
+    assert await answers(owner) == [200, 200]
+    assert await answers(instance.client, videoFileToken=token) == [200, 200]
+
+    status, _ = await owner.put(f"/api/v1/videos/{video.uuid}", json={"privacy": int(Privacy.INTERNAL)})
+    assert status == 204
+    assert await answers(someone) == [200, 200]
+    assert await answers(instance.client) == [404, 404]
+
+    # Public again, but hidden, then unpublished: only its owner.
+    status, _ = await owner.put(f"/api/v1/videos/{video.uuid}", json={"privacy": int(Privacy.PUBLIC)})
+    assert status == 204
+    for change in ({"hidden": True}, {"hidden": False, "state": VideoState.TRANSCODING}):
+        async with instance.shoal.db.write() as session:
+            await session.execute(update(Video).where(Video.id == video.id).values(**change))
+        forget(instance.shoal, video.uuid)
+        assert await answers(instance.client) == [404, 404], change
+        assert await answers(someone) == [404, 404], change
+        assert await answers(owner) == [200, 200], change

@@ -20,7 +20,8 @@ import libtorrent as lt
 from sqlalchemy import select, update
 
 from instance.models import Rendition, Role, VideoMirror, VideoRedundancy, utcnow
-from p2p.redundancy import PREFIX, renew_mirrors
+from instance.storage import keys
+from p2p.mirrors import renew_mirrors
 from p2p.seeder import seeder_of
 from tests.conftest import Instance
 from tests.federation.conftest import follow_state, wait_for
@@ -157,7 +158,7 @@ async def test_mirror_cachefile_web_seed_renewal_and_expiry(make_instance: Any, 
     # Dropping the mirror: B's copy goes, A forgets it and its torrent loses the web seed.
     status, body = await b_admin.delete(f"/api/v1/server/redundancy/videos/{mirror['id']}")
     assert status == 204, body
-    assert not await b.shoal.storage.exists(f"{PREFIX}/{video['uuid']}/{file_name}")
+    assert not await b.shoal.storage.exists(keys.mirror(video["uuid"], file_name))
     status, _, _ = await get_bytes(mirror_url)
     assert status == 404
     status, body = await b_admin.delete(f"/api/v1/server/redundancy/videos/{mirror['id']}")

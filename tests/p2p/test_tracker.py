@@ -78,6 +78,25 @@ async def test_http_announce_returns_other_peers_compact_and_not(instance: Insta
         assert scrape[b"files"] == {KNOWN: {b"complete": 0, b"incomplete": 1, b"downloaded": 0}}
 
 
+async def test_http_answers_are_byte_exact(instance: Instance) -> None:
+    """What clients parse, to the byte: BEP 3 dictionaries, keys sorted, strings as byte strings."""
+    await published(instance)
+    peer = os.urandom(20)
+
+    async def raw(path: str, info_hash: bytes) -> bytes:
+        query = f"info_hash={quote_from_bytes(info_hash)}&peer_id={quote_from_bytes(peer)}&port=6881"
+        async with aiohttp.ClientSession() as session:
+            async with session.get(URL(f"{instance.url}{path}?{query}", encoded=True)) as resp:
+                assert resp.status == 200 and resp.headers["Cache-Control"] == "no-store"
+                return await resp.read()
+
+    answer = await raw("/tracker/announce", KNOWN)
+    assert answer == b"d8:completei0e10:incompletei1e8:intervali120e12:min intervali30e5:peers0:e"
+    assert await raw("/tracker/announce", b"\x01" * 20) == b"d14:failure reason16:unknown infohashe"
+    scrape = await raw("/tracker/scrape", KNOWN)
+    assert scrape == b"d5:filesd20:" + KNOWN + b"d8:completei0e10:downloadedi0e10:incompletei1eeee"
+
+
 async def test_announces_are_rate_limited_per_ip(make_instance: Any) -> None:
     instance = await make_instance(rate_limit_tracker="3/600")
     await published(instance)

@@ -10,17 +10,14 @@ re-resolved between the check and the connection (DNS rebinding) gains nothing.
 
 from __future__ import annotations
 
-import asyncio
-import ipaddress
 import logging
-import socket
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import urljoin
 
 import aiohttp
 
 from instance import safejson
-from instance.netguard import allowed, parse_address, public
+from instance.netguard import UrlRefused, UrlUnresolvable, check_url
 
 from .errors import FetchError, Gone, Invalid, Refused
 from .instance_actor import application_actor
@@ -41,30 +38,17 @@ POST_TIMEOUT = aiohttp.ClientTimeout(total=30, connect=5, sock_read=25)
 
 
 async def guard(shoal: Shoal, url: str) -> None:
-    """Refuse ``url`` (:class:`Refused`) unless it is http(s) to a public or allowlisted address.
+    """Refuse ``url`` (:class:`Refused`) unless it is http(s) to a public or allowlisted address
+    (:func:`instance.netguard.check_url`, its errors as federation's).
 
     Nothing connects to the host before this returns.
     """
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise Refused(url, "only http and https URLs with a host are fetched")
-    host = parts.hostname
     try:
-        addresses = [ipaddress.ip_address(host)]
-    except ValueError:
-        if allowed(shoal.settings.allow_hosts, host, []):
-            return
-        try:
-            infos = await asyncio.get_running_loop().getaddrinfo(
-                host, parts.port or (443 if parts.scheme == "https" else 80), type=socket.SOCK_STREAM
-            )
-        except (socket.gaierror, UnicodeError) as exc:
-            raise FetchError(url, f"cannot resolve {host}: {exc}") from None
-        addresses = [parse_address(info[4][0]) for info in infos]
-    if allowed(shoal.settings.allow_hosts, host, addresses):
-        return
-    if not addresses or not all(public(address) for address in addresses):
-        raise Refused(url, f"{host} resolves to a non-public address and is not allowlisted")
+        await check_url(shoal.settings.allow_hosts, url)
+    except UrlRefused as exc:
+        raise Refused(url, str(exc)) from None
+    except UrlUnresolvable as exc:
+        raise FetchError(url, str(exc)) from None
 
 
 def session_of(shoal: Shoal) -> aiohttp.ClientSession:

@@ -28,7 +28,6 @@ from urllib.parse import urlsplit
 from aiohttp import web
 from sqlalchemy import delete, func, select
 
-from federation.http import guard
 from instance.api.registry import SHOAL
 from instance.core import Shoal
 from instance.errors import BadRequest, Conflict, NotFound
@@ -45,6 +44,7 @@ from instance.models import (
     VideoState,
     WorkItem,
 )
+from instance.netguard import check_url
 from instance.services.uploads import scratch_dir
 from instance.storage import guess_content_type, keys
 
@@ -189,7 +189,7 @@ async def announce(shoal: Shoal, video: Video, mirror: VideoMirror, verb: str) -
 
 async def _download(shoal: Shoal, url: str, dest: Path, limit: int) -> int:
     """Stream ``url`` (after the SSRF guard) into ``dest``; its size."""
-    await guard(shoal, url)
+    await check_url(shoal.settings.allow_hosts, url)
     assert shoal.http is not None
     size = 0
     async with shoal.http.get(url) as resp:

@@ -97,5 +97,13 @@ def test_the_core_does_not_import_its_extensions_at_import_time() -> None:
             assert all(m.startswith("transcoding") for m in imported), (name, imported)
 
 
+def test_p2p_and_webui_reach_federation_only_through_the_surface() -> None:
+    """P2P and the pages call federation through the extension surface's ports, never directly
+    (federation may read p2p's small URL and job-kind modules for CacheFile)."""
+    for name, imported in _graph().items():
+        if name.split(".")[0] in ("p2p", "webui"):
+            assert not {m for m in imported if m.startswith("federation")}, (name, imported)
+
+
 def test_the_checker_sees_a_cycle() -> None:
     assert _cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]

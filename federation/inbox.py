@@ -20,7 +20,7 @@ from sqlalchemy import delete, or_, select, true
 
 from instance import safejson
 from instance.jobs import TryAgainLater, add_work, register_job, ring_item
-from instance.jobs.work import OPEN_STATES
+from instance.jobs.rows import OPEN_STATES
 from instance.models import WorkItem, WorkState, utcnow
 from instance.safejson import TooDeep
 

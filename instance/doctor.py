@@ -239,7 +239,7 @@ async def check_stuck(shoal: Shoal, timeout: float) -> str:
     from sqlalchemy import and_, cast, exists, func, select
     from sqlalchemy.types import String
 
-    from .jobs.work import OPEN_STATES
+    from .jobs.rows import OPEN_STATES
     from .models import Video, VideoMirror, WorkItem
     from .models.redundancy import MIRROR_STATES
     from .models.video import VIDEO_STATES

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from .admin import LIST_STATES, count_work, list_work, retry_work
 from .arq_queue import ArqQueue
+from .claims import claim_due, claim_work, settle_claimed
 from .kinds import (
     JOB_MODULES,
     KINDS,
@@ -25,21 +27,8 @@ from .kinds import (
     register_job,
 )
 from .queue import CONSUMER_STARTS, InProcessQueue, JobQueue, new_worker_id
-from .work import (
-    LIST_STATES,
-    add_work,
-    add_work_many,
-    claim_due,
-    claim_work,
-    count_work,
-    describe_error,
-    list_work,
-    retry_work,
-    ring_item,
-    run_work,
-    settle_claimed,
-    submit,
-)
+from .rows import add_work, add_work_many, describe_error, ring_item, submit
+from .runner import run_work
 
 if TYPE_CHECKING:
     from ..core import Shoal

@@ -23,9 +23,10 @@ from redis.exceptions import RedisError
 from sqlalchemy import select
 
 from ..models import WorkItem
+from .claims import busy_work
 from .kinds import KINDS
 from .queue import JobQueue
-from .work import busy_work, describe_error
+from .rows import describe_error
 
 if TYPE_CHECKING:
     from ..core import Shoal

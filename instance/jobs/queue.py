@@ -22,8 +22,10 @@ from redis.exceptions import RedisError
 from sqlalchemy.exc import SQLAlchemyError
 
 from ..models import utcnow
+from .claims import due_work, fail_abandoned, release_dead
 from .kinds import KINDS, load_job_modules
-from .work import describe_error, due_work, fail_abandoned, release_dead, run_work, submit
+from .rows import describe_error, submit
+from .runner import run_work
 
 if TYPE_CHECKING:
     from ..core import Shoal

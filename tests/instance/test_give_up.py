@@ -9,7 +9,7 @@ from datetime import timedelta
 from sqlalchemy import update
 
 from instance.jobs import PermanentFailure, add_work, claim_work, run_work
-from instance.jobs.work import fail_abandoned
+from instance.jobs.claims import fail_abandoned
 from instance.models import Video, VideoMirror, VideoState, WorkItem
 from instance.models.redundancy import MirrorState
 from tests.conftest import InstanceFactory

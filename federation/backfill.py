@@ -21,7 +21,7 @@ from typing import Any
 from sqlalchemy import select
 
 from instance.core import Shoal
-from instance.jobs import TryAgainLater, register_job, submit
+from instance.jobs import TryAgainLater, submit
 from instance.models import Actor, Video, VideoState, WorkItem, utcnow
 
 from .ap import host_of
@@ -98,7 +98,7 @@ async def backfill_outbox(shoal: Shoal, target: Actor) -> int:
 
 
 async def on_follow_accepted(shoal: Shoal, follower: Actor, target: Actor) -> None:
-    """``ON_FOLLOW_ACCEPTED`` hook: crawl the followed actor's outbox."""
+    """Follow-accepted hook (installed by :func:`federation.install`): crawl the followed actor's outbox."""
     await backfill_outbox(shoal, target)
 
 
@@ -160,7 +160,6 @@ async def handle_fetch_comments(shoal: Shoal, item: WorkItem) -> None:
         raise TryAgainLater(f"{exc.url}: {exc.reason}") from None
 
 
-register_job(FETCH_COMMENTS, handle_fetch_comments, max_attempts=3)
 
 
 async def refresh_remote_videos(shoal: Shoal) -> int:
@@ -197,12 +196,3 @@ async def _touch(shoal: Shoal, url: str) -> None:
         if video is not None:
             video.state_changed_at = utcnow()
             video.state = VideoState.PUBLISHED
-
-
-def install() -> None:
-    """Register the follow hook (idempotent); the refresh chore is added per app by
-    :func:`federation.setup`."""
-    from .routing import ON_FOLLOW_ACCEPTED
-
-    if on_follow_accepted not in ON_FOLLOW_ACCEPTED:
-        ON_FOLLOW_ACCEPTED.append(on_follow_accepted)

@@ -9,7 +9,7 @@ when it is renewed (a later ``expires``), and ``Undo`` of the Create when it is 
      "url": {"type": "Link", "mediaType": "application/x-mpegURL",
              "href": "https://mirror/static/redundancy/hls/<uuid>"}}
 
-Receiving (inbox handlers, this module is in ``routing.HANDLER_MODULES``): a CacheFile for one
+Receiving (inbox handlers, routed by :func:`install_routes`): a CacheFile for one
 of our public or unlisted videos, whose id and URL live on the sender's host, is stored until
 it expires and its URL becomes an extra web seed of the video's torrents; ``Undo`` or
 ``Delete`` by the same sender removes it. CacheFiles for other videos are ignored.
@@ -27,7 +27,7 @@ from p2p import redundancy
 
 from .ap import host_of, id_of
 from .context import PUBLIC, context_for
-from .routing import register
+from .tables import Tables
 
 log = logging.getLogger("shoal.federation.cachefile")
 
@@ -171,10 +171,12 @@ async def on_delete_cachefile(shoal: Shoal, activity: dict[str, Any], actor: Act
         await redundancy.drop_redundancy(shoal, actor_id=actor.id, ap_id=cache_id)
 
 
-for _kind in ("Create", "Update"):
-    register(_kind, on_cachefile, object_type="CacheFile")
-register("Undo", on_undo_cachefile, object_type="Create")
-register("Delete", on_delete_cachefile, object_type="CacheFile")
+def install_routes(tables: Tables) -> None:
+    """Route the CacheFile activities (Create, Update, Undo of the Create, Delete) here."""
+    for kind in ("Create", "Update"):
+        tables.route(kind, on_cachefile, object_type="CacheFile")
+    tables.route("Undo", on_undo_cachefile, object_type="Create")
+    tables.route("Delete", on_delete_cachefile, object_type="CacheFile")
 
 
 async def refresh_video(shoal: Shoal, url: str) -> None:

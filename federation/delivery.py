@@ -29,13 +29,11 @@ from sqlalchemy import delete, event, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from instance.jobs import (
-    CONSUMER_STARTS,
     PermanentFailure,
     TryAgainLater,
     add_work,
     add_work_many,
     claim_due,
-    register_job,
     settle_claimed,
 )
 from instance.models import (
@@ -53,7 +51,7 @@ from .actors import AS_PUBLIC, CONTEXT
 from .ap import is_local_url
 from .errors import FetchError, Refused
 from .http import post_signed
-from .signatures import body_digest, key_id_of, sign_posts, start_signing_process
+from .signatures import body_digest, key_id_of, sign_posts
 
 if TYPE_CHECKING:
     from instance.core import Shoal
@@ -197,6 +195,7 @@ async def deliver(
     await session.flush()
     about = {"signer": signer.id, "body": body.id, "activity_id": activity_id, "type": activity.get("type")}
     items = await add_work_many(
+        shoal,
         session,
         KIND,
         [(inbox, {"inbox": inbox, **about}) for inbox in inboxes],
@@ -206,7 +205,7 @@ async def deliver(
         # A batch job takes them (and any other due delivery); the rows are not rung one by
         # one. Each fan-out has its own batch job: one that is already running may have looked
         # for due rows before these were committed. The sweeper rings any row left behind.
-        batch = await add_work(session, BATCH_KIND, "", max_attempts=3)
+        batch = await add_work(shoal, session, BATCH_KIND, "", max_attempts=3)
         _ring_after_commit(shoal, session, [batch])
     return items
 
@@ -668,16 +667,3 @@ async def handle_deliver_batch(shoal: Shoal, item: WorkItem) -> None:
     sent = await deliver_due(shoal, item.locked_by or "deliver-batch")
     log.debug("delivery batch %d tried %d deliveries", item.id, sent)
 
-
-register_job(BATCH_KIND, handle_deliver_batch, max_attempts=3, lease=timedelta(minutes=2))
-if start_signing_process not in CONSUMER_STARTS:
-    CONSUMER_STARTS.append(start_signing_process)
-register_job(
-    KIND,
-    handle_deliver,
-    max_attempts=MAX_ATTEMPTS,
-    lease=timedelta(minutes=2),
-    backoff_base=timedelta(minutes=1),
-    backoff_cap=timedelta(days=1),
-    swept_by=BATCH_KIND,
-)

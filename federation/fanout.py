@@ -401,17 +401,3 @@ HANDLERS = {
     "remote_video_viewed": send_view,
     "abuse_reported": on_abuse,
 }
-
-
-def install() -> None:
-    """Federation's own wiring (idempotent): the content handlers of the routing table and the
-    backfill of a followed actor's outbox."""
-    from . import routing
-    from .backfill import install as install_backfill
-
-    if "federation.activities" not in routing.HANDLER_MODULES:
-        routing.HANDLER_MODULES.append("federation.activities")
-    install_backfill()
-
-
-install()

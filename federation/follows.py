@@ -1,7 +1,7 @@
 """Follows on the wire: Follow → Accept / Reject, Undo Follow, for channels, accounts and instances.
 
 Outgoing: :func:`follow` stores a pending :class:`Follow` and sends Follow to the target;
-the target's Accept makes it accepted and runs :data:`routing.ON_FOLLOW_ACCEPTED`.
+the target's Accept makes it accepted and runs the Shoal's follow-accepted hooks (:mod:`.tables`).
 :func:`unfollow` deletes it and sends Undo. Incoming: a remote Follow of a local actor
 (account, channel, or the Application actor for instance follows) is accepted at once.
 """
@@ -18,12 +18,12 @@ from sqlalchemy.orm import joinedload
 from instance.models import Actor, Follow, FollowState
 from instance.services.subscriptions import RemoteActors
 
-from . import routing
 from .actors import CONTEXT, resolve_actor
 from .ap import id_of, is_local_url
 from .delivery import deliver, own_inbox
 from .errors import FetchError, Invalid
 from .instance_actor import application_actor
+from .tables import Tables, tables_of
 
 if TYPE_CHECKING:
     from instance.core import Shoal
@@ -241,7 +241,7 @@ async def on_accept(shoal: Shoal, activity: dict[str, Any], actor: Actor) -> Non
     if already:
         return
     log.info("%s accepted the follow of %s", actor.ap_id, follower.ap_id)
-    for hook in routing.ON_FOLLOW_ACCEPTED:
+    for hook in tables_of(shoal).on_follow_accepted:
         try:
             await hook(shoal, follower, actor)
         except FetchError as exc:
@@ -276,12 +276,6 @@ async def on_undo_follow(shoal: Shoal, activity: dict[str, Any], actor: Actor) -
         log.info("%s unfollowed %s", actor.ap_id, target.ap_id if target else follow_id)
 
 
-routing.register("Follow", on_follow)
-routing.register("Accept", on_accept)
-routing.register("Reject", on_reject)
-routing.register("Undo", on_undo_follow, object_type="Follow")
-
-
 async def on_undo_reference(shoal: Shoal, activity: dict[str, Any], actor: Actor) -> None:
     """An Undo whose object is only a URL: undo the sender's follow with that id, if any."""
     follow_id = id_of(activity.get("object"))
@@ -295,7 +289,13 @@ async def on_undo_reference(shoal: Shoal, activity: dict[str, Any], actor: Actor
         log.info("Undo %s of %s matches nothing we know", activity.get("id"), follow_id)
 
 
-routing.register("Undo", on_undo_reference)
+def install_routes(tables: Tables) -> None:
+    """Route Follow, Accept, Reject and the Undo of a Follow (embedded, or by URL only) here."""
+    tables.route("Follow", on_follow)
+    tables.route("Accept", on_accept)
+    tables.route("Reject", on_reject)
+    tables.route("Undo", on_undo_follow, object_type="Follow")
+    tables.route("Undo", on_undo_reference)
 
 
 # ---------------------------------------------------------------- the core's hooks

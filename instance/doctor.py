@@ -193,10 +193,9 @@ async def check_clock(shoal: Shoal, timeout: float) -> str:
 async def check_jobs(shoal: Shoal, timeout: float) -> str:
     if shoal.settings.workers_mode != "external":
         raise Skipped("jobs run inside `shoal serve` (embedded)")
-    from .jobs import ArqQueue, load_job_modules, submit
+    from .jobs import ArqQueue, submit
     from .models import WorkItem, WorkState
 
-    load_job_modules()
     queue = ArqQueue(shoal, consume=False)
     previous = shoal.jobs
     try:

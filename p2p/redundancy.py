@@ -34,7 +34,7 @@ from sqlalchemy import delete, func, select
 
 from instance.core import Shoal
 from instance.errors import BadRequest, Conflict, NotFound
-from instance.jobs import register_job, submit
+from instance.jobs import submit
 from instance.models import (
     Actor,
     ActorKind,
@@ -532,6 +532,3 @@ async def gave_up_mirroring(shoal: Shoal, item: WorkItem, error: str) -> None:
         row = await session.get(VideoMirror, int(item.subject))
     if row is not None and row.state == MirrorState.WANTED:
         await _fail(shoal, row.id, f"gave up after {item.attempts} attempts: {error}")
-
-
-register_job(MIRROR_VIDEO, handle_mirror_video, max_attempts=5, on_give_up=gave_up_mirroring)

@@ -9,7 +9,6 @@ from sqlalchemy import func, select
 
 from ..errors import Conflict, NotFound
 from ..models import WorkItem, WorkState, utcnow
-from .kinds import KINDS
 from .rows import log_fields, ring_item
 
 if TYPE_CHECKING:
@@ -77,7 +76,8 @@ async def retry_work(shoal: Shoal, item_id: int) -> WorkItem:
             raise Conflict(
                 f"Only failed jobs can be retried; job {item_id} is {item.state}.", code="job_not_failed"
             )
-        budget = KINDS[item.kind].max_attempts if item.kind in KINDS else item.max_attempts
+        job = shoal.ext.jobs.get(item.kind)
+        budget = job.max_attempts if job is not None else item.max_attempts
         item.state = WorkState.PENDING
         item.max_attempts = item.attempts + budget
         item.next_attempt_at = now

@@ -24,7 +24,6 @@ from sqlalchemy import select
 
 from ..models import WorkItem
 from .claims import busy_work
-from .kinds import KINDS
 from .queue import JobQueue
 from .rows import describe_error
 
@@ -184,7 +183,7 @@ class ArqQueue(JobQueue):
             raise RuntimeError("this queue only rings; run `shoal worker` to consume")
         while True:
             await self.sweep()
-            if not self.running and not await busy_work(self.shoal, list(KINDS)):
+            if not self.running and not await busy_work(self.shoal, list(self.shoal.ext.jobs)):
                 return
             await asyncio.sleep(0.05)
 

@@ -21,7 +21,7 @@ from sqlalchemy.orm import aliased
 from sqlalchemy.sql.elements import ColumnElement
 
 from ..models import WorkItem, WorkState, utcnow
-from .kinds import JobKind, UnknownJobKind, job_kind
+from .kinds import JobKind
 from .rows import MAX_ERROR_LENGTH
 
 if TYPE_CHECKING:
@@ -110,7 +110,7 @@ async def claim_work(
             kind = await session.scalar(select(WorkItem.kind).where(WorkItem.id == item_id))
         if kind is None:
             return None
-        lease = job_kind(kind).lease
+        lease = shoal.ext.jobs.kind(kind).lease
     items = await _claim(shoal, worker_id, lease, lambda row: row.id == item_id)
     return items[0] if items else None
 
@@ -170,7 +170,7 @@ async def settle_claimed(
             if item.attempts >= item.max_attempts:
                 failures.append((item, error))
                 continue
-            wait = job_kind(item.kind).backoff(item.attempts) if delay is None else max(delay, 0.0)
+            wait = shoal.ext.jobs.kind(item.kind).backoff(item.attempts) if delay is None else max(delay, 0.0)
             await session.execute(
                 update(WorkItem)
                 .where(_held(worker_id, [item]))
@@ -215,11 +215,8 @@ def lease_for(shoal: Shoal, job: JobKind) -> timedelta:
 async def give_up(shoal: Shoal, item: WorkItem, error: str) -> None:
     """Run the kind's :attr:`~.kinds.JobKind.on_give_up` for a row that failed for good; its
     own failure is logged (the row stays failed; ``shoal doctor`` shows what is left)."""
-    try:
-        job = job_kind(item.kind)
-    except UnknownJobKind:
-        return
-    if job.on_give_up is None:
+    job = shoal.ext.jobs.get(item.kind)
+    if job is None or job.on_give_up is None:
         return
     try:
         await job.on_give_up(shoal, item, error)

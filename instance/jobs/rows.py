@@ -15,7 +15,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ..models import WorkItem, WorkState, utcnow
-from .kinds import JobError, job_kind
+from .kinds import JobError
 
 if TYPE_CHECKING:
     from ..core import Shoal
@@ -43,6 +43,7 @@ def log_fields(item: WorkItem) -> dict[str, Any]:
 
 
 async def add_work(
+    shoal: Shoal,
     session: AsyncSession,
     kind: str,
     subject: str = "",
@@ -59,7 +60,7 @@ async def add_work(
     the commit (``await ring_item(shoal, item)``, which also times a delayed row), or use
     :func:`submit` for both.
     """
-    job = job_kind(kind)
+    job = shoal.ext.jobs.kind(kind)
     now = utcnow()
     item = WorkItem(
         kind=kind,
@@ -96,6 +97,7 @@ async def add_work(
 
 
 async def add_work_many(
+    shoal: Shoal,
     session: AsyncSession,
     kind: str,
     rows: list[tuple[str, dict[str, Any]]],
@@ -104,7 +106,7 @@ async def add_work_many(
 ) -> list[WorkItem]:
     """Insert many ``(subject, payload)`` rows of one kind in a few bulk statements (no dedupe
     keys): a fan-out writes thousands of rows in the caller's transaction, not one at a time."""
-    job = job_kind(kind)
+    job = shoal.ext.jobs.kind(kind)
     now = utcnow()
     values = [
         {
@@ -153,6 +155,7 @@ async def submit(
     """Add a work row in its own transaction and ring the queue: :func:`add_work` plus the ring."""
     async with shoal.db.write() as session:
         item = await add_work(
+            shoal,
             session,
             kind,
             subject,

@@ -18,7 +18,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from ..models import WorkItem, WorkState, utcnow
 from .claims import claim_work, fenced_update, give_up, lease_for
-from .kinds import KINDS, JobKind, PermanentFailure, TryAgainLater
+from .kinds import JobKind, PermanentFailure, TryAgainLater
 from .rows import describe_error, log_fields
 
 if TYPE_CHECKING:
@@ -74,9 +74,9 @@ async def run_work(
         kind = await session.scalar(select(WorkItem.kind).where(WorkItem.id == item_id))
     if kind is None:
         return None
-    job = KINDS.get(kind)
+    job = shoal.ext.jobs.get(kind)
     if job is None:
-        log.warning("work %d: no job kind %r in this process; left to another worker", item_id, kind)
+        log.warning("work %d: no job kind %r in this Shoal; left to another worker", item_id, kind)
         return None
     item = await claim_work(shoal, item_id, worker_id, lease=lease_for(shoal, job))
     if item is None:

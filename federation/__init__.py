@@ -23,7 +23,7 @@ def install(surface: Surface) -> None:
     the jobs (inbox, deliver, deliver_batch, fetch_comments) and build this Shoal's tables."""
     from datetime import timedelta
 
-    from . import activities, backfill, cachefile, delivery, fanout, follows, inbox
+    from . import activities, backfill, cachefile, delivery, fanout, follows, inbox, sender, video_store
     from .http import fetch_image
     from .signatures import start_signing_process
     from .tables import PACKAGE, Tables
@@ -49,17 +49,17 @@ def install(surface: Surface) -> None:
     jobs.register(
         inbox.KIND, inbox.handle_inbox, max_attempts=6, lease=5 * minutes, backoff_base=timedelta(seconds=30)
     )
-    jobs.register(delivery.BATCH_KIND, delivery.handle_deliver_batch, max_attempts=3, lease=2 * minutes)
+    jobs.register(delivery.BATCH_KIND, sender.handle_deliver_batch, max_attempts=3, lease=2 * minutes)
     jobs.register(
         delivery.KIND,
-        delivery.handle_deliver,
+        sender.handle_deliver,
         max_attempts=delivery.MAX_ATTEMPTS,
         lease=2 * minutes,
         backoff_base=minutes,
         backoff_cap=timedelta(days=1),
         swept_by=delivery.BATCH_KIND,
     )
-    jobs.register(backfill.FETCH_COMMENTS, backfill.handle_fetch_comments, max_attempts=3)
+    jobs.register(video_store.FETCH_COMMENTS, backfill.handle_fetch_comments, max_attempts=3)
     # Started with a consuming queue, so that the first fan-out does not wait for it to spawn.
     jobs.on_consumer_start(start_signing_process)
 
@@ -69,7 +69,7 @@ def setup(app: Application) -> None:
     from instance.app import add_chore, add_startup_hook
 
     from .backfill import REFRESH_INTERVAL, refresh_remote_videos
-    from .delivery import ROUND, probe_paused_hosts
+    from .hosts import ROUND, probe_paused_hosts
     from .inbox import PRUNE_EVERY, prune_received
     from .instance_actor import ensure_application_actor
     from .video_routes import add_routes as add_video_routes

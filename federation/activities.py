@@ -19,14 +19,9 @@ from instance.services.ratings import set_rate
 
 from .ap import host_of, id_of, same_host
 from .tables import Tables
-from .videos import (
-    InvalidObject,
-    delete_remote_video,
-    from_ap,
-    get_or_fetch_video,
-    open_to_remote,
-    video_by_url,
-)
+from .video_parse import InvalidObject
+from .video_store import delete_remote_video, from_ap, get_or_fetch_video, video_by_url
+from .videos import open_to_remote
 
 log = logging.getLogger("shoal.federation.activities")
 

@@ -21,11 +21,12 @@ from typing import Any
 from sqlalchemy import select
 
 from instance.core import Shoal
-from instance.jobs import TryAgainLater, submit
+from instance.jobs import TryAgainLater
 from instance.models import Actor, Video, VideoState, WorkItem, utcnow
 
 from .ap import host_of
-from .videos import InvalidObject, delete_remote_video, from_ap, get_or_fetch_video
+from .video_parse import InvalidObject
+from .video_store import delete_remote_video, from_ap, get_or_fetch_video
 
 log = logging.getLogger("shoal.federation.backfill")
 
@@ -36,7 +37,6 @@ REFRESH_BATCH = 20
 REFRESH_INTERVAL = 600.0
 COMMENTS_ITEMS = 100
 COMMENTS_PAGES = 5
-FETCH_COMMENTS = "fetch_comments"
 
 
 async def _items(
@@ -102,19 +102,6 @@ async def on_follow_accepted(shoal: Shoal, follower: Actor, target: Actor) -> No
     await backfill_outbox(shoal, target)
 
 
-async def queue_comments(shoal: Shoal, video: Video) -> None:
-    """Queue the crawl of a newly stored remote video's comments (once per video)."""
-    raw = video.remote_data or {}
-    url = raw.get("comments") if isinstance(raw, dict) else None
-    if video.is_local or not isinstance(url, str) or host_of(url) != host_of(video.remote_url or ""):
-        return
-    if not video.comments_enabled:
-        return
-    await submit(
-        shoal, FETCH_COMMENTS, str(video.id), payload={"url": url}, dedupe_key=f"{FETCH_COMMENTS}:{video.id}"
-    )
-
-
 async def fetch_comments(shoal: Shoal, video_id: int, url: str) -> int:
     """Store the first comments of a remote video's ``comments`` collection; returns how many.
 
@@ -124,7 +111,6 @@ async def fetch_comments(shoal: Shoal, video_id: int, url: str) -> int:
     from .errors import FetchError
     from .http import fetch_json
     from .notes import store_note
-    from .videos import InvalidObject
 
     async with shoal.db.read() as session:
         if await session.get(Video, video_id) is None:

@@ -120,7 +120,7 @@ async def on_cachefile(shoal: Shoal, activity: dict[str, Any], actor: Actor) -> 
     """Create/Update CacheFile: a mirror of one of our videos, stored until ``expires``."""
     from p2p.service import may_have_torrents
 
-    from .videos import video_by_url
+    from .video_store import video_by_url
 
     obj = activity.get("object")
     if not isinstance(obj, dict):
@@ -182,7 +182,7 @@ def install_routes(tables: Tables) -> None:
 async def refresh_video(shoal: Shoal, url: str) -> None:
     """Fetch a remote video again (a mirror needs the origin's current torrents)."""
     from .errors import FetchError
-    from .videos import get_or_fetch_video
+    from .video_store import get_or_fetch_video
 
     try:
         await get_or_fetch_video(shoal, url, refresh=True)

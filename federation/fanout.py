@@ -385,7 +385,7 @@ async def on_abuse(shoal: Shoal, report_id: int) -> None:
 
 async def resolve_video_url(shoal: Shoal, url: str) -> None:
     """Search by URL: fetch and store the remote video (``GET /search/videos``)."""
-    from .videos import get_or_fetch_video
+    from .video_store import get_or_fetch_video
 
     await get_or_fetch_video(shoal, url)
 

@@ -28,16 +28,9 @@ from instance.services.comments import comment_url
 
 from .ap import as_list, is_url
 from .context import PUBLIC, with_context
-from .videos import (
-    InvalidObject,
-    followers_urls,
-    from_ap,
-    get_or_fetch_video,
-    open_to_remote,
-    parse_date,
-    video_ap_id,
-    video_by_url,
-)
+from .video_parse import InvalidObject, parse_date
+from .video_store import from_ap, get_or_fetch_video, video_by_url
+from .videos import followers_urls, open_to_remote, video_ap_id
 
 log = logging.getLogger("shoal.federation.notes")
 

@@ -8,7 +8,8 @@ from datetime import timedelta
 from sqlalchemy import select
 
 from federation.actors import resolve_actor
-from federation.delivery import activity_of, deliver, followers_of, prune_bodies, resume_host, ring_pending
+from federation.delivery import activity_of, deliver, followers_of, prune_bodies, ring_pending
+from federation.hosts import resume_host
 from instance.jobs import add_work_many
 from instance.models import Actor, ActorKind, DeliveryBody, RemoteHost
 from tests.conftest import Instance, InstanceFactory

@@ -17,7 +17,6 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit
 
 from sqlalchemy import delete, event, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -26,7 +25,7 @@ from instance.jobs import add_work, add_work_many
 from instance.models import Actor, DeliveryBody, Follow, FollowState, WorkItem, WorkState, utcnow
 
 from .actors import AS_PUBLIC, CONTEXT
-from .ap import is_local_url
+from .ap import host_of, is_local_url
 
 if TYPE_CHECKING:
     from instance.core import Shoal
@@ -146,7 +145,7 @@ async def deliver(
     inboxes = await inboxes_for(shoal, session, recipients)
     skipped = {host.lower() for host in skip_hosts}
     if skipped:
-        inboxes = [inbox for inbox in inboxes if urlsplit(inbox).netloc.lower() not in skipped]
+        inboxes = [inbox for inbox in inboxes if host_of(inbox) not in skipped]
     if not inboxes:
         return []
     # The activity is serialised and stored once; each inbox's row names it.

@@ -10,12 +10,12 @@ from __future__ import annotations
 import logging
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit
 
 from sqlalchemy import select, update
 
 from instance.models import RemoteHost, WorkItem, WorkState, utcnow
 
+from .ap import host_of
 from .delivery import KIND
 
 if TYPE_CHECKING:
@@ -112,7 +112,7 @@ async def resume_host(shoal: Shoal, host: str) -> None:
                 )
             )
         ).scalars()
-        due = [row for row in rows if urlsplit(row.subject).netloc.lower() == host]
+        due = [row for row in rows if host_of(row.subject) == host]
         for row in due:
             row.next_attempt_at = utcnow()
     _troubled.add(host)

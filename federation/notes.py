@@ -26,7 +26,7 @@ from instance.core import Shoal
 from instance.models import Actor, Comment, Video, utcnow
 from instance.services.comments import comment_url
 
-from .ap import as_list, is_url
+from .ap import as_list, host_of, is_url
 from .context import PUBLIC, with_context
 from .video_parse import InvalidObject, parse_date
 from .video_store import from_ap, get_or_fetch_video, video_by_url
@@ -260,7 +260,7 @@ async def _locate(shoal: Shoal, url: str, depth: int) -> Parent:
         if video is None:
             video = await from_ap(shoal, doc, fetched_from=url)
         return Parent(video.id, None)
-    if urlsplit(str(doc.get("id", ""))).netloc.lower() != urlsplit(url).netloc.lower():
+    if host_of(str(doc.get("id", ""))) != host_of(url):
         raise InvalidObject("a fetched comment must come from its own host")
     comment = await store_note(shoal, doc, depth=depth + 1)
     return Parent(comment.video_id, comment)
@@ -283,7 +283,7 @@ async def store_note(
     if author is None:
         if parsed.attributed_to is None:
             raise InvalidObject("attributedTo is missing")
-        if urlsplit(parsed.attributed_to).netloc.lower() != urlsplit(parsed.ap_id).netloc.lower():
+        if host_of(parsed.attributed_to) != host_of(parsed.ap_id):
             raise InvalidObject("a fetched comment's author must be on its host")
         author = await resolve_actor(shoal, parsed.attributed_to)
     base = shoal.settings.public_url.rstrip("/") + "/"
@@ -328,7 +328,7 @@ async def tombstone_comment(shoal: Shoal, url: str, sender: Actor) -> Comment | 
         comment = await session.scalar(select(Comment).where(Comment.ap_id == url))
         if comment is None or comment.deleted_at is not None:
             return None
-        same_host = urlsplit(url).netloc.lower() == urlsplit(sender.ap_id).netloc.lower()
+        same_host = host_of(url) == host_of(sender.ap_id)
         if comment.account_id != sender.id and not same_host:
             return None
         comment.text = ""

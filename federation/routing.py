@@ -14,12 +14,12 @@ from __future__ import annotations
 
 import logging
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit
 
 if TYPE_CHECKING:
     from instance.core import Shoal
     from instance.models import Actor
 
+from .ap import host_of
 from .tables import Handler, Tables, tables_of
 
 log = logging.getLogger("shoal.federation.routing")
@@ -56,7 +56,7 @@ def _foreign_object(activity: dict[str, Any], actor: Actor) -> str | None:
         return None
     obj = activity.get("object")
     ident = obj.get("id") if isinstance(obj, dict) else None
-    if not isinstance(ident, str) or urlsplit(ident).netloc.lower() == urlsplit(actor.ap_id).netloc.lower():
+    if not isinstance(ident, str) or host_of(ident) == host_of(actor.ap_id):
         return None
     return ident
 

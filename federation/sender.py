@@ -16,11 +16,11 @@ import logging
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit
 
 from instance.jobs import PermanentFailure, TryAgainLater, claim_due, settle_claimed
 from instance.models import Actor, RemoteHost, WorkItem, utcnow
 
+from .ap import host_of
 from .delivery import KIND, bodies_of, prune_now_and_then
 from .errors import FetchError, Refused
 from .hosts import host_state, host_states, may_probe, record_failure, record_success, seen_failing
@@ -90,7 +90,7 @@ async def attempt(
     :class:`PermanentFailure` by the answer (or the host's pause). ``gate``: a limit shared
     with other hosts, taken once this host's slot is held (so a busy host holds none)."""
     inbox = payload["inbox"]
-    host = urlsplit(inbox).netloc.lower()
+    host = host_of(inbox)
     now = utcnow()
     if state is not None and state.failures:
         seen_failing(host)
@@ -130,7 +130,7 @@ async def attempt(
 
 async def handle_deliver(shoal: Shoal, item: WorkItem) -> None:
     """Job ``deliver``: one row, alone (rung by the sweeper, a retry, or an admin)."""
-    host = urlsplit(item.payload["inbox"]).netloc.lower()
+    host = host_of(item.payload["inbox"])
     body = (await bodies_of(shoal, [item.payload]))[0]
     if body is None:
         raise PermanentFailure(_BODY_GONE)
@@ -152,7 +152,7 @@ async def _prepare(shoal: Shoal, worker_id: str) -> _Batch | None:
     items = await claim_due(shoal, KIND, worker_id, limit=BATCH_SIZE, lease=BATCH_LEASE)
     if not items:
         return None
-    states = await host_states(shoal, {urlsplit(item.subject).netloc.lower() for item in items})
+    states = await host_states(shoal, {host_of(item.subject) for item in items})
     bodies = await bodies_of(shoal, [item.payload for item in items])
     return _Batch(items, bodies, await _sign_batch(shoal, items, bodies), states)
 
@@ -201,7 +201,7 @@ async def _send_batch(shoal: Shoal, worker_id: str, batch: _Batch, in_flight: as
             _send(
                 shoal,
                 item,
-                batch.states.get(urlsplit(item.subject).netloc.lower()),
+                batch.states.get(host_of(item.subject)),
                 body,
                 in_flight,
                 headers,

@@ -17,7 +17,7 @@ from urllib.parse import parse_qs, urlsplit
 from instance.models import Privacy
 from instance.vocab import CATEGORIES, LANGUAGES, LICENCES
 
-from .ap import is_url
+from .ap import host_of, is_url
 from .context import PUBLIC_ALIASES
 from .videos import HLS_MEDIA_TYPE, MAGNET_MEDIA_TYPE, TORRENT_MEDIA_TYPE
 
@@ -223,7 +223,7 @@ def parse_video(doc: dict[str, Any], *, fetched_from: str | None = None) -> Pars
     vid = doc.get("id")
     if not is_url(vid):
         raise InvalidObject("id is not an http(s) URL")
-    if fetched_from and urlsplit(fetched_from).netloc.lower() != urlsplit(vid).netloc.lower():
+    if fetched_from and host_of(fetched_from) != host_of(vid):
         raise InvalidObject("id is not on the host it was fetched from")
     name = doc.get("name")
     if not isinstance(name, str) or not NAME_MIN <= len(name.strip()) <= NAME_MAX:

@@ -65,7 +65,7 @@ async def store_remote_video(shoal: Shoal, parsed: ParsedVideo, channel: Actor, 
     """
     if channel.is_local or channel.kind != ActorKind.GROUP:
         raise InvalidObject("the channel of a remote video must be a remote Group")
-    if urlsplit(channel.ap_id).netloc.lower() != urlsplit(parsed.remote_url).netloc.lower():
+    if host_of(channel.ap_id) != host_of(parsed.remote_url):
         raise InvalidObject("the video and its channel are on different hosts")
     now = utcnow()
     updated, stale = parse_date(raw.get("updated")), False
@@ -188,7 +188,7 @@ async def sync_rates(shoal: Shoal, video: Video, doc: dict[str, Any]) -> None:
         url = doc.get(key)
         if (
             not is_url(url)
-            or urlsplit(url).netloc.lower() != urlsplit(video.remote_url or "").netloc.lower()
+            or host_of(url) != host_of(video.remote_url or "")
         ):
             continue
         try:
@@ -212,7 +212,7 @@ async def delete_remote_video(shoal: Shoal, url: str, *, host: str | None = None
         video = await session.scalar(select(Video).where(Video.remote_url == url))
         if video is None:
             return False
-        if host is not None and urlsplit(url).netloc.lower() != host.lower():
+        if host is not None and host_of(url) != host.lower():
             return False
         await session.execute(delete(Video).where(Video.id == video.id))
     return True

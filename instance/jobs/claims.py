@@ -167,10 +167,10 @@ async def settle_claimed(
             )
         failures = list(failed)
         for item, error, delay in retry:
-            if item.attempts >= item.max_attempts:
+            wait = shoal.ext.jobs.kind(item.kind).retry_after(item, delay)
+            if wait is None:
                 failures.append((item, error))
                 continue
-            wait = shoal.ext.jobs.kind(item.kind).backoff(item.attempts) if delay is None else max(delay, 0.0)
             await session.execute(
                 update(WorkItem)
                 .where(_held(worker_id, [item]))

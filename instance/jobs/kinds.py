@@ -75,6 +75,13 @@ class JobKind:
         """Seconds to wait before the next attempt, after ``attempts`` tries."""
         return backoff_delay(attempts, self.backoff_base, self.backoff_cap)
 
+    def retry_after(self, item: WorkItem, delay: float | None = None) -> float | None:
+        """Seconds until a failed attempt of ``item`` is tried again (``delay`` when the job
+        asked for one, else the backoff), or None when it has no attempt left: it fails."""
+        if item.attempts >= item.max_attempts:
+            return None
+        return self.backoff(item.attempts) if delay is None else max(delay, 0.0)
+
 
 class JobKinds(Mapping[str, JobKind]):
     """The job kinds of one Shoal, by name, and the hooks run when its queue starts consuming.

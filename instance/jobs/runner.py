@@ -152,9 +152,9 @@ async def _retry(
     error: str,
     delay: float | None = None,
 ) -> str:
-    if item.attempts >= item.max_attempts:
+    wait = job.retry_after(item, delay)
+    if wait is None:
         return await _fail(shoal, item, worker_id, error)
-    wait = job.backoff(item.attempts) if delay is None else max(delay, 0.0)
     now = utcnow()
     if not await fenced_update(
         shoal,

@@ -23,7 +23,18 @@ def install(surface: Surface) -> None:
     the jobs (inbox, deliver, deliver_batch, fetch_comments) and build this Shoal's tables."""
     from datetime import timedelta
 
-    from . import activities, backfill, cachefile, delivery, fanout, follows, inbox, sender, video_store
+    from . import (
+        activities,
+        backfill,
+        cachefile,
+        delivery,
+        fanout,
+        follow_handlers,
+        follows,
+        inbox,
+        sender,
+        video_store,
+    )
     from .http import fetch_image
     from .signatures import start_signing_process
     from .tables import PACKAGE, Tables
@@ -38,7 +49,7 @@ def install(surface: Surface) -> None:
     surface.refresh_remote_video = cachefile.refresh_video
 
     tables = Tables()
-    for handlers in (follows, cachefile, activities):
+    for handlers in (follow_handlers, cachefile, activities):
         handlers.install_routes(tables)
     tables.on_follow_accepted.append(backfill.on_follow_accepted)
     tables.outbox_sources.append(VIDEO_OUTBOX)

@@ -28,10 +28,10 @@ from p2p import redundancy
 from .ap import host_of, id_of
 from .context import PUBLIC, context_for
 from .tables import Tables
+from .videos import HLS_MEDIA_TYPE
 
 log = logging.getLogger("shoal.federation.cachefile")
 
-HLS = "application/x-mpegURL"
 # PeerTube's terms for CacheFile (sc: schema.org, pt: PeerTube's namespace).
 TERMS = {
     "sc": "http://schema.org/",
@@ -53,7 +53,11 @@ def cachefile_to_ap(shoal: Shoal, video: Video, mirror: VideoMirror) -> dict[str
         "type": "CacheFile",
         "object": video.remote_url,
         "expires": _iso(expires),
-        "url": {"type": "Link", "mediaType": HLS, "href": redundancy.mirror_base_url(shoal, video.uuid)},
+        "url": {
+            "type": "Link",
+            "mediaType": HLS_MEDIA_TYPE,
+            "href": redundancy.mirror_base_url(shoal, video.uuid),
+        },
     }
 
 
@@ -111,7 +115,8 @@ def _expires(value: Any) -> datetime | None:
 
 def _hls_href(url: Any) -> str | None:
     for link in url if isinstance(url, list) else [url]:
-        if isinstance(link, dict) and link.get("mediaType") == HLS and isinstance(link.get("href"), str):
+        is_hls = isinstance(link, dict) and link.get("mediaType") == HLS_MEDIA_TYPE
+        if is_hls and isinstance(link.get("href"), str):
             return link["href"]
     return None
 

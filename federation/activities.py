@@ -56,7 +56,7 @@ async def on_create_video(shoal: Shoal, activity: dict[str, Any], actor: Actor) 
 
 async def on_delete(shoal: Shoal, activity: dict[str, Any], actor: Actor) -> None:
     """Delete of a video, a comment (URL or Tombstone) or of the sender itself."""
-    from .notes import tombstone_comment
+    from .note_store import tombstone_comment
 
     url = id_of(activity.get("object"))
     if not url:
@@ -79,7 +79,7 @@ async def on_delete(shoal: Shoal, activity: dict[str, Any], actor: Actor) -> Non
 
 async def on_create_note(shoal: Shoal, activity: dict[str, Any], actor: Actor) -> None:
     """A comment (PeerTube Note, Mastodon reply); forwarded to our video's audience when ours."""
-    from .notes import store_note
+    from .note_store import store_note
 
     obj = activity.get("object")
     if not isinstance(obj, dict):
@@ -213,7 +213,7 @@ async def on_view(shoal: Shoal, activity: dict[str, Any], actor: Actor) -> None:
 
 async def on_flag(shoal: Shoal, activity: dict[str, Any], actor: Actor) -> None:
     """An abuse report about one of our videos, comments or accounts."""
-    from .notes import comment_by_url
+    from .note_store import comment_by_url
 
     objects = activity.get("object")
     objects = objects if isinstance(objects, list) else [objects]

@@ -110,7 +110,7 @@ async def fetch_comments(shoal: Shoal, video_id: int, url: str) -> int:
     """
     from .errors import FetchError
     from .http import fetch_json
-    from .notes import store_note
+    from .note_store import store_note
 
     async with shoal.db.read() as session:
         if await session.get(Video, video_id) is None:

@@ -186,10 +186,7 @@ async def sync_rates(shoal: Shoal, video: Video, doc: dict[str, Any]) -> None:
     counts: dict[str, int] = {}
     for key in ("likes", "dislikes"):
         url = doc.get(key)
-        if (
-            not is_url(url)
-            or host_of(url) != host_of(video.remote_url or "")
-        ):
+        if not is_url(url) or host_of(url) != host_of(video.remote_url or ""):
             continue
         try:
             collection = await fetch_json(shoal, url)

@@ -36,7 +36,6 @@ def new_worker_id() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
 
 
-
 class JobQueue(abc.ABC):
     """Rings for work rows; a consuming queue also runs them and sweeps for due or stuck rows."""
 

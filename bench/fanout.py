@@ -46,7 +46,7 @@ from tests.deploy.nginxconf import free_port  # noqa: E402
 
 SHOAL = str(Path(sys.executable).parent / "shoal")
 API_RATE = 50.0  # GET /api/v1/videos per second during the runs
-PER_HOST = 8  # as federation.delivery.PER_HOST
+PER_HOST = 8  # as federation.sender.PER_HOST
 TARGET_RATE = 1000.0
 TARGET_P99_MS = 100.0
 

@@ -1,9 +1,9 @@
 """Inbox handlers for content: videos, comments, ratings, shares, views and abuse reports.
 
-Registered on import through :func:`federation.routing.register` (this module is in
-``routing.HANDLER_MODULES``). Each handler gets a verified, stored sender and applies
-the activity idempotently; a remote instance can only change what lives on its host
-(PeerTube's rule: nobody remote deletes or edits our objects).
+Routed by :func:`install_routes` (called from :func:`federation.install`, per Shoal). Each
+handler gets a verified, stored sender and applies the activity idempotently; a remote
+instance can only change what lives on its host (PeerTube's rule: nobody remote deletes or
+edits our objects).
 """
 
 from __future__ import annotations
@@ -18,15 +18,10 @@ from instance.models import AbuseReport, Actor, Video, VideoRate, VideoShare
 from instance.services.ratings import set_rate
 
 from .ap import host_of, id_of, same_host
-from .routing import register
-from .videos import (
-    InvalidObject,
-    delete_remote_video,
-    from_ap,
-    get_or_fetch_video,
-    open_to_remote,
-    video_by_url,
-)
+from .tables import Tables
+from .video_parse import InvalidObject
+from .video_store import delete_remote_video, from_ap, get_or_fetch_video, video_by_url
+from .videos import open_to_remote
 
 log = logging.getLogger("shoal.federation.activities")
 
@@ -61,7 +56,7 @@ async def on_create_video(shoal: Shoal, activity: dict[str, Any], actor: Actor) 
 
 async def on_delete(shoal: Shoal, activity: dict[str, Any], actor: Actor) -> None:
     """Delete of a video, a comment (URL or Tombstone) or of the sender itself."""
-    from .notes import tombstone_comment
+    from .note_store import tombstone_comment
 
     url = id_of(activity.get("object"))
     if not url:
@@ -84,7 +79,7 @@ async def on_delete(shoal: Shoal, activity: dict[str, Any], actor: Actor) -> Non
 
 async def on_create_note(shoal: Shoal, activity: dict[str, Any], actor: Actor) -> None:
     """A comment (PeerTube Note, Mastodon reply); forwarded to our video's audience when ours."""
-    from .notes import store_note
+    from .note_store import store_note
 
     obj = activity.get("object")
     if not isinstance(obj, dict):
@@ -218,7 +213,7 @@ async def on_view(shoal: Shoal, activity: dict[str, Any], actor: Actor) -> None:
 
 async def on_flag(shoal: Shoal, activity: dict[str, Any], actor: Actor) -> None:
     """An abuse report about one of our videos, comments or accounts."""
-    from .notes import comment_by_url
+    from .note_store import comment_by_url
 
     objects = activity.get("object")
     objects = objects if isinstance(objects, list) else [objects]
@@ -251,17 +246,19 @@ async def on_flag(shoal: Shoal, activity: dict[str, Any], actor: Actor) -> None:
         session.add(report)
 
 
-for _kind in ("Create", "Update"):
-    register(_kind, on_create_video, object_type="Video")
-    register(_kind, on_create_note, object_type="Note")
-register("Delete", on_delete)
-for _object in ("Video", "Note", "Tombstone"):
-    register("Delete", on_delete, object_type=_object)
-register("Like", on_like)
-register("Dislike", on_dislike)
-register("Undo", on_undo_rate, object_type="Like")
-register("Undo", on_undo_rate, object_type="Dislike")
-register("Announce", on_announce)
-register("Undo", on_undo_announce, object_type="Announce")
-register("View", on_view)
-register("Flag", on_flag)
+def install_routes(tables: Tables) -> None:
+    """Route the content activities (videos, comments, ratings, shares, views, reports) here."""
+    for kind in ("Create", "Update"):
+        tables.route(kind, on_create_video, object_type="Video")
+        tables.route(kind, on_create_note, object_type="Note")
+    tables.route("Delete", on_delete)
+    for object_type in ("Video", "Note", "Tombstone"):
+        tables.route("Delete", on_delete, object_type=object_type)
+    tables.route("Like", on_like)
+    tables.route("Dislike", on_dislike)
+    tables.route("Undo", on_undo_rate, object_type="Like")
+    tables.route("Undo", on_undo_rate, object_type="Dislike")
+    tables.route("Announce", on_announce)
+    tables.route("Undo", on_undo_announce, object_type="Announce")
+    tables.route("View", on_view)
+    tables.route("Flag", on_flag)

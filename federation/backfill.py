@@ -21,11 +21,12 @@ from typing import Any
 from sqlalchemy import select
 
 from instance.core import Shoal
-from instance.jobs import TryAgainLater, register_job, submit
+from instance.jobs import TryAgainLater
 from instance.models import Actor, Video, VideoState, WorkItem, utcnow
 
 from .ap import host_of
-from .videos import InvalidObject, delete_remote_video, from_ap, get_or_fetch_video
+from .video_parse import InvalidObject
+from .video_store import delete_remote_video, from_ap, get_or_fetch_video
 
 log = logging.getLogger("shoal.federation.backfill")
 
@@ -36,7 +37,6 @@ REFRESH_BATCH = 20
 REFRESH_INTERVAL = 600.0
 COMMENTS_ITEMS = 100
 COMMENTS_PAGES = 5
-FETCH_COMMENTS = "fetch_comments"
 
 
 async def _items(
@@ -98,21 +98,8 @@ async def backfill_outbox(shoal: Shoal, target: Actor) -> int:
 
 
 async def on_follow_accepted(shoal: Shoal, follower: Actor, target: Actor) -> None:
-    """``ON_FOLLOW_ACCEPTED`` hook: crawl the followed actor's outbox."""
+    """Follow-accepted hook (installed by :func:`federation.install`): crawl the followed actor's outbox."""
     await backfill_outbox(shoal, target)
-
-
-async def queue_comments(shoal: Shoal, video: Video) -> None:
-    """Queue the crawl of a newly stored remote video's comments (once per video)."""
-    raw = video.remote_data or {}
-    url = raw.get("comments") if isinstance(raw, dict) else None
-    if video.is_local or not isinstance(url, str) or host_of(url) != host_of(video.remote_url or ""):
-        return
-    if not video.comments_enabled:
-        return
-    await submit(
-        shoal, FETCH_COMMENTS, str(video.id), payload={"url": url}, dedupe_key=f"{FETCH_COMMENTS}:{video.id}"
-    )
 
 
 async def fetch_comments(shoal: Shoal, video_id: int, url: str) -> int:
@@ -123,8 +110,7 @@ async def fetch_comments(shoal: Shoal, video_id: int, url: str) -> int:
     """
     from .errors import FetchError
     from .http import fetch_json
-    from .notes import store_note
-    from .videos import InvalidObject
+    from .note_store import store_note
 
     async with shoal.db.read() as session:
         if await session.get(Video, video_id) is None:
@@ -160,7 +146,6 @@ async def handle_fetch_comments(shoal: Shoal, item: WorkItem) -> None:
         raise TryAgainLater(f"{exc.url}: {exc.reason}") from None
 
 
-register_job(FETCH_COMMENTS, handle_fetch_comments, max_attempts=3)
 
 
 async def refresh_remote_videos(shoal: Shoal) -> int:
@@ -197,12 +182,3 @@ async def _touch(shoal: Shoal, url: str) -> None:
         if video is not None:
             video.state_changed_at = utcnow()
             video.state = VideoState.PUBLISHED
-
-
-def install() -> None:
-    """Register the follow hook (idempotent); the refresh chore is added per app by
-    :func:`federation.setup`."""
-    from .routing import ON_FOLLOW_ACCEPTED
-
-    if on_follow_accepted not in ON_FOLLOW_ACCEPTED:
-        ON_FOLLOW_ACCEPTED.append(on_follow_accepted)

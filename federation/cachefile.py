@@ -9,7 +9,7 @@ when it is renewed (a later ``expires``), and ``Undo`` of the Create when it is 
      "url": {"type": "Link", "mediaType": "application/x-mpegURL",
              "href": "https://mirror/static/redundancy/hls/<uuid>"}}
 
-Receiving (inbox handlers, this module is in ``routing.HANDLER_MODULES``): a CacheFile for one
+Receiving (inbox handlers, routed by :func:`install_routes`): a CacheFile for one
 of our public or unlisted videos, whose id and URL live on the sender's host, is stored until
 it expires and its URL becomes an extra web seed of the video's torrents; ``Undo`` or
 ``Delete`` by the same sender removes it. CacheFiles for other videos are ignored.
@@ -27,11 +27,11 @@ from p2p import redundancy, urls
 
 from .ap import host_of, id_of
 from .context import PUBLIC, context_for
-from .routing import register
+from .tables import Tables
+from .videos import HLS_MEDIA_TYPE
 
 log = logging.getLogger("shoal.federation.cachefile")
 
-HLS = "application/x-mpegURL"
 # PeerTube's terms for CacheFile (sc: schema.org, pt: PeerTube's namespace).
 TERMS = {
     "sc": "http://schema.org/",
@@ -53,7 +53,11 @@ def cachefile_to_ap(shoal: Shoal, video: Video, mirror: VideoMirror) -> dict[str
         "type": "CacheFile",
         "object": video.remote_url,
         "expires": _iso(expires),
-        "url": {"type": "Link", "mediaType": HLS, "href": urls.mirror_base_url(shoal, video.uuid)},
+        "url": {
+            "type": "Link",
+            "mediaType": HLS_MEDIA_TYPE,
+            "href": urls.mirror_base_url(shoal, video.uuid),
+        },
     }
 
 
@@ -111,7 +115,8 @@ def _expires(value: Any) -> datetime | None:
 
 def _hls_href(url: Any) -> str | None:
     for link in url if isinstance(url, list) else [url]:
-        if isinstance(link, dict) and link.get("mediaType") == HLS and isinstance(link.get("href"), str):
+        is_hls = isinstance(link, dict) and link.get("mediaType") == HLS_MEDIA_TYPE
+        if is_hls and isinstance(link.get("href"), str):
             return link["href"]
     return None
 
@@ -120,7 +125,7 @@ async def on_cachefile(shoal: Shoal, activity: dict[str, Any], actor: Actor) -> 
     """Create/Update CacheFile: a mirror of one of our videos, stored until ``expires``."""
     from p2p.service import may_have_torrents
 
-    from .videos import video_by_url
+    from .video_store import video_by_url
 
     obj = activity.get("object")
     if not isinstance(obj, dict):
@@ -171,16 +176,18 @@ async def on_delete_cachefile(shoal: Shoal, activity: dict[str, Any], actor: Act
         await redundancy.drop_redundancy(shoal, actor_id=actor.id, ap_id=cache_id)
 
 
-for _kind in ("Create", "Update"):
-    register(_kind, on_cachefile, object_type="CacheFile")
-register("Undo", on_undo_cachefile, object_type="Create")
-register("Delete", on_delete_cachefile, object_type="CacheFile")
+def install_routes(tables: Tables) -> None:
+    """Route the CacheFile activities (Create, Update, Undo of the Create, Delete) here."""
+    for kind in ("Create", "Update"):
+        tables.route(kind, on_cachefile, object_type="CacheFile")
+    tables.route("Undo", on_undo_cachefile, object_type="Create")
+    tables.route("Delete", on_delete_cachefile, object_type="CacheFile")
 
 
 async def refresh_video(shoal: Shoal, url: str) -> None:
     """Fetch a remote video again (a mirror needs the origin's current torrents)."""
     from .errors import FetchError
-    from .videos import get_or_fetch_video
+    from .video_store import get_or_fetch_video
 
     try:
         await get_or_fetch_video(shoal, url, refresh=True)

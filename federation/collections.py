@@ -2,8 +2,9 @@
 
 ``GET <collection>`` answers the collection with ``totalItems`` and a ``first`` page link;
 ``?page=N`` (from 1) answers an ``OrderedCollectionPage`` of :data:`PAGE_SIZE` items with
-``next``/``prev``. The outbox's items come from :data:`OUTBOX_SOURCES`, to which the video
-code appends a source of ``Create`` activities (one per public video of the actor).
+``next``/``prev``. The outbox's items come from the Shoal's outbox sources (:mod:`.tables`):
+:func:`federation.install` adds the video code's source of ``Create`` activities (one per
+public video of the actor).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from sqlalchemy import func, select
 from instance.models import Actor, Follow, FollowState
 
 from .actors import CONTEXT
+from .tables import tables_of
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession
@@ -35,10 +37,6 @@ class OutboxSource:
     name: str
     count: Callable[[Shoal, AsyncSession, Actor], Awaitable[int]]
     items: Callable[[Shoal, AsyncSession, Actor, int, int], Awaitable[list[dict[str, Any]]]]
-
-
-# Sources concatenated in order to make an actor's outbox (the video code appends its own).
-OUTBOX_SOURCES: list[OutboxSource] = []
 
 
 def page_number(raw: str | None) -> int | None:
@@ -79,10 +77,11 @@ def collection(url: str, total: int, page: int | None, items: list[Any]) -> dict
 
 
 async def outbox(shoal: Shoal, actor: Actor, page: int | None) -> dict[str, Any]:
-    """The actor's outbox from :data:`OUTBOX_SOURCES`."""
+    """The actor's outbox, from the outbox sources of this Shoal (:mod:`.tables`)."""
     url = actor.outbox_url or actor.ap_id + "/outbox"
     async with shoal.db.read() as session:
-        counts = [(source, await source.count(shoal, session, actor)) for source in OUTBOX_SOURCES]
+        sources = tables_of(shoal).outbox_sources
+        counts = [(source, await source.count(shoal, session, actor)) for source in sources]
         total = sum(count for _, count in counts)
         items: list[dict[str, Any]] = []
         if page is not None:

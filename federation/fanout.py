@@ -385,7 +385,7 @@ async def on_abuse(shoal: Shoal, report_id: int) -> None:
 
 async def resolve_video_url(shoal: Shoal, url: str) -> None:
     """Search by URL: fetch and store the remote video (``GET /search/videos``)."""
-    from .videos import get_or_fetch_video
+    from .video_store import get_or_fetch_video
 
     await get_or_fetch_video(shoal, url)
 
@@ -401,17 +401,3 @@ HANDLERS = {
     "remote_video_viewed": send_view,
     "abuse_reported": on_abuse,
 }
-
-
-def install() -> None:
-    """Federation's own wiring (idempotent): the content handlers of the routing table and the
-    backfill of a followed actor's outbox."""
-    from . import routing
-    from .backfill import install as install_backfill
-
-    if "federation.activities" not in routing.HANDLER_MODULES:
-        routing.HANDLER_MODULES.append("federation.activities")
-    install_backfill()
-
-
-install()

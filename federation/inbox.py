@@ -19,8 +19,8 @@ from bovine.crypto.types import CryptographicIdentifier
 from sqlalchemy import delete, or_, select, true
 
 from instance import safejson
-from instance.jobs import TryAgainLater, add_work, register_job, ring_item
-from instance.jobs.work import OPEN_STATES
+from instance.jobs import TryAgainLater, add_work, ring_item
+from instance.jobs.rows import OPEN_STATES
 from instance.models import WorkItem, WorkState, utcnow
 from instance.safejson import TooDeep
 
@@ -177,6 +177,7 @@ async def store(shoal: Shoal, activity: dict[str, Any], actor: Actor, *, signatu
         if await session.scalar(select(WorkItem.id).where(WorkItem.dedupe_key == key, still)):
             return False
         item = await add_work(
+            shoal,
             session,
             KIND,
             (activity_id or "")[:2000],
@@ -218,7 +219,3 @@ async def handle_inbox(shoal: Shoal, item: WorkItem) -> None:
     except FetchError as exc:
         raise TryAgainLater(f"{exc.url}: {exc.reason}") from None
 
-
-register_job(
-    KIND, handle_inbox, max_attempts=6, lease=timedelta(minutes=5), backoff_base=timedelta(seconds=30)
-)

@@ -33,7 +33,7 @@ from instance.models import (
 )
 from instance.services.comments import comment_url
 
-from .collections import OUTBOX_SOURCES, PAGE_SIZE, OutboxSource, collection, page_number
+from .collections import PAGE_SIZE, OutboxSource, collection, page_number
 from .context import with_context
 from .fanout import create_activity
 from .notes import note_context, note_to_ap
@@ -278,7 +278,8 @@ VIDEO_OUTBOX = OutboxSource("videos", _outbox_count, _outbox_items)
 
 
 def add_routes(app: web.Application) -> None:
-    """Register the video routes on ``app`` and the video items of outboxes."""
+    """Register the video routes on ``app`` (the video items of outboxes, :data:`VIDEO_OUTBOX`,
+    are installed per Shoal by :func:`federation.install`)."""
     router = app.router
     router.add_get("/videos/watch/{uuid}", get_video)
     router.add_get("/videos/watch/{uuid}/activity", get_activity)
@@ -290,5 +291,3 @@ def add_routes(app: web.Application) -> None:
     router.add_get("/accounts/{name}/{kind:likes|dislikes}/{video}", get_rate)
     router.add_get("/videos/watch/{uuid}/comments/{comment}", get_comment)
     router.add_get("/videos/watch/{uuid}/comments/{comment}/activity", get_comment)
-    if not any(source.name == VIDEO_OUTBOX.name for source in OUTBOX_SOURCES):
-        OUTBOX_SOURCES.append(VIDEO_OUTBOX)

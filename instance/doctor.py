@@ -193,10 +193,9 @@ async def check_clock(shoal: Shoal, timeout: float) -> str:
 async def check_jobs(shoal: Shoal, timeout: float) -> str:
     if shoal.settings.workers_mode != "external":
         raise Skipped("jobs run inside `shoal serve` (embedded)")
-    from .jobs import ArqQueue, load_job_modules, submit
+    from .jobs import ArqQueue, submit
     from .models import WorkItem, WorkState
 
-    load_job_modules()
     queue = ArqQueue(shoal, consume=False)
     previous = shoal.jobs
     try:
@@ -239,7 +238,7 @@ async def check_stuck(shoal: Shoal, timeout: float) -> str:
     from sqlalchemy import and_, cast, exists, func, select
     from sqlalchemy.types import String
 
-    from .jobs.work import OPEN_STATES
+    from .jobs.rows import OPEN_STATES
     from .models import Video, VideoMirror, WorkItem
     from .models.redundancy import MIRROR_STATES
     from .models.video import VIDEO_STATES

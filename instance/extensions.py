@@ -4,7 +4,10 @@ The core (``instance/``) announces what happened (:data:`EVENTS`: a video publis
 deleted, …) and asks for what only another package can do (the ports of :class:`Surface`:
 P2P swarm ids, fetching a remote image, following a remote actor, announcing a mirror). It
 never imports those packages. They install themselves, explicitly, into each Surface:
-:func:`build_surface` calls ``install(surface)`` of every package in :data:`EXTENSIONS`.
+:func:`build_surface` calls ``install(surface)`` of the core's own modules in :data:`CORE`,
+then of every package in :data:`EXTENSIONS`. A Surface also holds the job kinds its Shoal
+runs (``surface.jobs``) and each package's own per-Shoal tables (``surface.packages``:
+federation's routing table, for one), so importing a module registers nothing.
 
 Every :class:`~instance.core.Shoal` (a web app, a ``shoal worker``, the seeder, a CLI command)
 gets its own surface from :func:`instance.core.open_shoal`, so two instances in one process
@@ -20,12 +23,17 @@ from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from .jobs.kinds import JobKinds
+
 if TYPE_CHECKING:
     from .core import Shoal
     from .models import Rendition, Video
     from .services.subscriptions import RemoteActors
 
 log = logging.getLogger("shoal.extensions")
+
+# The core's own modules that install into every Surface, first: their job kinds.
+CORE = ("instance.jobs.builtin", "instance.services.processing")
 
 # Packages that install into every Surface, in order (federation first: p2p's handlers of the
 # same event run after it).
@@ -60,9 +68,14 @@ class UnknownEvent(ValueError):
 
 @dataclass
 class Surface:
-    """Event handlers and ports of one Shoal."""
+    """Event handlers, ports, job kinds and the packages' own tables of one Shoal."""
 
     handlers: dict[str, list[Handler]] = field(default_factory=dict)
+    # The job kinds a worker of this Shoal runs, registered by CORE and each package's install.
+    jobs: JobKinds = field(default_factory=JobKinds)
+    # Per-Shoal state a package keeps for itself, under its name (``federation``: its
+    # routing table, follow-accepted hooks and outbox sources).
+    packages: dict[str, Any] = field(default_factory=dict)
     # Ports: None (or empty) when no package answers them; each caller says what it does then.
     swarm_ids: SwarmIds | None = None
     fetch_remote_image: FetchBytes | None = None
@@ -91,9 +104,10 @@ class Surface:
 
 
 def build_surface(extensions: Iterable[str] = EXTENSIONS) -> Surface:
-    """A Surface with every package of ``extensions`` installed (their ``install(surface)``)."""
+    """A Surface with the core's modules (:data:`CORE`) and every package of ``extensions``
+    installed (their ``install(surface)``)."""
     surface = Surface()
-    for name in extensions:
+    for name in (*CORE, *extensions):
         install = getattr(importlib.import_module(name), "install", None)
         if install is not None:
             install(surface)

@@ -60,7 +60,7 @@ async def run_worker(settings: Settings, args: argparse.Namespace) -> int:
     Exit status: 0 after a clean stop, 1 when the database or Redis fails, 2 on bad settings.
     """
     from .core import open_shoal
-    from .jobs import KINDS, ArqQueue
+    from .jobs import ArqQueue
     from .logs import setup_logging
 
     setup_logging(settings.log_level, settings.log_format)
@@ -100,7 +100,7 @@ async def run_worker(settings: Settings, args: argparse.Namespace) -> int:
             queue.worker_id,
             queue.queue_name,
             queue.concurrency,
-            ",".join(sorted(KINDS)),
+            ",".join(sorted(shoal.ext.jobs)),
             extra={"worker_id": queue.worker_id, "queue": queue.queue_name},
         )
         stopping = asyncio.create_task(stop.wait())

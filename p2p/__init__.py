@@ -4,8 +4,8 @@
 ``/tracker/scrape``, ``/tracker/socket``), ``/download/torrents/<file>``, the mirrored files
 (``/static/redundancy/hls/…``) and the redundancy admin routes, the tracker and seeder
 startup hooks, and the peer-expiry and redundancy chores. ``install(surface)`` handles the core's
-publish and update events and answers its ``swarm_ids`` port in every process; the
-``make_torrents`` job lives in :mod:`p2p.jobs` (listed in ``JOB_MODULES``, so workers have it).
+publish and update events, answers its ``swarm_ids`` port and registers the ``make_torrents``
+and ``mirror_video`` jobs, in every Shoal (so a worker has them).
 """
 
 from __future__ import annotations
@@ -22,7 +22,6 @@ def setup(app: web.Application) -> None:
     """Add the P2P routes, startup hooks and chores to ``app``."""
     from instance.app import add_chore, add_startup_hook
 
-    from . import jobs  # noqa: F401 - the make_torrents job and the publish hook
     from .files import download_torrent
     from .mirrors import redundancy_chore, serve_mirrored_file
     from .redundancy_api import add_routes as add_redundancy_routes
@@ -45,10 +44,15 @@ def setup(app: web.Application) -> None:
 
 def install(surface: Surface) -> None:
     """Make torrents once a video is published, remake or remove them when it changes (privacy,
-    title), and answer the ``swarm_ids`` port (the P2P swarm of each rendition)."""
-    from .jobs import after_publish, after_update
+    title), answer the ``swarm_ids`` port (the P2P swarm of each rendition), and register the
+    ``make_torrents`` and ``mirror_video`` jobs."""
+    from .jobs import after_publish, after_update, handle_make_torrents
+    from .kinds import MAKE_TORRENTS
+    from .mirrors import MIRROR_VIDEO, gave_up_mirroring, handle_mirror_video
     from .swarm import swarm_ids
 
     surface.on("video_published", after_publish)
     surface.on("video_updated", after_update)
     surface.swarm_ids = swarm_ids
+    surface.jobs.register(MAKE_TORRENTS, handle_make_torrents, max_attempts=5)
+    surface.jobs.register(MIRROR_VIDEO, handle_mirror_video, max_attempts=5, on_give_up=gave_up_mirroring)

@@ -1,18 +1,15 @@
-"""The ``make_torrents`` job, and the publish hook that queues it.
+"""The ``make_torrents`` job, and the publish and update hooks that queue it.
 
-Imported by every process that runs jobs (listed in ``JOB_MODULES``), so the hook is in
-place wherever ``process_video`` publishes a video; it also offers the swarm ids to the
-the ``swarm_ids`` port (federation sends them as ``Infohash`` tags); :func:`p2p.install` wires them.
+:func:`p2p.install` registers the job and the hooks in every Shoal's surface, so they are in
+place wherever ``process_video`` publishes a video.
 """
 
 from __future__ import annotations
 
 from instance.core import Shoal
-from instance.jobs import register_job
 from instance.models import WorkItem
 
-from . import mirrors  # noqa: F401 - the mirror_video job
-from .kinds import MAKE_TORRENTS, submit_make_torrents
+from .kinds import submit_make_torrents
 from .seeding import nudge
 from .service import make_torrents
 
@@ -34,6 +31,3 @@ async def after_update(shoal: Shoal, video: object, *_: object, **__: object) ->
     video_id = video if isinstance(video, int) else getattr(video, "id", None)
     if isinstance(video_id, int):
         await submit_make_torrents(shoal, video_id)
-
-
-register_job(MAKE_TORRENTS, handle_make_torrents, max_attempts=5)

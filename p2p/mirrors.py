@@ -31,7 +31,7 @@ from sqlalchemy import delete, func, select
 from instance.api.registry import SHOAL
 from instance.core import Shoal
 from instance.errors import BadRequest, Conflict, NotFound
-from instance.jobs import register_job, submit
+from instance.jobs import submit
 from instance.models import (
     Actor,
     ActorKind,
@@ -390,5 +390,3 @@ async def gave_up_mirroring(shoal: Shoal, item: WorkItem, error: str) -> None:
     if row is not None and row.state == MirrorState.WANTED:
         await _fail(shoal, row.id, f"gave up after {item.attempts} attempts: {error}")
 
-
-register_job(MIRROR_VIDEO, handle_mirror_video, max_attempts=5, on_give_up=gave_up_mirroring)

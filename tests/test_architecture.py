@@ -107,3 +107,46 @@ def test_p2p_and_webui_reach_federation_only_through_the_surface() -> None:
 
 def test_the_checker_sees_a_cycle() -> None:
     assert _cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
+
+
+# Module-level code that runs at import besides defining names. Each entry fills a table of
+# its own module or the REST API's declared routes (instance/api/registry.py), not a table
+# another package reads at run time.
+IMPORT_TIME_CALLS = {
+    ("instance.cli", "COMMANDS.update"),
+    ("instance.api.meta", "_vocab_route"),
+}
+
+
+DEFINITIONS = (ast.Import, ast.ImportFrom, ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Assign,
+               ast.AnnAssign)  # fmt: skip
+
+
+def _import_time_code(name: str, source: str) -> list[str]:
+    """Module-level statements of ``name`` that do something when imported (a call, a loop, a
+    condition other than ``TYPE_CHECKING`` or ``__main__``)."""
+    found = []
+    for node in ast.parse(source).body:
+        if isinstance(node, DEFINITIONS):
+            continue
+        if isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant):
+            continue  # a docstring
+        if isinstance(node, ast.If) and ast.unparse(node.test) in ("TYPE_CHECKING", "__name__ == '__main__'"):
+            continue
+        if isinstance(node, ast.Expr) and isinstance(node.value, ast.Call):
+            if (name, ast.unparse(node.value.func)) in IMPORT_TIME_CALLS:
+                continue
+        found.append(f"{name}:{node.lineno}: {ast.unparse(node).splitlines()[0]}")
+    return found
+
+
+def test_importing_a_module_registers_nothing() -> None:
+    """Job kinds, inbox routes, hooks and outbox sources are installed per Shoal
+    (``install(surface)``, ARCHITECTURE.md "The extension surface"), never by importing a module."""
+    found = [line for name, path in _modules().items() for line in _import_time_code(name, path.read_text())]
+    assert found == []
+
+
+def test_the_import_rule_sees_a_registration() -> None:
+    source = "from x import register\n\nregister('Follow', on_follow)\nfor k in 'ab':\n    register(k, f)\n"
+    assert len(_import_time_code("probe", source)) == 2

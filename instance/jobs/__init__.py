@@ -1,7 +1,8 @@
 """Background work: durable rows advanced by idempotent jobs, rung through a queue.
 
-Register a kind with :func:`register_job`; add work with :func:`add_work` inside the
-transaction that creates the domain row, then ring, or call :func:`submit`. The queue
+A package registers its kinds in its ``install(surface)`` (``surface.jobs.register``, one
+:class:`JobKinds` per Shoal); add work with :func:`add_work` inside the transaction that
+creates the domain row, then ring, or call :func:`submit`. The queue
 (``shoal.jobs``) is in-process in the embedded mode and arq on Redis in the scaled mode;
 :func:`create_queue` picks it from the settings.
 """
@@ -10,49 +11,32 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from .admin import LIST_STATES, count_work, list_work, retry_work
 from .arq_queue import ArqQueue
+from .claims import claim_due, claim_work, settle_claimed
 from .kinds import (
-    JOB_MODULES,
-    KINDS,
     JobError,
     JobKind,
+    JobKinds,
     PermanentFailure,
     TryAgainLater,
     UnknownJobKind,
     backoff_delay,
-    job_kind,
-    load_job_modules,
-    register_job,
 )
-from .queue import CONSUMER_STARTS, InProcessQueue, JobQueue, new_worker_id
-from .work import (
-    LIST_STATES,
-    add_work,
-    add_work_many,
-    claim_due,
-    claim_work,
-    count_work,
-    describe_error,
-    list_work,
-    retry_work,
-    ring_item,
-    run_work,
-    settle_claimed,
-    submit,
-)
+from .queue import InProcessQueue, JobQueue, new_worker_id
+from .rows import add_work, add_work_many, describe_error, ring_item, submit
+from .runner import run_work
 
 if TYPE_CHECKING:
     from ..core import Shoal
 
 __all__ = [
-    "CONSUMER_STARTS",
-    "JOB_MODULES",
-    "KINDS",
     "LIST_STATES",
     "ArqQueue",
     "InProcessQueue",
     "JobError",
     "JobKind",
+    "JobKinds",
     "JobQueue",
     "PermanentFailure",
     "TryAgainLater",
@@ -65,12 +49,9 @@ __all__ = [
     "count_work",
     "create_queue",
     "describe_error",
-    "job_kind",
     "list_work",
-    "load_job_modules",
     "new_worker_id",
     "queue_stats",
-    "register_job",
     "retry_work",
     "ring_item",
     "run_work",

@@ -23,9 +23,9 @@ from redis.exceptions import RedisError
 from sqlalchemy import select
 
 from ..models import WorkItem
-from .kinds import KINDS
+from .claims import busy_work
 from .queue import JobQueue
-from .work import busy_work, describe_error
+from .rows import describe_error
 
 if TYPE_CHECKING:
     from ..core import Shoal
@@ -183,7 +183,7 @@ class ArqQueue(JobQueue):
             raise RuntimeError("this queue only rings; run `shoal worker` to consume")
         while True:
             await self.sweep()
-            if not self.running and not await busy_work(self.shoal, list(KINDS)):
+            if not self.running and not await busy_work(self.shoal, list(self.shoal.ext.jobs)):
                 return
             await asyncio.sleep(0.05)
 

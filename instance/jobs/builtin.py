@@ -10,10 +10,11 @@ import asyncio
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
-from .kinds import PermanentFailure, register_job
+from .kinds import PermanentFailure
 
 if TYPE_CHECKING:
     from ..core import Shoal
+    from ..extensions import Surface
     from ..models import WorkItem
 
 MAX_SLEEP = 3600.0
@@ -31,9 +32,11 @@ async def handle_sleep(shoal: Shoal, item: WorkItem) -> None:
     await asyncio.sleep(seconds)
 
 
-register_job(
-    "noop", handle_noop, max_attempts=3, lease=timedelta(minutes=1), backoff_base=timedelta(seconds=5)
-)
-register_job(
-    "sleep", handle_sleep, max_attempts=3, lease=timedelta(seconds=2), backoff_base=timedelta(seconds=5)
-)
+def install(surface: Surface) -> None:
+    """Register ``noop`` and ``sleep`` (installed by the core into every Surface)."""
+    surface.jobs.register(
+        "noop", handle_noop, max_attempts=3, lease=timedelta(minutes=1), backoff_base=timedelta(seconds=5)
+    )
+    surface.jobs.register(
+        "sleep", handle_sleep, max_attempts=3, lease=timedelta(seconds=2), backoff_base=timedelta(seconds=5)
+    )

@@ -1,15 +1,19 @@
-"""The registry of job kinds, the errors a job raises, and the retry schedule.
+"""The job kinds of a Shoal, the errors a job raises, and the retry schedule.
 
 A job kind names an idempotent ``async def handler(shoal, item)`` plus how it is retried:
 how many attempts, how long a claim (lease) lasts before another worker may take the row
 over, and the exponential backoff between attempts.
+
+Kinds are not registered on import: each Shoal's extension surface holds its own
+:class:`JobKinds` (``shoal.ext.jobs``), into which the core (:func:`instance.extensions.build_surface`)
+and every package's ``install(surface)`` register theirs. A worker runs the kinds of the
+Shoal it runs with.
 """
 
 from __future__ import annotations
 
-import importlib
 import random
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import TYPE_CHECKING
@@ -22,17 +26,8 @@ Handler = Callable[["Shoal", "WorkItem"], Awaitable[None]]
 # What giving up on a row means for the domain row it serves: (shoal, row, last error).
 GiveUp = Callable[["Shoal", "WorkItem", str], Awaitable[None]]
 
-# Modules that register job kinds when imported. Every process that runs jobs (the web
-# process in embedded mode, `shoal worker`) imports them through load_job_modules(), so a
-# kind is known wherever its rows may be claimed.
-JOB_MODULES: list[str] = [
-    "instance.jobs.builtin",
-    "instance.services.processing",
-    "p2p.jobs",
-    "federation.inbox",
-    "federation.delivery",
-    "federation.fanout",
-]
+# Started when a queue of this Shoal starts consuming (e.g. delivery's signing process).
+ConsumerStart = Callable[[], None]
 
 
 class JobError(Exception):
@@ -56,7 +51,7 @@ class PermanentFailure(JobError):
 
 
 class UnknownJobKind(ValueError):
-    """Work was added for a kind no module registered."""
+    """Work was added for a kind that no package registered in this Shoal."""
 
 
 @dataclass(frozen=True)
@@ -80,53 +75,76 @@ class JobKind:
         """Seconds to wait before the next attempt, after ``attempts`` tries."""
         return backoff_delay(attempts, self.backoff_base, self.backoff_cap)
 
+    def retry_after(self, item: WorkItem, delay: float | None = None) -> float | None:
+        """Seconds until a failed attempt of ``item`` is tried again (``delay`` when the job
+        asked for one, else the backoff), or None when it has no attempt left: it fails."""
+        if item.attempts >= item.max_attempts:
+            return None
+        return self.backoff(item.attempts) if delay is None else max(delay, 0.0)
 
-KINDS: dict[str, JobKind] = {}
 
+class JobKinds(Mapping[str, JobKind]):
+    """The job kinds of one Shoal, by name, and the hooks run when its queue starts consuming.
 
-def register_job(
-    kind: str,
-    handler: Handler,
-    *,
-    max_attempts: int = 5,
-    lease: timedelta = timedelta(minutes=10),
-    backoff_base: timedelta = timedelta(seconds=60),
-    backoff_cap: timedelta = timedelta(hours=6),
-    swept_by: str | None = None,
-    on_give_up: GiveUp | None = None,
-) -> JobKind:
-    """Register ``handler`` as the job of ``kind``; returns the kind (``swept_by``,
-    ``on_give_up``: see :class:`JobKind`).
-
-    Registering the same handler again is allowed (a module imported twice); another
-    handler under a taken name is a programming error.
+    Built per Shoal (its surface's ``jobs``): two Shoals in one process may know different
+    kinds, and importing a module registers nothing.
     """
-    if not kind or len(kind) > 64:
-        raise ValueError(f"job kind {kind!r} must be 1 to 64 characters")
-    if max_attempts < 1:
-        raise ValueError("max_attempts must be at least 1")
-    if lease <= timedelta(0):
-        raise ValueError("lease must be positive")
-    existing = KINDS.get(kind)
-    if existing is not None and existing.handler is not handler:
-        raise ValueError(f"job kind {kind!r} is already registered to {existing.handler.__qualname__}")
-    job = JobKind(kind, handler, max_attempts, lease, backoff_base, backoff_cap, swept_by, on_give_up)
-    KINDS[kind] = job
-    return job
 
+    def __init__(self) -> None:
+        self._kinds: dict[str, JobKind] = {}
+        self.consumer_starts: list[ConsumerStart] = []
 
-def job_kind(kind: str) -> JobKind:
-    """The registered kind called ``kind``, or :class:`UnknownJobKind`."""
-    try:
-        return KINDS[kind]
-    except KeyError:
-        raise UnknownJobKind(f"no job kind {kind!r} is registered") from None
+    def __getitem__(self, name: str) -> JobKind:
+        return self._kinds[name]
 
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._kinds)
 
-def load_job_modules() -> None:
-    """Import every module of :data:`JOB_MODULES` so that their kinds are registered."""
-    for name in JOB_MODULES:
-        importlib.import_module(name)
+    def __len__(self) -> int:
+        return len(self._kinds)
+
+    def register(
+        self,
+        kind: str,
+        handler: Handler,
+        *,
+        max_attempts: int = 5,
+        lease: timedelta = timedelta(minutes=10),
+        backoff_base: timedelta = timedelta(seconds=60),
+        backoff_cap: timedelta = timedelta(hours=6),
+        swept_by: str | None = None,
+        on_give_up: GiveUp | None = None,
+    ) -> JobKind:
+        """Register ``handler`` as the job of ``kind``; returns the kind (``swept_by``,
+        ``on_give_up``: see :class:`JobKind`).
+
+        Registering the same handler again is allowed (a package installed twice); another
+        handler under a taken name is a programming error.
+        """
+        if not kind or len(kind) > 64:
+            raise ValueError(f"job kind {kind!r} must be 1 to 64 characters")
+        if max_attempts < 1:
+            raise ValueError("max_attempts must be at least 1")
+        if lease <= timedelta(0):
+            raise ValueError("lease must be positive")
+        existing = self._kinds.get(kind)
+        if existing is not None and existing.handler is not handler:
+            raise ValueError(f"job kind {kind!r} is already registered to {existing.handler.__qualname__}")
+        job = JobKind(kind, handler, max_attempts, lease, backoff_base, backoff_cap, swept_by, on_give_up)
+        self._kinds[kind] = job
+        return job
+
+    def kind(self, name: str) -> JobKind:
+        """The registered kind called ``name``, or :class:`UnknownJobKind`."""
+        try:
+            return self._kinds[name]
+        except KeyError:
+            raise UnknownJobKind(f"no job kind {name!r} is registered") from None
+
+    def on_consumer_start(self, hook: ConsumerStart) -> None:
+        """Call ``hook()`` when a queue of this Shoal starts consuming (once per hook)."""
+        if hook not in self.consumer_starts:
+            self.consumer_starts.append(hook)
 
 
 def backoff_delay(attempts: int, base: timedelta, cap: timedelta) -> float:

@@ -15,15 +15,15 @@ import os
 import secrets
 import socket
 from collections import Counter
-from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from redis.exceptions import RedisError
 from sqlalchemy.exc import SQLAlchemyError
 
 from ..models import utcnow
-from .kinds import KINDS, load_job_modules
-from .work import describe_error, due_work, fail_abandoned, release_dead, run_work, submit
+from .claims import due_work, fail_abandoned, release_dead
+from .rows import describe_error, submit
+from .runner import run_work
 
 if TYPE_CHECKING:
     from ..core import Shoal
@@ -35,10 +35,6 @@ def new_worker_id() -> str:
     """A name for this consumer, unique across machines and restarts: ``host:pid:random``."""
     return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
 
-
-CONSUMER_STARTS: list[Callable[[], None]] = []
-"""Called when a queue starts consuming (job modules add to it: e.g. delivery starts its
-signing process then, not on the first fan-out)."""
 
 class JobQueue(abc.ABC):
     """Rings for work rows; a consuming queue also runs them and sweeps for due or stuck rows."""
@@ -66,11 +62,11 @@ class JobQueue(abc.ABC):
         """
 
     async def start(self) -> None:
-        """Load the job kinds; when consuming, sweep once now (work left by an earlier run
-        starts at once) and then every ``jobs_sweep_interval`` seconds."""
-        load_job_modules()
+        """When consuming, run the Shoal's consumer-start hooks (``shoal.ext.jobs``), sweep once
+        now (work left by an earlier run starts at once) and then every ``jobs_sweep_interval``
+        seconds. The kinds run are those of this queue's Shoal."""
         if self.consume:
-            for hook in CONSUMER_STARTS:
+            for hook in self.shoal.ext.jobs.consumer_starts:
                 hook()
             await self._safe_sweep()
             self._sweeper = asyncio.create_task(self._sweep_forever(), name="shoal-jobs-sweeper")
@@ -86,12 +82,13 @@ class JobQueue(abc.ABC):
         """Fail rows abandoned on their last attempt, then ring every due row; returns how many."""
         await release_dead(self.shoal)
         await fail_abandoned(self.shoal)
-        due = await due_work(self.shoal, [name for name, kind in KINDS.items() if kind.swept_by is None])
+        kinds = self.shoal.ext.jobs
+        due = await due_work(self.shoal, [name for name, kind in kinds.items() if kind.swept_by is None])
         for item_id, attempts in due:
             await self.ring(item_id, attempts=attempts)
-        for bulk in {kind.swept_by for kind in KINDS.values() if kind.swept_by}:
-            kinds = [name for name, kind in KINDS.items() if kind.swept_by == bulk]
-            if bulk in KINDS and await due_work(self.shoal, kinds, limit=1):
+        for bulk in {kind.swept_by for kind in kinds.values() if kind.swept_by}:
+            swept = [name for name, kind in kinds.items() if kind.swept_by == bulk]
+            if bulk in kinds and await due_work(self.shoal, swept, limit=1):
                 await submit(self.shoal, bulk, "", dedupe_key=f"sweep:{bulk}")
                 due.append((0, 0))
         return len(due)

@@ -15,17 +15,20 @@ import logging
 import shutil
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import delete, select, update
 
 import transcoding
 
 from ..core import Shoal
-from ..jobs import PermanentFailure, register_job
+from ..jobs import PermanentFailure
 from ..models import Rendition, Video, VideoState, WorkItem, utcnow
 from ..models.video import VIDEO_STATES
 from .files import access_changed
+
+if TYPE_CHECKING:
+    from ..extensions import Surface
 
 log = logging.getLogger("shoal.processing")
 
@@ -329,4 +332,8 @@ async def gave_up_processing(shoal: Shoal, item: WorkItem, error: str) -> None:
     await fail_video(shoal, video, "processing_failed", reason)
 
 
-register_job("process_video", handle_process_video, max_attempts=5, on_give_up=gave_up_processing)
+def install(surface: Surface) -> None:
+    """Register the ``process_video`` job (installed by the core into every Surface)."""
+    surface.jobs.register(
+        "process_video", handle_process_video, max_attempts=5, on_give_up=gave_up_processing
+    )

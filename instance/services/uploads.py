@@ -254,7 +254,9 @@ async def _create_video(
                 .where(UploadSession.id == upload.id)
                 .values(video_id=video.id, received=size, receiving_until=None)
             )
-        item = await add_work(session, "process_video", str(video.id), dedupe_key=f"process_video:{video.id}")
+        item = await add_work(
+            shoal, session, "process_video", str(video.id), dedupe_key=f"process_video:{video.id}"
+        )
     log.info("video %s received (%d bytes) from %s", video.uuid, size, user.username)
     await ring_item(shoal, item)
     return video

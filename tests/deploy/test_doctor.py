@@ -121,7 +121,7 @@ async def test_unfinished_rows_with_no_job_are_reported(make_instance) -> None:
         await session.execute(
             update(Video).where(Video.id.in_([working.id, stuck.id])).values(state_changed_at=long_ago)
         )
-        await add_work(session, "process_video", str(working.id), delay=3600)
+        await add_work(shoal, session, "process_video", str(working.id), delay=3600)
 
     async with open_shoal(instance.settings) as fresh:
         found = by_name(await diagnose(fresh, timeout=5, skip=("ffmpeg", "storage", "public-url")))

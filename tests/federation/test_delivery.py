@@ -8,7 +8,8 @@ from datetime import timedelta
 from sqlalchemy import select
 
 from federation.actors import resolve_actor
-from federation.delivery import activity_of, deliver, followers_of, prune_bodies, resume_host, ring_pending
+from federation.delivery import activity_of, deliver, followers_of, prune_bodies, ring_pending
+from federation.hosts import resume_host
 from instance.jobs import add_work_many
 from instance.models import Actor, ActorKind, DeliveryBody, RemoteHost
 from tests.conftest import Instance, InstanceFactory
@@ -109,7 +110,7 @@ async def test_bodies_are_pruned_and_a_row_without_one_fails_with_the_reason(
     # process ever read, so no memory has it), beside a fresh one.
     gone = {**sent.payload, "body": sent.payload["body"] + 100_000}
     async with a.shoal.db.write() as session:
-        [orphan] = await add_work_many(session, "deliver", [(sent.subject, gone)])
+        [orphan] = await add_work_many(a.shoal, session, "deliver", [(sent.subject, gone)])
         followers = [followers_of(channel)]
         [fresh] = await deliver(a.shoal, session, _note(channel), signer=channel, recipients=followers)
     await ring_pending(a.shoal)
@@ -213,9 +214,9 @@ async def test_refused_and_rejected_deliveries_fail_at_once(make_instance: Insta
 
 
 def test_retry_schedule_spans_days() -> None:
-    from instance.jobs import job_kind
+    from instance.extensions import build_surface
 
-    kind = job_kind("deliver")
+    kind = build_surface().jobs.kind("deliver")
     ceilings = [min(60 * 2 ** (n - 1), 86400) for n in range(1, kind.max_attempts)]
     assert ceilings[0] == 60 and max(ceilings) == 86400
     # With the jitter each wait is between half its ceiling and all of it: 2.7 to 5.4 days.

@@ -25,7 +25,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding
 from sqlalchemy import func, select, update
 
-from federation.delivery import _record_failure, deliver, pause_for, probe_paused_hosts
+from federation.delivery import deliver
+from federation.hosts import pause_for, probe_paused_hosts, record_failure
 from instance.models import (
     Actor,
     ActorKind,
@@ -231,15 +232,15 @@ async def test_a_pause_follows_the_downtime_and_never_overflows(shoal: Instance)
             return row
 
     for seconds in range(0, 60, 2):  # a batch's rows failing within one round count once
-        await _record_failure(shoal.shoal, host, "refused", now=t0 + timedelta(seconds=seconds))
+        await record_failure(shoal.shoal, host, "refused", now=t0 + timedelta(seconds=seconds))
     assert (await state()).failures == 1 and (await state()).paused_until is None
     for minutes in (1, 2, 3, 4):
-        await _record_failure(shoal.shoal, host, "refused", now=t0 + timedelta(minutes=minutes))
+        await record_failure(shoal.shoal, host, "refused", now=t0 + timedelta(minutes=minutes))
     row = await state()
     # Four minutes down: paused for four minutes (it was sixteen), not for 2^failures.
     assert row.failures == 5 and row.paused_until == t0 + timedelta(minutes=8)
     for day in range(1, 400):  # a year of failures: capped at a day, no overflow
-        await _record_failure(shoal.shoal, host, "refused", now=t0 + timedelta(days=day))
+        await record_failure(shoal.shoal, host, "refused", now=t0 + timedelta(days=day))
     row = await state()
     assert (
         row.paused_until - (t0 + timedelta(days=399)) == pause_for(timedelta(days=399)) == timedelta(days=1)

@@ -23,8 +23,11 @@ from federation.activities import on_announce, on_create_note, on_create_video, 
 from federation.actors import actor_to_ap
 from federation.context import PUBLIC, offline_document_loader
 from federation.fanout import create_activity
-from federation.notes import note_context, note_to_ap, parse_note
-from federation.videos import InvalidObject, parse_video, store_remote_video, to_ap
+from federation.note_store import parse_note
+from federation.notes import note_context, note_to_ap
+from federation.video_parse import InvalidObject, parse_video
+from federation.video_store import store_remote_video
+from federation.videos import to_ap
 from instance.api.serializers import media_url
 from instance.models import (
     Actor,

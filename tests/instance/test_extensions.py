@@ -21,6 +21,22 @@ def test_the_installed_packages_answer_the_ports_and_handle_the_events() -> None
         Surface().on("video_exploded", lambda *_: None)
 
 
+def test_job_kinds_and_federation_tables_belong_to_one_surface() -> None:
+    async def handler(shoal, item) -> None:
+        pass
+
+    one, two = build_surface(), build_surface()
+    core = {"noop", "sleep", "process_video"}
+    packages = {"inbox", "deliver", "deliver_batch", "fetch_comments", "make_torrents", "mirror_video"}
+    assert set(one.jobs) == core | packages
+    assert one.jobs is not two.jobs and one.packages["federation"] is not two.packages["federation"]
+    assert one.packages["federation"].routes == two.packages["federation"].routes
+    one.jobs.register("test.only_here", handler)
+    assert "test.only_here" in one.jobs and "test.only_here" not in two.jobs
+    bare = build_surface(())
+    assert set(bare.jobs) == core and bare.packages == {} and bare.jobs.consumer_starts == []
+
+
 async def test_each_shoal_has_its_own_surface_and_a_failing_handler_costs_nothing(
     make_instance: InstanceFactory,
 ) -> None:

@@ -9,7 +9,7 @@ from datetime import timedelta
 from sqlalchemy import update
 
 from instance.jobs import PermanentFailure, add_work, claim_work, run_work
-from instance.jobs.work import fail_abandoned
+from instance.jobs.claims import fail_abandoned
 from instance.models import Video, VideoMirror, VideoState, WorkItem
 from instance.models.redundancy import MirrorState
 from tests.conftest import InstanceFactory
@@ -26,7 +26,7 @@ async def test_a_video_whose_processing_gives_up_fails_with_the_reason(
     # Its worker vanished during the last attempt: the sweeper fails the row, and the video.
     abandoned = await new_video(instance, "alice", "Abandoned", state=VideoState.PROBED)
     async with shoal.db.write() as session:
-        row = await add_work(session, "process_video", str(abandoned.id), max_attempts=1)
+        row = await add_work(shoal, session, "process_video", str(abandoned.id), max_attempts=1)
     assert await claim_work(shoal, row.id, "dead-worker", lease=timedelta(seconds=0.1))
     await asyncio.sleep(0.2)
     assert await fail_abandoned(shoal) == 1
@@ -35,7 +35,7 @@ async def test_a_video_whose_processing_gives_up_fails_with_the_reason(
     orphan = await new_video(instance, "alice", "No original", state=VideoState.RECEIVED)
     async with shoal.db.write() as session:
         await session.execute(update(Video).where(Video.id == orphan.id).values(source_key=None))
-        row = await add_work(session, "process_video", str(orphan.id), max_attempts=1)
+        row = await add_work(shoal, session, "process_video", str(orphan.id), max_attempts=1)
     assert await run_work(shoal, row.id, worker_id="worker-a") == "failed"
 
     for video in (abandoned, orphan):
@@ -56,7 +56,7 @@ async def test_a_mirror_whose_copy_gives_up_fails(make_instance: InstanceFactory
         mirror = VideoMirror(video_id=video.id, state=MirrorState.WANTED)
         session.add(mirror)
         await session.flush()
-        row = await add_work(session, "mirror_video", str(mirror.id), max_attempts=1)
+        row = await add_work(shoal, session, "mirror_video", str(mirror.id), max_attempts=1)
     assert await claim_work(shoal, row.id, "dead-worker", lease=timedelta(seconds=0.1))
     await asyncio.sleep(0.2)
     assert await fail_abandoned(shoal) == 1

@@ -31,13 +31,24 @@ from instance.jobs import (
     add_work,
     backoff_delay,
     claim_work,
-    register_job,
     run_work,
     submit,
 )
 from instance.models import Role, WorkItem, utcnow
 from instance.settings import Settings
 from tests.conftest import SCALED, ApiClient, Instance, InstanceFactory
+
+
+@pytest.fixture
+def make_instance(make_instance: InstanceFactory) -> InstanceFactory:
+    """The instances of these tests know the test kinds (:func:`install_test_kinds`)."""
+
+    async def start(*args: Any, **kwargs: Any) -> Instance:
+        started = await make_instance(*args, **kwargs)
+        install_test_kinds(started.shoal)
+        return started
+
+    return start
 
 
 @pytest.fixture
@@ -86,12 +97,15 @@ async def slow_job(shoal: Shoal, item: WorkItem) -> None:
     EXECUTIONS[item.id] += 1
 
 
-register_job("test.count", count_job, lease=timedelta(seconds=5))
-register_job("test.broken", broken_job, max_attempts=3, **QUICK)
-register_job("test.flaky", flaky_job, max_attempts=4, **QUICK)
-register_job("test.permanent", permanent_job, max_attempts=5)
-register_job("test.later", later_job)
-register_job("test.slow", slow_job, lease=timedelta(seconds=0.3))
+def install_test_kinds(shoal: Shoal) -> None:
+    """Register the test kinds in ``shoal`` only: kinds are per Shoal, nothing is process-wide."""
+    jobs = shoal.ext.jobs
+    jobs.register("test.count", count_job, lease=timedelta(seconds=5))
+    jobs.register("test.broken", broken_job, max_attempts=3, **QUICK)
+    jobs.register("test.flaky", flaky_job, max_attempts=4, **QUICK)
+    jobs.register("test.permanent", permanent_job, max_attempts=5)
+    jobs.register("test.later", later_job)
+    jobs.register("test.slow", slow_job, lease=timedelta(seconds=0.3))
 
 
 @pytest.fixture(autouse=True)
@@ -122,6 +136,7 @@ async def running_consumer(shoal: Shoal) -> AsyncIterator[JobQueue]:
 async def other_process(settings: Settings, **changes: Any) -> AsyncIterator[Shoal]:
     """A second set of resources on the same database and Redis, as another process has."""
     async with open_shoal(settings.model_copy(update=changes), http=False) as shoal:
+        install_test_kinds(shoal)
         yield shoal
 
 
@@ -175,7 +190,7 @@ async def wait_for_state(shoal: Shoal, item_id: int, states: Iterable[str], seco
 async def add_rows(shoal: Shoal, kind: str, number: int, **kw: Any) -> list[int]:
     """Rows committed without ringing anyone, as if the process died right after the commit."""
     async with shoal.db.write() as session:
-        items = [await add_work(session, kind, f"subject-{n}", **kw) for n in range(number)]
+        items = [await add_work(shoal, session, kind, f"subject-{n}", **kw) for n in range(number)]
     return [item.id for item in items]
 
 
@@ -196,13 +211,13 @@ async def test_job_runs_once_and_succeeds(instance: Instance, consumer: JobQueue
 async def test_work_commits_with_the_callers_transaction(instance: Instance) -> None:
     with pytest.raises(ZeroDivisionError):
         async with instance.shoal.db.write() as session:
-            await add_work(session, "test.count", "video:2")
+            await add_work(instance.shoal, session, "test.count", "video:2")
             1 / 0  # noqa: B018
     async with instance.shoal.db.read() as session:
         assert await session.scalar(select(func.count(WorkItem.id))) == 0
     with pytest.raises(UnknownJobKind):
         async with instance.shoal.db.write() as session:
-            await add_work(session, "test.nobody-registered-this", "x")
+            await add_work(instance.shoal, session, "test.nobody-registered-this", "x")
 
 
 async def test_errors_retry_with_backoff_then_fail(instance: Instance, consumer: JobQueue) -> None:
@@ -262,7 +277,7 @@ async def test_dedupe_key_returns_the_open_row(instance: Instance, consumer: Job
     again = await submit(shoal, "test.count", "video:7", dedupe_key="transcode:7")
     assert again.id == first.id
     async with shoal.db.write() as session:
-        inside = await add_work(session, "test.count", "video:7", dedupe_key="transcode:7")
+        inside = await add_work(shoal, session, "test.count", "video:7", dedupe_key="transcode:7")
     assert inside.id == first.id
     async with shoal.db.read() as session:
         assert await session.scalar(select(func.count(WorkItem.id))) == 1

@@ -362,7 +362,7 @@ async def test_torrents_of_a_video_follow_its_privacy(instance: Instance) -> Non
     # Public again, but hidden, then unpublished: only its owner.
     status, _ = await owner.put(f"/api/v1/videos/{video.uuid}", json={"privacy": int(Privacy.PUBLIC)})
     assert status == 204
-    for change in ({"hidden": True}, {"hidden": False, "state": VideoState.TRANSCODING}):
+    for change in ({"hidden": True}, {"hidden": False, "state": VideoState.PROBED}):
         async with instance.shoal.db.write() as session:
             await session.execute(update(Video).where(Video.id == video.id).values(**change))
         forget(instance.shoal, video.uuid)

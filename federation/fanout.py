@@ -26,14 +26,12 @@ from instance.api.registry import iso
 from instance.core import Shoal
 from instance.models import Actor, Comment, Privacy, Video, VideoShare, utcnow
 from instance.services.videos import renditions_of
+from instance.services.visibility import SHARED_PRIVACIES
 
 from .context import PUBLIC, with_context
 from .videos import federates, followers_urls, to_ap, video_ap_id
 
 log = logging.getLogger("shoal.federation.fanout")
-
-FEDERATED_PRIVACIES = (Privacy.PUBLIC, Privacy.UNLISTED)
-
 
 async def load_video(shoal: Shoal, video_id: int) -> tuple[Video, list[Any]] | None:
     """A video with channel, owner and renditions, detached; None when gone."""
@@ -185,7 +183,7 @@ async def on_update(shoal: Shoal, video_id: int, old_privacy: int | None = None,
     if loaded is None or not loaded[0].is_local:
         return
     video, renditions = loaded
-    was_federated = old_privacy in FEDERATED_PRIVACIES if old_privacy is not None else True
+    was_federated = old_privacy in SHARED_PRIVACIES if old_privacy is not None else True
     if federates(video):
         if was_federated:
             activity = update_activity(shoal, video, renditions)
@@ -194,7 +192,7 @@ async def on_update(shoal: Shoal, video_id: int, old_privacy: int | None = None,
         await send_video(shoal, video, activity)
         if old_privacy is not None and old_privacy != Privacy.PUBLIC:
             await announce_video(shoal, video)
-    elif was_federated and video.privacy not in FEDERATED_PRIVACIES:
+    elif was_federated and video.privacy not in SHARED_PRIVACIES:
         await send_video(shoal, video, delete_activity(shoal, video, withdrawn=True))
 
 
@@ -209,7 +207,7 @@ async def on_media_changed(shoal: Shoal, video_id: int) -> None:
 
 async def on_delete(shoal: Shoal, video: Video) -> None:
     """A local video was deleted: send Delete when it had been federated."""
-    if not video.is_local or video.privacy not in FEDERATED_PRIVACIES or video.published_at is None:
+    if not video.is_local or video.privacy not in SHARED_PRIVACIES or video.published_at is None:
         return
     await send_video(shoal, video, delete_activity(shoal, video))
 

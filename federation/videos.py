@@ -15,7 +15,8 @@ from urllib.parse import quote
 from instance.api.registry import iso
 from instance.api.serializers import media_url, tracker_urls, video_file
 from instance.core import Shoal
-from instance.models import Actor, Privacy, Rendition, Video, VideoState
+from instance.models import Actor, Privacy, Rendition, Video
+from instance.services.visibility import shared
 from instance.vocab import CATEGORIES, LANGUAGES, LICENCES
 
 from .context import PUBLIC, with_context
@@ -59,12 +60,7 @@ def audience(video: Video) -> tuple[list[str], list[str]] | None:
 
 def federates(video: Video) -> bool:
     """Whether a local video is sent to other instances: published, not hidden, public or unlisted."""
-    return (
-        video.is_local
-        and video.state == VideoState.PUBLISHED
-        and not video.hidden
-        and video.privacy in (Privacy.PUBLIC, Privacy.UNLISTED)
-    )
+    return video.is_local and shared(video)
 
 
 def open_to_remote(video: Video) -> bool:

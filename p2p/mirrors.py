@@ -37,15 +37,14 @@ from instance.models import (
     ActorKind,
     InstanceOption,
     MirrorState,
-    Privacy,
     Rendition,
     Video,
     VideoMirror,
-    VideoState,
     WorkItem,
 )
 from instance.netguard import check_url
 from instance.services.uploads import scratch_dir
+from instance.services.visibility import shared, shared_clause
 from instance.storage import guess_content_type, keys
 
 from .files import FILE_RE
@@ -105,12 +104,7 @@ async def set_host_allowed(shoal: Shoal, host: str, allowed: bool) -> None:
 
 
 def _mirrorable(video: Video) -> bool:
-    return (
-        video.remote_url is not None
-        and video.state == VideoState.PUBLISHED
-        and video.privacy in (Privacy.PUBLIC, Privacy.UNLISTED)
-        and not video.hidden
-    )
+    return video.remote_url is not None and shared(video)
 
 
 async def list_mirrors(shoal: Shoal) -> list[tuple[VideoMirror, Video]]:
@@ -293,9 +287,7 @@ async def _candidates(shoal: Shoal) -> list[Video]:
             select(Video)
             .where(
                 Video.remote_url.is_not(None),
-                Video.state == VideoState.PUBLISHED,
-                Video.privacy.in_([Privacy.PUBLIC, Privacy.UNLISTED]),
-                Video.hidden.is_(False),
+                shared_clause(),
                 Video.id.not_in(mirrored),
             )
             .order_by(order, Video.id.desc())

@@ -16,7 +16,8 @@ from urllib.parse import urlsplit
 from sqlalchemy import select
 
 from instance.core import Shoal
-from instance.models import MirrorState, Privacy, Rendition, Video, VideoMirror, VideoState
+from instance.models import MirrorState, Rendition, Video, VideoMirror
+from instance.services.visibility import shared_clause
 from instance.storage import keys
 
 _WAKE: set[asyncio.Event] = set()
@@ -56,9 +57,7 @@ async def wanted_renditions(shoal: Shoal, limit: int) -> list[Wanted]:
         .join(Rendition, Rendition.video_id == Video.id)
         .where(
             Video.remote_url.is_(None),
-            Video.state == VideoState.PUBLISHED,
-            Video.privacy.in_([Privacy.PUBLIC, Privacy.UNLISTED]),
-            Video.hidden.is_(False),
+            shared_clause(),
             Rendition.info_hash.is_not(None),
         )
         .group_by(Video.id)

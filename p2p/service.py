@@ -21,11 +21,12 @@ from pathlib import Path
 
 from sqlalchemy import select
 
-from instance.api.serializers import media_url, needs_file_token, tracker_urls
+from instance.api.serializers import media_url, tracker_urls
 from instance.core import Shoal
-from instance.models import Privacy, Rendition, Video, VideoState
+from instance.models import Rendition, Video, VideoState
 from instance.services.uploads import scratch_dir
 from instance.services.videos import media_changed
+from instance.services.visibility import SHARED_PRIVACIES, shared
 from instance.storage import keys
 
 from .redundancy import redundancy_urls
@@ -41,12 +42,7 @@ _KNOWN = "p2p.known"
 
 def may_have_torrents(video: Video) -> bool:
     """Public and unlisted, published, local videos that are not hidden get torrents."""
-    return (
-        video.is_local
-        and video.state == VideoState.PUBLISHED
-        and video.privacy in (Privacy.PUBLIC, Privacy.UNLISTED)
-        and not needs_file_token(video)
-    )
+    return video.is_local and shared(video)
 
 
 def web_seed_url(shoal: Shoal, video: Video, rendition: Rendition) -> str:
@@ -159,7 +155,7 @@ async def load_known(shoal: Shoal) -> frozenset[str]:
             if not may_have_torrents(video):
                 continue
             hashes.update(swarm_ids(shoal, video, renditions))
-        elif video.privacy not in (Privacy.PUBLIC, Privacy.UNLISTED):
+        elif video.privacy not in SHARED_PRIVACIES:
             continue
         hashes.update(r.info_hash.lower() for r in renditions if r.info_hash)
     return frozenset(hashes)

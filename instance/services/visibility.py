@@ -15,6 +15,10 @@ their own in ``/users/me/videos``; elsewhere, privacies other than the listable 
 (``privacyOneOf``) and unpublished or hidden videos (``include``) must be asked for, and
 only moderators — or the owner, on their own account or channel — may ask.
 A video the caller may not see is answered exactly like a video that does not exist.
+
+Beyond this instance's own viewers, a video is *shared* — sent to other instances, given
+torrents, seeded, mirrored — only while it is published, not hidden, and public or unlisted
+(:func:`shared`, :func:`shared_clause`).
 """
 
 from __future__ import annotations
@@ -29,6 +33,9 @@ from ..models import Actor, Privacy, Role, User, Video, VideoState
 # PeerTube's VideoInclude bit flags (``include`` query parameter).
 INCLUDE_NOT_PUBLISHED = 1
 INCLUDE_HIDDEN = 2
+
+# The privacies whose videos leave the instance (federation, torrents, mirrors).
+SHARED_PRIVACIES = (Privacy.PUBLIC, Privacy.UNLISTED)
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,6 +71,19 @@ class Viewer:
 
 
 ANONYMOUS = Viewer()
+
+
+def shared(video: Video) -> bool:
+    """Whether a video (local or remote) may leave the instance: federated, torrented, seeded,
+    mirrored. Callers add whether it must be local or remote."""
+    return video.state == VideoState.PUBLISHED and not video.hidden and video.privacy in SHARED_PRIVACIES
+
+
+def shared_clause() -> ColumnElement[bool]:
+    """:func:`shared` as a SQL condition on ``Video``."""
+    return and_(
+        Video.state == VideoState.PUBLISHED, Video.hidden.is_(False), Video.privacy.in_(SHARED_PRIVACIES)
+    )
 
 
 def owns_channel(viewer: Viewer, channel: Actor) -> bool:

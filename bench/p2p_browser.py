@@ -110,9 +110,9 @@ async def publish(base: str, app: Any, workdir: Path, seconds: float, height: in
     """A user uploads a generated clip through the API; returns the published video's details."""
     import aiohttp
 
-    from instance.api.registry import SHOAL
     from instance.models import Role
     from instance.services.users import create_user
+    from instance.web.context import SHOAL
     from tests.conftest import ApiClient
     from tests.instance.test_pipeline import upload, wait_done
     from tests.media import make_clip
@@ -200,8 +200,8 @@ async def run_mode(
     timeout: float,
 ) -> dict[str, Any]:
     """Pages join ``interval`` s apart and play to the end; what they received and what the origin sent."""
-    from instance.api.registry import SHOAL
     from instance.services import p2p_stats
+    from instance.web.context import SHOAL
     from tests.webui.p2p_scenario import STATS_JS, wait_until
 
     shoal = app[SHOAL]

@@ -22,11 +22,11 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import joinedload
 
-from instance.api.registry import iso
 from instance.core import Shoal
 from instance.models import Actor, Comment, Privacy, Video, VideoShare, utcnow
 from instance.services.videos import renditions_of
 from instance.services.visibility import SHARED_PRIVACIES
+from instance.web.responses import iso
 
 from .context import PUBLIC, with_context
 from .videos import federates, followers_urls, to_ap, video_ap_id

@@ -14,10 +14,10 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import joinedload
 
-from instance.api.registry import iso
 from instance.core import Shoal
 from instance.models import Actor, Comment, Video
 from instance.services.comments import comment_url
+from instance.web.responses import iso
 
 from .context import PUBLIC, with_context
 from .videos import followers_urls, video_ap_id

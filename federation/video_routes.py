@@ -17,7 +17,6 @@ from aiohttp import web
 from sqlalchemy import func, select
 from sqlalchemy.orm import joinedload
 
-from instance.api.registry import SHOAL
 from instance.core import Shoal
 from instance.errors import BadRequest, NotFound
 from instance.models import (
@@ -32,6 +31,7 @@ from instance.models import (
     VideoState,
 )
 from instance.services.comments import comment_url
+from instance.web.context import SHOAL
 
 from .collections import PAGE_SIZE, OutboxSource, collection, page_number
 from .context import with_context

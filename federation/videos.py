@@ -12,12 +12,12 @@ import posixpath
 from typing import Any
 from urllib.parse import quote
 
-from instance.api.registry import iso
-from instance.api.serializers import media_url, tracker_urls, video_file
 from instance.core import Shoal
 from instance.models import Actor, Privacy, Rendition, Video
 from instance.services.visibility import shared
 from instance.vocab import CATEGORIES, LANGUAGES, LICENCES
+from instance.web.media import media_url, tracker_urls, video_file
+from instance.web.responses import iso
 
 from .context import PUBLIC, with_context
 

@@ -8,10 +8,10 @@ from typing import Any
 
 from aiohttp import web
 
-from instance.api.registry import SHOAL
 from instance.core import Shoal
 from instance.errors import ApiError, BadRequest, NotFound, PayloadTooLarge, Unauthorized
 from instance.models import Actor, ActorKind
+from instance.web.context import SHOAL
 
 from . import collections, inbox, nodeinfo
 from .actors import actor_to_ap, find_local

@@ -13,11 +13,12 @@ from dataclasses import dataclass
 from aiohttp import web
 
 from . import migrate
-from .api import hotfiles, setup_api
-from .api.registry import SHOAL
+from .api import setup_api
 from .core import Shoal, open_shoal
 from .settings import Settings
-from .web import auth_middleware, error_middleware, retry_middleware
+from .web import hotfiles
+from .web.context import SHOAL
+from .web.middleware import auth_middleware, error_middleware, retry_middleware
 
 log = logging.getLogger("shoal.app")
 

@@ -45,7 +45,7 @@ async def _run_server(app: Any, host: str, port: int, announce: Callable[[], Non
 
     from aiohttp import web
 
-    from .api.hotfiles import ShoalRunner
+    from .web.hotfiles import ShoalRunner
 
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

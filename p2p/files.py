@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from instance.api.files import FILE_RE, PRIVATE_CACHE, torrent_restricted
-from instance.api.registry import SHOAL
 from instance.errors import NotFound
 from instance.storage import keys
+from instance.web.access import torrent_restricted
+from instance.web.context import SHOAL
+from instance.web.sending import FILE_RE, PRIVATE_CACHE
 
 
 async def download_torrent(request: web.Request) -> web.Response:

@@ -28,7 +28,6 @@ from urllib.parse import urlsplit
 from aiohttp import web
 from sqlalchemy import delete, func, select
 
-from instance.api.registry import SHOAL
 from instance.core import Shoal
 from instance.errors import BadRequest, Conflict, NotFound
 from instance.jobs import submit
@@ -46,6 +45,7 @@ from instance.netguard import check_url
 from instance.services.uploads import scratch_dir
 from instance.services.visibility import shared, shared_clause
 from instance.storage import guess_content_type, keys
+from instance.web.context import SHOAL
 
 from .files import FILE_RE
 from .redundancy import expire_redundancies

@@ -16,9 +16,9 @@ from typing import Any
 
 from sqlalchemy import select
 
-from instance.api.registry import iso
 from instance.core import Shoal
 from instance.models import Video, VideoRedundancy
+from instance.web.responses import iso
 
 from .kinds import submit_make_torrents
 

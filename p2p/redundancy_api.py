@@ -12,9 +12,12 @@ from aiohttp import web
 from pydantic import Field
 
 from instance.api import api
-from instance.api.registry import BODY, QUERY, Body, Query, iso, json_response, no_content, shoal_of
+from instance.api.registry import BODY, QUERY
 from instance.errors import NotFound
 from instance.models import Video, VideoMirror
+from instance.web.context import shoal_of
+from instance.web.responses import iso, json_response, no_content
+from instance.web.validation import Body, Query
 
 from . import mirrors, redundancy
 from .urls import mirror_base_url

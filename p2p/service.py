@@ -21,13 +21,13 @@ from pathlib import Path
 
 from sqlalchemy import select
 
-from instance.api.serializers import media_url, tracker_urls
 from instance.core import Shoal
 from instance.models import Rendition, Video, VideoState
 from instance.services.uploads import scratch_dir
 from instance.services.videos import media_changed
 from instance.services.visibility import SHARED_PRIVACIES, shared
 from instance.storage import keys
+from instance.web.media import media_url, tracker_urls
 
 from .redundancy import redundancy_urls
 from .swarm import swarm_ids

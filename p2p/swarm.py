@@ -13,9 +13,9 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable
 
-from instance.api.serializers import media_url
 from instance.core import Shoal
 from instance.models import Rendition, Video
+from instance.web.media import media_url
 
 PEER_VERSION = "2"
 

@@ -28,9 +28,9 @@ import libtorrent as lt
 from aiohttp import web
 
 from instance import pubsub
-from instance.api.registry import SHOAL, client_ip
 from instance.core import Shoal
 from instance.services.files import on_access_change
+from instance.web.context import SHOAL, client_ip
 
 from .peers import MemorySwarms, RedisSwarms, Swarms, counts
 from .service import forget_known, is_known

@@ -16,7 +16,7 @@ from typing import Any
 from aiohttp import WSMsgType, web
 
 from instance import safejson
-from instance.api.registry import client_ip
+from instance.web.context import client_ip
 
 from .peers import counts
 from .tracker import INTERVAL, PEER_TTL, WS, Tracker, TrackerError, tracker_of

@@ -30,12 +30,12 @@ from redis.asyncio import Redis
 from sqlalchemy import select
 
 from instance import migrate
-from instance.api.hotfiles import ShoalRunner
-from instance.api.registry import SHOAL
 from instance.app import create_app
 from instance.core import Shoal
 from instance.db import Database
 from instance.settings import Settings, load_settings
+from instance.web.context import SHOAL
+from instance.web.hotfiles import ShoalRunner
 from tests.s3server import MOTO_ACCESS_KEY, MOTO_SECRET_KEY, allow_anonymous_reads, run_moto_server
 
 BACKEND = os.environ.get("SHOAL_TEST_BACKEND", "embedded")

@@ -105,6 +105,19 @@ def test_p2p_and_webui_reach_federation_only_through_the_surface() -> None:
             assert not {m for m in imported if m.startswith("federation")}, (name, imported)
 
 
+def test_extensions_use_the_web_core_not_the_rest_api() -> None:
+    """Request keys, JSON answers, media URLs and file sending come from ``instance.web``;
+    from the REST API, extensions take only its route table to declare routes of their own
+    (and the pages its JSON shapes, which they render)."""
+    allowed = {"instance.api", "instance.api.registry"}
+    for name, imported in _graph().items():
+        top = name.split(".")[0]
+        if top in ("federation", "p2p", "webui") or name.startswith(("instance.services", "instance.web")):
+            api = {m for m in imported if m.startswith("instance.api")}
+            extra = {"instance.api.serializers"} if top == "webui" else set()
+            assert api <= allowed | extra, (name, api)
+
+
 def test_the_checker_sees_a_cycle() -> None:
     assert _cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
 

@@ -7,10 +7,11 @@ from urllib.parse import urlsplit
 
 from aiohttp import web
 
-from instance.api.registry import json_response, shoal_of
 from instance.api.serializers import video_details
 from instance.errors import BadRequest, NotFound
 from instance.services import videos
+from instance.web.context import shoal_of
+from instance.web.responses import json_response
 
 routes = web.RouteTableDef()
 WATCH_PATH = re.compile(r"^/(?:w|videos/watch|videos/embed)/([0-9A-Za-z-]{1,40})$")

@@ -19,8 +19,8 @@ from aiohttp import web
 from multidict import CIMultiDict
 
 from instance import db
-from instance.api.registry import SESSION_TOKEN, SHOAL, current_user
 from instance.core import Shoal
+from instance.web.context import SESSION_TOKEN, SHOAL, current_user
 
 MAX_AGE = 2.0
 MAX_ENTRIES = 2048

@@ -15,12 +15,12 @@ from aiohttp import web
 
 from instance import jobs
 from instance.api import serializers
-from instance.api.registry import SESSION_TOKEN, current_user, shoal_of
 from instance.errors import ApiError, NotFound
 from instance.models import Privacy, Role, User
 from instance.services import channels, options, p2p_stats, users, videos
 from instance.services.sessions import safe_next, session_csrf_token
 from instance.services.videos import VideoFilters
+from instance.web.context import SESSION_TOKEN, current_user, shoal_of
 
 from . import render
 from .pagecache import shared_for_anonymous

@@ -9,8 +9,11 @@ from pydantic import Field
 
 from ..services import abuses as abuse_service
 from ..services.abuses import ReportView
+from ..web.context import require_user, shoal_of
+from ..web.responses import iso, json_response
+from ..web.validation import Body
 from . import api, serializers
-from .registry import BODY, QUERY, Body, iso, json_response, require_user, shoal_of
+from .registry import BODY, QUERY
 from .videos import DbInt, Pagination
 
 STATES = {"pending": 1, "rejected": 2, "accepted": 3}

@@ -8,9 +8,11 @@ from __future__ import annotations
 from aiohttp import web
 
 from ..services import channels as channel_service
+from ..web.context import current_user, shoal_of
+from ..web.responses import json_response
 from . import api, serializers
 from .channels import ActorListQuery, channel_page
-from .registry import QUERY, current_user, json_response, shoal_of
+from .registry import QUERY
 from .videos import VideoListQuery, video_page
 
 

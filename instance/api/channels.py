@@ -14,8 +14,11 @@ from pydantic import Field
 
 from ..services import channels as channel_service
 from ..services.channels import ACTOR_SORTS, ActorPage
+from ..web.context import current_user, require_user, shoal_of
+from ..web.responses import json_response, no_content
+from ..web.validation import Body
 from . import api, serializers
-from .registry import BODY, QUERY, Body, current_user, json_response, no_content, require_user, shoal_of
+from .registry import BODY, QUERY
 from .videos import NO_CONTENT, Pagination, Text, VideoListQuery, video_page
 
 

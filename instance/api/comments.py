@@ -16,8 +16,11 @@ from pydantic import Field
 from ..core import Shoal
 from ..services import comments as comment_service
 from ..services.comments import CommentView, ThreadTree
+from ..web.context import current_user, require_user, shoal_of
+from ..web.responses import iso, json_response, no_content
+from ..web.validation import Body
 from . import api, serializers
-from .registry import BODY, QUERY, Body, current_user, iso, json_response, no_content, require_user, shoal_of
+from .registry import BODY, QUERY
 from .videos import NO_CONTENT, Pagination, Text
 
 

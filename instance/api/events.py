@@ -18,8 +18,8 @@ from ..core import Shoal
 from ..models import Video, VideoState
 from ..models.video import VIDEO_STATES
 from ..services.videos import get_video_for
+from ..web.context import current_user, shoal_of
 from . import api
-from .registry import current_user, shoal_of
 
 POLL_SECONDS = 0.5
 MAX_SECONDS = 6 * 3600

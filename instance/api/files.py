@@ -8,17 +8,11 @@ are rewritten so every URI carries it.
 
 from __future__ import annotations
 
-import os
 import re
-import stat
 from datetime import UTC, datetime
-from email.utils import formatdate
-from pathlib import Path
-from urllib.parse import quote
 
 from aiohttp import web
 
-from ..core import Shoal
 from ..errors import Forbidden, NotFound
 from ..services.files import (
     UUID_RE,
@@ -30,145 +24,22 @@ from ..services.files import (
     token_holder,
 )
 from ..services.videos import get_video_for
-from ..services.visibility import Viewer
-from ..storage import Storage, guess_content_type
+from ..web.access import media_restricted, torrent_restricted
+from ..web.context import require_user, shoal_of
+from ..web.hotfiles import offer
+from ..web.responses import iso, json_response
+from ..web.sending import CORS, FILE_RE, IMMUTABLE, PLAYLIST_CACHE, PRIVATE_CACHE, send_stored
 from . import api
-from .hotfiles import from_file, offer
-from .registry import current_user, iso, json_response, require_user, shoal_of
-from .sendfile import SendfileResponse
 
 REMOTE_IMAGE_RE = re.compile(r"^remote-([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})\.jpg$")
-FILE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,200}$")
-TORRENT_RE = re.compile(r"^([0-9a-f-]{1,64})-[0-9]{1,5}-hls\.torrent$")
 """A rendition's torrent, ``<prefix>-<res>-hls.torrent`` (``p2p.torrents.torrent_file_name``)."""
-CORS = {
-    "Access-Control-Allow-Origin": "*",
-    "Access-Control-Expose-Headers": "Content-Length, Content-Range, ETag",
-}
-IMMUTABLE = "public, max-age=31536000, immutable"
-PLAYLIST_CACHE = "public, max-age=30"
-PRIVATE_CACHE = "private, max-age=600"
 LAZY_KINDS = ("thumbnails", "previews", "torrents")
-SMALL_FILE = 64 * 1024
-SMALL_CACHE_ENTRIES = 2048
-_SMALL_CACHE: dict[str, tuple[tuple[int, int], bytes, str, str]] = {}
 """Small stored files by path: ((size, mtime_ns), bytes, ETag, Last-Modified); at most 128 MiB."""
-_LOCAL_PATHS: dict[tuple[int, str], Path | None] = {}
 
 
 def _check_names(uuid: str, name: str) -> None:
     if not UUID_RE.match(uuid) or not FILE_RE.match(name) or ".." in name:
         raise NotFound("No such file.", code="file_not_found")
-
-
-def tokenize_playlist(text: str, token: str) -> str:
-    """Append the file token to every URI of an HLS playlist (RFC 8216 URI lines and URI= attributes)."""
-    suffix = "videoFileToken=" + quote(token, safe="")
-    out = []
-    for line in text.splitlines():
-        if line and not line.startswith("#"):
-            line = f"{line}{'&' if '?' in line else '?'}{suffix}"
-        elif 'URI="' in line:
-            line = re.sub(
-                r'URI="([^"]+)"',
-                lambda m: f'URI="{m.group(1)}{"&" if "?" in m.group(1) else "?"}{suffix}"',
-                line,
-            )
-        out.append(line)
-    return "\n".join(out) + "\n"
-
-
-def _local_path(storage: Storage, key: str) -> Path | None:
-    """``storage.local_path(key)``, remembered: validating a key costs more than sending a playlist."""
-    ident = (id(storage), key)
-    try:
-        return _LOCAL_PATHS[ident]
-    except KeyError:
-        pass
-    if len(_LOCAL_PATHS) >= 20_000:
-        _LOCAL_PATHS.clear()
-    path = _LOCAL_PATHS[ident] = storage.local_path(key)
-    return path
-
-
-def _small_file(
-    request: web.Request, path: Path, info: os.stat_result, headers: dict[str, str]
-) -> web.Response:
-    """A small file (a playlist, a manifest, a thumbnail) from memory.
-
-    Stored files are written once under new names (a published video's playlists never change),
-    so the bytes are kept per (path, size, mtime): a rewritten file has another mtime and is read
-    again. Skipping the executor round trips of ``FileResponse`` makes these ~6× cheaper.
-    """
-    stamp = (info.st_size, info.st_mtime_ns)
-    hit = _SMALL_CACHE.get(str(path))
-    if hit is None or hit[0] != stamp:
-        data = path.read_bytes()
-        etag = f'"{info.st_mtime_ns:x}-{info.st_size:x}"'
-        modified = formatdate(info.st_mtime, usegmt=True)
-        if len(_SMALL_CACHE) >= SMALL_CACHE_ENTRIES:
-            _SMALL_CACHE.pop(next(iter(_SMALL_CACHE)))
-        hit = (stamp, data, etag, modified)
-        _SMALL_CACHE[str(path)] = hit
-    _, data, etag, modified = hit
-    from_file(request, path, stamp)
-    headers = {**headers, "ETag": etag, "Last-Modified": modified}
-    if request.headers.get("If-None-Match") == etag:
-        return web.Response(status=304, headers=headers)
-    return web.Response(body=data, headers=headers)
-
-
-async def _send(
-    request: web.Request,
-    shoal: Shoal,
-    key: str,
-    *,
-    cache: str,
-    token: str | None,
-    restricted: bool = False,
-) -> web.StreamResponse:
-    """Send a stored file. ``token`` (rewritten into playlists) or ``restricted`` (a file only
-    some may read) keeps the answer out of shared caches and sends S3 files by presigned URL."""
-    storage = shoal.storage
-    content_type = guess_content_type(key)
-    is_playlist = key.endswith(".m3u8")
-    headers = {**CORS, "Cache-Control": cache}
-    if restricted:
-        headers["Cache-Control"] = PRIVATE_CACHE
-        # nginx's proxy cache keys files by URL and token only: never keep an answer a cookie opened.
-        headers["X-Accel-Expires"] = "0"
-    local = _local_path(storage, key)
-    if local is not None:
-        try:
-            info = os.stat(local)
-        except OSError:
-            raise NotFound("No such file.", code="file_not_found") from None
-        if not stat.S_ISREG(info.st_mode):
-            raise NotFound("No such file.", code="file_not_found")
-        if token is not None and is_playlist:
-            text = tokenize_playlist(local.read_text(), token)
-            return web.Response(text=text, content_type=content_type.split(";")[0], headers=headers)
-        if info.st_size <= SMALL_FILE:
-            # from memory, also behind nginx: its proxy cache keeps these answers a few seconds
-            return _small_file(request, local, info, {**headers, "Content-Type": content_type})
-        prefix = shoal.settings.accel_redirect_prefix
-        if prefix is not None:
-            # nginx sends the file from its `internal` location; we only decided who may see it.
-            return web.Response(
-                headers={**headers, "Content-Type": content_type, "X-Accel-Redirect": prefix + key}
-            )
-        return SendfileResponse(local, info, headers={**headers, "Content-Type": content_type})
-    if token is not None and is_playlist:
-        if await storage.stat(key) is None:
-            raise NotFound("No such file.", code="file_not_found")
-        data = await storage.open_range(key, 0, (await storage.stat(key)).size - 1)
-        text = tokenize_playlist(data.decode(), token)
-        return web.Response(text=text, content_type=content_type.split(";")[0], headers=headers)
-    private = token is not None or restricted
-    url = await storage.presigned_get_url(key, 600) if private else storage.public_url(key)
-    if url is None:
-        raise NotFound("No such file.", code="file_not_found")
-    raise web.HTTPFound(url, headers=CORS)
 
 
 async def _serve_hls(request: web.Request, *, private_path: bool) -> web.StreamResponse:
@@ -198,39 +69,7 @@ async def _serve_hls(request: web.Request, *, private_path: bool) -> web.StreamR
     else:
         cache = PLAYLIST_CACHE if name.endswith((".m3u8", ".json")) else IMMUTABLE
         offer(request, shoal, uuid)
-    return await _send(request, shoal, f"hls/{uuid}/{name}", cache=cache, token=token)
-
-
-async def media_restricted(request: web.Request, shoal: Shoal, video_uuid: str | None) -> bool:
-    """Check that the caller may see the images (thumbnail, preview, storyboard) of a local video.
-
-    Those of a public, published video are anyone's (False: shared caches may keep them). Those
-    of any other video open, by the rule of the video itself, for the logged-in caller (session
-    cookie or bearer token, as a page's ``<img>`` sends them) or the holder of a videoFileToken
-    who may watch it (True: the answer is private); anyone else gets 404, like a missing file.
-    """
-    access = await file_access(shoal, video_uuid) if video_uuid is not None else None
-    if access is None:
-        raise NotFound("No such file.", code="file_not_found")
-    if access.published and not access.needs_token:
-        return False
-    user = current_user(request)
-    if user is not None and access.opens_for(Viewer.of(user)):
-        return True
-    holder = check_file_token(shoal.secret, access.uuid, request.query.get("videoFileToken"))
-    if holder is not None:
-        viewer = await token_holder(shoal, holder)
-        if viewer is not None and access.opens_for(viewer):
-            return True
-    raise NotFound("No such file.", code="file_not_found")
-
-
-async def torrent_restricted(request: web.Request, shoal: Shoal, name: str) -> bool:
-    """The rule of :func:`media_restricted` for a rendition's torrent: it is named after its
-    video's storage prefix, as the video's images are; a torrent no local video owns is missing."""
-    match = TORRENT_RE.match(name)
-    owner = await image_owner(shoal, f"{match.group(1)}.jpg") if match is not None else None
-    return await media_restricted(request, shoal, owner)
+    return await send_stored(request, shoal, f"hls/{uuid}/{name}", cache=cache, token=token)
 
 
 @api.route(
@@ -292,7 +131,9 @@ async def get_lazy_static(request: web.Request) -> web.StreamResponse:
         restricted = await media_restricted(request, shoal, await image_owner(shoal, name))
     else:
         restricted = await torrent_restricted(request, shoal, name)
-    return await _send(request, shoal, f"{kind}/{name}", cache=IMMUTABLE, token=None, restricted=restricted)
+    return await send_stored(
+        request, shoal, f"{kind}/{name}", cache=IMMUTABLE, token=None, restricted=restricted
+    )
 
 
 @api.route(
@@ -307,7 +148,7 @@ async def get_storyboard(request: web.Request) -> web.StreamResponse:
     _check_names(uuid, name)
     shoal = shoal_of(request)
     restricted = await media_restricted(request, shoal, uuid)
-    return await _send(
+    return await send_stored(
         request, shoal, f"storyboards/{uuid}/{name}", cache=IMMUTABLE, token=None, restricted=restricted
     )
 

@@ -14,8 +14,11 @@ from pydantic import Field
 from .. import jobs
 from ..errors import BadRequest
 from ..models import WorkItem
+from ..web.context import shoal_of
+from ..web.responses import iso, json_response
+from ..web.validation import Query
 from . import api
-from .registry import QUERY, Query, iso, json_response, shoal_of
+from .registry import QUERY
 
 
 class JobListQuery(Query):

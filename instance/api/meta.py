@@ -7,8 +7,10 @@ from aiohttp import web
 from .. import __version__
 from ..services.options import get_options
 from ..vocab import CATEGORIES, LANGUAGES, LICENCES, PRIVACIES
+from ..web.context import client_ip, shoal_of
+from ..web.responses import json_response
 from . import api
-from .registry import client_ip, json_response, openapi_document, shoal_of
+from .registry import openapi_document
 
 RESOLUTIONS = [2160, 1440, 1080, 720, 480, 360, 240]
 

@@ -15,8 +15,11 @@ from pydantic import ConfigDict, Field, field_validator
 from ..auth import local_client
 from ..errors import BadRequest
 from ..services import sessions
+from ..web.context import SESSION_TOKEN, shoal_of
+from ..web.responses import json_response
+from ..web.validation import Body, Query
 from . import api
-from .registry import BODY, SESSION_TOKEN, Body, Query, json_response, shoal_of
+from .registry import BODY
 
 
 def _storable(value: Any) -> Any:

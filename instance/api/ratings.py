@@ -7,8 +7,11 @@ from typing import Literal
 from aiohttp import web
 
 from ..services import ratings as rating_service
+from ..web.context import require_user, shoal_of
+from ..web.responses import json_response, no_content
+from ..web.validation import Body
 from . import api
-from .registry import BODY, Body, json_response, no_content, require_user, shoal_of
+from .registry import BODY
 from .videos import NO_CONTENT
 
 

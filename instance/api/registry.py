@@ -8,124 +8,32 @@ Every declared route appears in ``/api/v1/openapi.json``.
 
 from __future__ import annotations
 
-import json
 import re
 import typing
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Any
 
 from aiohttp import web
-from pydantic import BaseModel, ConfigDict, ValidationError
-from pydantic.alias_generators import to_camel
+from pydantic import BaseModel, ValidationError
 
 from .. import safejson
-from ..core import Shoal
 from ..errors import (
     BadRequest,
     Forbidden,
     PayloadTooLarge,
     TooManyRequests,
-    Unauthorized,
     UnsupportedMediaType,
 )
-from ..models import Role, User
+from ..models import Role
+from ..web.context import SHOAL, USER, client_ip, require_user
+from ..web.validation import validation_problem
 
-SHOAL = web.AppKey("shoal", Shoal)
-USER = web.RequestKey("user", User)
-SESSION_TOKEN = web.RequestKey("session_token", str)
 BODY = web.RequestKey("body", BaseModel)
 QUERY = web.RequestKey("query", BaseModel)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 AUTH_LEVELS = ("none", "optional", "user", "moderator", "admin")
-
-
-class Body(BaseModel):
-    """Base of request bodies: camelCase names as in PeerTube, unknown fields refused."""
-
-    model_config = ConfigDict(extra="forbid", alias_generator=to_camel, populate_by_name=True)
-
-
-class Query(BaseModel):
-    """Base of query strings: camelCase names; unknown parameters are ignored (cache busters)."""
-
-    model_config = ConfigDict(extra="ignore", alias_generator=to_camel, populate_by_name=True)
-
-
-def shoal_of(request: web.Request) -> Shoal:
-    return request.app[SHOAL]
-
-
-def current_user(request: web.Request) -> User | None:
-    """The authenticated user, or None."""
-    return request.get(USER)
-
-
-def require_user(request: web.Request) -> User:
-    user = request.get(USER)
-    if user is None:
-        raise Unauthorized("Authentication is required.", code="authentication_required")
-    return user
-
-
-def client_ip(request: web.Request) -> str:
-    """The client's address, from X-Forwarded-For when the proxy is trusted."""
-    if request.app[SHOAL].settings.trust_proxy:
-        forwarded = request.headers.get("X-Forwarded-For")
-        if forwarded:
-            return forwarded.split(",")[0].strip()
-    return request.remote or "unknown"
-
-
-def _json_default(value: Any) -> Any:
-    if isinstance(value, datetime):
-        return iso(value)
-    raise TypeError(f"cannot serialise {type(value).__name__}")
-
-
-def iso(value: datetime | None) -> str | None:
-    """ISO 8601 with milliseconds and ``Z``, as PeerTube writes dates."""
-    if value is None:
-        return None
-    return value.strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}Z"
-
-
-def json_response(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
-    """A JSON response (dates as PeerTube writes them)."""
-    return web.Response(
-        body=json.dumps(data, default=_json_default, separators=(",", ":")).encode(),
-        status=status,
-        content_type="application/json",
-        headers=headers,
-    )
-
-
-def no_content() -> web.Response:
-    return web.Response(status=204)
-
-
-def validation_problem(exc: ValidationError, where: str) -> BadRequest:
-    """A 400 naming the first bad field, with every error listed under ``errors``."""
-    errors = []
-    for err in exc.errors(include_url=False):
-        name = ".".join(str(p) for p in err["loc"])
-        if err["type"] == "extra_forbidden":
-            message = "unknown field"
-        elif err["type"] == "missing":
-            message = "is required"
-        else:
-            message = err["msg"].removeprefix("Value error, ")
-        errors.append({"field": name, "message": message})
-    first = errors[0]
-    label = f"{where} field '{first['field']}'" if first["field"] else where
-    return BadRequest(
-        f"Invalid {label}: {first['message']}.",
-        code="invalid_field",
-        field=first["field"] or None,
-        extra={"errors": errors},
-    )
 
 
 async def parse_body(request: web.Request, model: type[BaseModel], *, form: bool) -> BaseModel:

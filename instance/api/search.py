@@ -8,9 +8,10 @@ from aiohttp import web
 from pydantic import Field
 
 from ..services import subscriptions as subscription_service
+from ..web.context import shoal_of
 from . import api
 from .channels import channel_page
-from .registry import QUERY, shoal_of
+from .registry import QUERY
 from .videos import Pagination, Text
 
 

@@ -19,8 +19,10 @@ from ..core import Shoal
 from ..models import User
 from ..services import search as search_service
 from ..services.videos import Page, get_video_for, reading
+from ..web.context import current_user, shoal_of
+from ..web.responses import json_response
 from . import api, serializers
-from .registry import QUERY, current_user, json_response, shoal_of
+from .registry import QUERY
 from .videos import Pagination, Text
 
 log = logging.getLogger("shoal.search")

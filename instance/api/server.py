@@ -14,8 +14,11 @@ from pydantic import Field
 from ..core import Shoal
 from ..models import Actor, Follow
 from ..services import subscriptions as subscription_service
+from ..web.context import shoal_of
+from ..web.responses import iso, json_response, no_content
+from ..web.validation import Body
 from . import api, serializers
-from .registry import BODY, QUERY, Body, iso, json_response, no_content, shoal_of
+from .registry import BODY, QUERY
 from .videos import NO_CONTENT, Pagination, Text
 
 

@@ -12,10 +12,11 @@ from aiohttp import web
 from pydantic import ConfigDict, Field
 
 from ..services import sessions
-from ..web import SESSION_COOKIE
+from ..web.context import SESSION_TOKEN, shoal_of
+from ..web.middleware import SESSION_COOKIE
 from . import api
 from .oauth import TextBody
-from .registry import BODY, SESSION_TOKEN, shoal_of
+from .registry import BODY
 
 
 class LoginForm(TextBody):

@@ -12,9 +12,12 @@ from aiohttp import web
 from pydantic import Field
 
 from ..services import subscriptions as subscription_service
+from ..web.context import require_user, shoal_of
+from ..web.responses import json_response, no_content
+from ..web.validation import Body, Query
 from . import api, serializers
 from .channels import ActorListQuery, channel_page
-from .registry import BODY, QUERY, Body, Query, json_response, no_content, require_user, shoal_of
+from .registry import BODY, QUERY
 from .videos import NO_CONTENT, Text, VideoListQuery, video_page
 
 

@@ -15,8 +15,11 @@ from pydantic import Field
 from ..errors import BadRequest, PayloadTooLarge
 from ..models import Video
 from ..services import thumbnails, uploads
+from ..web.context import require_user, shoal_of
+from ..web.responses import json_response, no_content
+from ..web.validation import Body
 from . import api
-from .registry import BODY, Body, json_response, no_content, require_user, shoal_of
+from .registry import BODY
 
 FIELD_LIMIT = 64 * 1024
 FIELDS_MAX = 64

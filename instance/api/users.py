@@ -20,18 +20,11 @@ from ..services import users as service
 from ..services.invites import invite_user
 from ..services.sessions import session_csrf_token
 from ..services.users import MAX_QUOTA, UserDetails, UserSort
+from ..web.context import SESSION_TOKEN, require_user, shoal_of
+from ..web.responses import iso, json_response, no_content
 from . import api, serializers
 from .oauth import TextBody, TextQuery, calling_token
-from .registry import (
-    BODY,
-    QUERY,
-    SESSION_TOKEN,
-    iso,
-    json_response,
-    no_content,
-    require_user,
-    shoal_of,
-)
+from .registry import BODY, QUERY
 
 MAX_ID = 2**31 - 1
 _ID_RE = re.compile(r"^[0-9]{1,12}$")

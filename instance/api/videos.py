@@ -20,18 +20,11 @@ from ..errors import BadRequest
 from ..services import thumbnails
 from ..services import videos as video_service
 from ..services.videos import MAX_DB_INT, VIDEO_SORTS, VideoFilters
+from ..web.context import current_user, require_user, shoal_of
+from ..web.responses import json_response, no_content
+from ..web.validation import Body, Query
 from . import api, serializers
-from .registry import (
-    BODY,
-    QUERY,
-    Body,
-    Query,
-    current_user,
-    json_response,
-    no_content,
-    require_user,
-    shoal_of,
-)
+from .registry import BODY, QUERY
 
 
 def _storable(value: str) -> str:

@@ -6,8 +6,11 @@ from aiohttp import web
 from pydantic import Field
 
 from ..services import p2p_stats, views
+from ..web.context import client_ip, current_user, shoal_of
+from ..web.responses import no_content
+from ..web.validation import Body
 from . import api
-from .registry import BODY, Body, client_ip, current_user, no_content, shoal_of
+from .registry import BODY
 
 
 class ViewBody(Body):

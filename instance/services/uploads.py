@@ -26,11 +26,11 @@ from pydantic import Field, ValidationError, field_validator
 from sqlalchemy import func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from ..api.registry import Body, validation_problem
 from ..core import Shoal
 from ..errors import ApiError, BadRequest, Conflict, Forbidden, NotFound, PayloadTooLarge, TooManyRequests
 from ..models import Actor, ActorKind, Privacy, UploadSession, User, Video, VideoState, utcnow
 from ..vocab import CATEGORIES, LANGUAGES, LICENCES
+from ..web.validation import Body, validation_problem
 from . import processing  # noqa: F401  (registers the process_video job)
 
 log = logging.getLogger("shoal.uploads")

@@ -24,6 +24,8 @@ from .base import (
     validate_prefix,
 )
 
+PATHS_KEPT = 20_000
+
 
 class LocalStorage(Storage):
     """Files in a directory; the web app serves them itself with sendfile and Range.
@@ -35,9 +37,7 @@ class LocalStorage(Storage):
 
     kind: ClassVar[str] = "local"
 
-    def __init__(
-        self, root: str | os.PathLike[str], *, fsync: bool = False, file_mode: int = 0o644
-    ) -> None:
+    def __init__(self, root: str | os.PathLike[str], *, fsync: bool = False, file_mode: int = 0o644) -> None:
         """Store under the absolute directory `root` (created on first write).
 
         `fsync` flushes each file to disk before it is renamed into place, trading speed
@@ -50,14 +50,23 @@ class LocalStorage(Storage):
         self.root = root
         self.fsync = fsync
         self.file_mode = file_mode
+        self._paths: dict[str, Path] = {}
 
     def describe(self) -> str:
         """Say which directory holds the files."""
         return f"local directory {self.root}"
 
     def local_path(self, key: str) -> Path:
-        """The file under the root that backs `key`."""
-        return self.root.joinpath(*validate_key(key).split("/"))
+        """The file under the root that backs `key` (remembered: checking a key costs more than
+        sending a small playlist, and players ask for the same few again and again)."""
+        try:
+            return self._paths[key]
+        except KeyError:
+            pass
+        if len(self._paths) >= PATHS_KEPT:
+            self._paths.clear()
+        path = self._paths[key] = self.root.joinpath(*validate_key(key).split("/"))
+        return path
 
     def public_url(self, key: str) -> None:
         """Always None: the web app serves local files under its own URLs."""

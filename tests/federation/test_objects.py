@@ -28,7 +28,6 @@ from federation.notes import note_context, note_to_ap
 from federation.video_parse import InvalidObject, parse_video
 from federation.video_store import store_remote_video
 from federation.videos import to_ap
-from instance.api.serializers import media_url
 from instance.models import (
     Actor,
     ActorKind,
@@ -43,6 +42,7 @@ from instance.models import (
 )
 from instance.services.comments import add_comment
 from instance.services.comments import delete_comment as soft_delete
+from instance.web.media import media_url
 from tests.conftest import Instance
 from tests.instance.test_videos import add_renditions, new_video
 

@@ -12,9 +12,9 @@ import aiohttp
 import pytest
 from multidict import CIMultiDict
 
-from instance.api import hotfiles
-from instance.api.hotfiles import HOT_FILES, HOT_SECONDS
 from instance.models import Role
+from instance.web import hotfiles
+from instance.web.hotfiles import HOT_FILES, HOT_SECONDS
 from tests import media
 from tests.conftest import ApiClient, Instance, InstanceFactory
 from tests.instance.test_pipeline import PUBLISHED, upload, wait_done

@@ -10,7 +10,7 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
-from instance.api.sendfile import SendfileResponse, etag_of
+from instance.web.sendfile import SendfileResponse, etag_of
 
 
 @pytest.fixture

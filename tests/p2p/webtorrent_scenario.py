@@ -23,10 +23,10 @@ import aiohttp
 import libtorrent as lt
 from aiohttp import web
 
-from instance.api.registry import SHOAL
 from instance.app import create_app
 from instance.models import Role
 from instance.services.users import create_user
+from instance.web.context import SHOAL
 from p2p.seeder import seeder_of
 from tests.conftest import ApiClient
 from tests.instance.test_pipeline import upload, wait_done

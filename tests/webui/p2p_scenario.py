@@ -29,11 +29,11 @@ import aiohttp
 from aiohttp import web
 from playwright.async_api import Browser, BrowserContext, Page, async_playwright
 
-from instance.api.registry import SHOAL
 from instance.app import create_app
 from instance.models import Role
 from instance.services import p2p_stats
 from instance.services.users import create_user
+from instance.web.context import SHOAL
 from tests.conftest import ApiClient
 from tests.instance.test_pipeline import upload, wait_done
 from tests.media import make_clip

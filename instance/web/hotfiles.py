@@ -311,8 +311,17 @@ class ShoalRunner(web.AppRunner):
 
 
 _HANDLER_STATE = (
-    "_waiter", "_messages", "_force_close", "_close", "_upgraded", "_buffer_paused",
-    "_keepalive_timeout", "_next_keepalive_close_time", "_keepalive_handle", "_loop", "_manager",
+    "_waiter",
+    "_messages",
+    "_force_close",
+    "_close",
+    "_upgraded",
+    "_buffer_paused",
+    "_keepalive_timeout",
+    "_next_keepalive_close_time",
+    "_keepalive_handle",
+    "_loop",
+    "_manager",
 )
 
 

@@ -9,9 +9,9 @@ import logging
 from aiohttp import web
 from sqlalchemy.exc import DBAPIError
 
-from . import auth
-from .api.registry import SESSION_TOKEN, SHOAL, USER
-from .errors import ApiError, Forbidden, Unauthorized
+from .. import auth
+from ..errors import ApiError, Forbidden, Unauthorized
+from .context import SESSION_TOKEN, SHOAL, USER
 
 log = logging.getLogger("shoal.web")
 

@@ -29,6 +29,7 @@ from sqlalchemy import select
 from .. import pubsub
 from ..core import Shoal
 from ..models import Actor, Privacy, User, UserState, Video, VideoState
+from ..readcache import Entry, ReadCache
 from .visibility import Viewer, can_see
 
 log = logging.getLogger("shoal.files")
@@ -37,13 +38,16 @@ CACHE_SECONDS = 5.0
 UUID_RE = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 TOKEN_PRIVACIES = (Privacy.PRIVATE, Privacy.INTERNAL)
 """Privacies whose files need a videoFileToken (as do a hidden video's)."""
-_cache: dict[tuple[int, str], tuple[float, FileAccess | None]] = {}
-_reading: dict[tuple[int, str], asyncio.Task[FileAccess | None]] = {}
-"""Database reads under way, by video: concurrent misses share one."""
-_epoch = [0]
-"""Counts :func:`forget` calls: a read that saw it change started before a change and is not cached."""
-_holders: dict[tuple[int, int], tuple[float, Viewer | None]] = {}
-"""Token holders by user id: who they are now (None once blocked, pending or gone)."""
+
+
+def _access_cache(shoal: Shoal) -> ReadCache[str, FileAccess | None]:
+    """Access rules by video UUID."""
+    return shoal.state("files.access", ReadCache)
+
+
+def _holder_cache(shoal: Shoal) -> ReadCache[int, Viewer | None]:
+    """Token holders by user id: who they are now (None once blocked, pending or gone)."""
+    return shoal.state("files.holders", ReadCache)
 
 
 @dataclass(frozen=True)
@@ -103,24 +107,20 @@ def check_file_token(secret: bytes, video_uuid: str, token: str | None) -> int |
 async def token_holder(shoal: Shoal, user_id: int) -> Viewer | None:
     """The viewer a file token was made for, or None when they may no longer use it (blocked,
     not active, deleted). Cached :data:`CACHE_SECONDS`; :func:`forget_holder` drops it."""
-    key = (id(shoal), user_id)
-    hit = _holders.get(key)
-    if hit is not None and hit[0] > time.monotonic():
-        return hit[1]
+    return await _holder_cache(shoal).get(user_id, lambda: _read_holder(shoal, user_id), ttl=CACHE_SECONDS)
+
+
+async def _read_holder(shoal: Shoal, user_id: int) -> Viewer | None:
     async with shoal.db.read() as session:
         user = await session.get(User, user_id) if user_id <= 2**31 - 1 else None
-        viewer = None
         if user is not None and not user.blocked and user.state == UserState.ACTIVE:
-            viewer = Viewer.of(user)
-    if len(_holders) > 10_000:
-        _holders.clear()
-    _holders[key] = (time.monotonic() + CACHE_SECONDS, viewer)
-    return viewer
+            return Viewer.of(user)
+    return None
 
 
 def forget_holder(shoal: Shoal, user_id: int) -> None:
     """Drop a cached token holder after a change to the user (block, role, deletion)."""
-    _holders.pop((id(shoal), user_id), None)
+    _holder_cache(shoal).forget(user_id)
 
 
 async def holder_changed(shoal: Shoal, user_id: int) -> None:
@@ -136,54 +136,37 @@ async def file_access(shoal: Shoal, video_uuid: str) -> FileAccess | None:
     Requests that miss the cache together share one database read; a read that a privacy change
     (:func:`forget`) overtook answers its callers but is not cached.
     """
-    key = (id(shoal), video_uuid)
-    hit = _cache.get(key)
-    if hit is not None and hit[0] > time.monotonic():
-        return hit[1]
-    task = _reading.get(key)
-    if task is None:
-        task = _reading[key] = asyncio.create_task(_decide(shoal, video_uuid, key))
-    # shielded: a caller that goes away does not cancel the read the others wait for
-    return await asyncio.shield(task)
+    return await _access_cache(shoal).get(video_uuid, lambda: _decide(shoal, video_uuid), ttl=CACHE_SECONDS)
 
 
-async def _decide(shoal: Shoal, video_uuid: str, key: tuple[int, str]) -> FileAccess | None:
-    epoch = _epoch[0]
-    try:
-        async with shoal.db.read() as session:
-            row = (
-                await session.execute(
-                    select(
-                        Video.id, Video.privacy, Video.hidden, Video.state, Video.remote_url, Actor.owner_id
-                    )
-                    .join(Actor, Actor.id == Video.channel_id)
-                    .where(Video.uuid == video_uuid)
-                )
-            ).first()
-    finally:
-        if _reading.get(key) is asyncio.current_task():
-            del _reading[key]
-    access = None
-    if row is not None and row.remote_url is None:
-        access = FileAccess(
-            video_id=row.id,
-            uuid=video_uuid,
-            needs_token=row.privacy in TOKEN_PRIVACIES or row.hidden,
-            published=row.state == VideoState.PUBLISHED,
-            privacy=row.privacy,
-            hidden=row.hidden,
-            owner_account_id=row.owner_id,
-        )
-    if epoch == _epoch[0]:
-        if len(_cache) > 10_000:
-            _cache.clear()
-        _cache[key] = (time.monotonic() + CACHE_SECONDS, access)
-    return access
+async def _decide(shoal: Shoal, video_uuid: str) -> FileAccess | None:
+    async with shoal.db.read() as session:
+        row = (
+            await session.execute(
+                select(Video.id, Video.privacy, Video.hidden, Video.state, Video.remote_url, Actor.owner_id)
+                .join(Actor, Actor.id == Video.channel_id)
+                .where(Video.uuid == video_uuid)
+            )
+        ).first()
+    if row is None or row.remote_url is not None:
+        return None
+    return FileAccess(
+        video_id=row.id,
+        uuid=video_uuid,
+        needs_token=row.privacy in TOKEN_PRIVACIES or row.hidden,
+        published=row.state == VideoState.PUBLISHED,
+        privacy=row.privacy,
+        hidden=row.hidden,
+        owner_account_id=row.owner_id,
+    )
 
 
 _IMAGE_STEM_RE = re.compile(r"^[0-9a-f-]{1,64}$")
-_image_owners: dict[tuple[int, str], tuple[float, str | None]] = {}
-"""Local videos' UUIDs by image file name (a name never changes owner; a miss is kept briefly)."""
+
+
+def _image_cache(shoal: Shoal) -> ReadCache[str, str | None]:
+    """Local videos' UUIDs by image file name (a name never changes owner; a miss is kept briefly)."""
+    return shoal.state("files.image_owners", lambda: ReadCache(max_entries=50_000))
 
 
 async def image_owner(shoal: Shoal, name: str) -> str | None:
@@ -192,28 +175,29 @@ async def image_owner(shoal: Shoal, name: str) -> str | None:
     stem = name.removesuffix(".jpg")
     if stem == name or not _IMAGE_STEM_RE.match(stem):
         return None
-    key = (id(shoal), stem)
-    hit = _image_owners.get(key)
-    if hit is not None and hit[0] > time.monotonic():
-        return hit[1]
+    return await _image_cache(shoal).get(stem, lambda: _read_image_owner(shoal, stem), ttl=_image_ttl)
+
+
+def _image_ttl(found: str | None) -> float:
+    return float("inf") if found else CACHE_SECONDS
+
+
+async def _read_image_owner(shoal: Shoal, stem: str) -> str | None:
     local = Video.remote_url.is_(None)
     async with shoal.db.read() as session:
         found = await session.scalar(select(Video.uuid).where(Video.storage_prefix == stem, local))
         if found is None and UUID_RE.match(stem):
             found = await session.scalar(select(Video.uuid).where(Video.uuid == stem, local))
-    if len(_image_owners) > 50_000:
-        _image_owners.clear()
-    _image_owners[key] = (float("inf") if found else time.monotonic() + CACHE_SECONDS, found)
     return found
 
 
-def access_decision(shoal: Shoal, video_uuid: str) -> tuple[float, FileAccess | None] | None:
+def access_decision(shoal: Shoal, video_uuid: str) -> Entry[FileAccess | None] | None:
     """The cached decision for a video as it stands: (expiry, access), or None when none is cached.
 
     A new decision is a new tuple: callers that kept one compare by identity to learn that it was
     replaced or forgotten.
     """
-    return _cache.get((id(shoal), video_uuid))
+    return _access_cache(shoal).entry(video_uuid)
 
 
 _LISTENERS = "files.access_listeners"
@@ -229,10 +213,7 @@ def on_access_change(shoal: Shoal, listener: Callable[[str], None]) -> None:
 def forget(shoal: Shoal, video_uuid: str) -> None:
     """Drop the cached rule after a privacy change or deletion (reads in flight are not cached),
     and tell the :func:`on_access_change` listeners."""
-    key = (id(shoal), video_uuid)
-    _cache.pop(key, None)
-    _reading.pop(key, None)
-    _epoch[0] += 1
+    _access_cache(shoal).forget(video_uuid)
     for listener in shoal.extras.get(_LISTENERS, ()):
         try:
             listener(video_uuid)

@@ -13,7 +13,6 @@ all of them.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import re
 import time
@@ -44,6 +43,7 @@ from ..models import (
     utcnow,
     uuid_from_short,
 )
+from ..readcache import ReadCache
 from ..storage import StorageError, validate_key
 from ..vocab import CATEGORIES, LANGUAGES, LICENCES
 from .files import TOKEN_PRIVACIES, access_changed, drop_public_link
@@ -281,33 +281,17 @@ async def video_details(shoal: Shoal, ident: str, user: User | None) -> VideoVie
     """
     if user is not None:
         return await _load_details(shoal, ident, user)
-    key = (id(shoal), ident)
-    hit = _details_cache.get(key)
-    if hit is not None and hit[0] == db.write_generation and hit[1] > time.monotonic():
-        return hit[2]
-    pending = _details_pending.get(key)
-    if pending is not None:
-        shared = await asyncio.shield(pending)
-        if shared is not None:
-            return shared
-        return await _load_details(shoal, ident, None)
-    generation = db.write_generation
-    future: asyncio.Future[VideoView | None] = asyncio.get_running_loop().create_future()
-    _details_pending[key] = future
-    view: VideoView | None = None
-    try:
-        view = await _load_details(shoal, ident, None)
-        if len(_details_cache) >= 4096:
-            _details_cache.clear()
-        _details_cache[key] = (generation, time.monotonic() + LIST_CACHE_SECONDS, view)
-        return view
-    finally:
-        _details_pending.pop(key, None)
-        future.set_result(view)  # None on failure (e.g. not found): the waiters read for themselves
+    return await _details_cache(shoal).get(
+        ident, lambda: _load_details(shoal, ident, None), ttl=LIST_CACHE_SECONDS
+    )
 
 
-_details_cache: dict[tuple[int, str], tuple[int, float, VideoView]] = {}
-_details_pending: dict[tuple[int, str], asyncio.Future[VideoView | None]] = {}
+def _details_cache(shoal: Shoal) -> ReadCache[str, VideoView]:
+    return shoal.state("videos.details", lambda: ReadCache(max_entries=4096, stamp=_write_generation))
+
+
+def _write_generation() -> int:
+    return db.write_generation
 
 
 async def _load_details(shoal: Shoal, ident: str, user: User | None) -> VideoView:
@@ -570,12 +554,13 @@ def filter_clauses(filters: VideoFilters, viewer: Viewer, *, sqlite: bool, owner
 
 LIST_CACHE_SECONDS = 2.0
 LIST_CACHE_DEPTH = 100
-_list_cache: dict[tuple[int, str], tuple[int, float, Page[Video]]] = {}
-_list_pending: dict[tuple[int, str], asyncio.Future[Page[Video] | None]] = {}
-_list_refreshing: set[asyncio.Task[None]] = set()
-"""Anonymous list pages (the home page's hot query): dropped after any write committed in this
-process, and after ``LIST_CACHE_SECONDS`` so writes by other processes (workers, other web
-processes) show within that delay."""
+
+
+def _list_cache(shoal: Shoal) -> ReadCache[str, Page[Video]]:
+    """Anonymous list pages (the home page's hot query): dropped after any write committed in
+    this process, and after ``LIST_CACHE_SECONDS`` so writes by other processes (workers, other
+    web processes) show within that delay."""
+    return shoal.state("videos.lists", lambda: ReadCache(max_entries=512, stamp=_write_generation))
 
 
 async def list_videos(
@@ -594,31 +579,16 @@ async def list_videos(
     says the caller owns that scope; ``owner`` lists the caller's own videos in every
     state and privacy. ``total`` counts only what this caller may see.
     """
-    cache_key = None
     if user is None and scope is None and not owner and not privileged and filters.start < LIST_CACHE_DEPTH:
-        cache_key = (id(shoal), repr(filters))
         hit = cached_page(shoal, user, filters)
         if hit is not None:
             return hit
-        pending = _list_pending.get(cache_key)
-        if pending is None:
-            generation = db.write_generation
-            future: asyncio.Future[Page[Video] | None] = asyncio.get_running_loop().create_future()
-            _list_pending[cache_key] = future
-            page: Page[Video] | None = None
-            try:
-                page = await _query_videos(shoal, session, user, filters, scope, privileged, owner)
-                if len(_list_cache) >= 512:
-                    _list_cache.clear()
-                _list_cache[cache_key] = (generation, time.monotonic() + LIST_CACHE_SECONDS, page)
-                return page
-            finally:
-                _list_pending.pop(cache_key, None)
-                future.set_result(page)  # None on failure: the waiters query for themselves
-        # the same page is being read: wait for it rather than run the same query again
-        shared = await asyncio.shield(pending)
-        if shared is not None:
-            return shared
+        # the same page may be being read: wait for it rather than run the same query again
+        return await _list_cache(shoal).get(
+            repr(filters),
+            lambda: _query_videos(shoal, session, user, filters, scope, privileged, owner),
+            ttl=LIST_CACHE_SECONDS,
+        )
     return await _query_videos(shoal, session, user, filters, scope, privileged, owner)
 
 
@@ -630,34 +600,18 @@ def cached_page(shoal: Shoal, user: User | None, filters: VideoFilters) -> Page[
     """
     if user is not None:
         return None
-    key = (id(shoal), repr(filters))
-    hit = _list_cache.get(key)
-    if hit is None or hit[0] != db.write_generation:
+    cache = _list_cache(shoal)
+    hit = cache.entry(repr(filters))
+    if hit is None:
         return None
-    if hit[1] <= time.monotonic() and key not in _list_pending:
-        future: asyncio.Future[Page[Video] | None] = asyncio.get_running_loop().create_future()
-        _list_pending[key] = future
-        task = asyncio.create_task(_refresh_page(shoal, key, filters, future))
-        _list_refreshing.add(task)
-        task.add_done_callback(_list_refreshing.discard)
-    return hit[2]
+    if hit.expires <= time.monotonic():
+        cache.refresh(repr(filters), lambda: _read_page(shoal, filters), ttl=LIST_CACHE_SECONDS)
+    return hit.value
 
 
-async def _refresh_page(
-    shoal: Shoal, key: tuple[int, str], filters: VideoFilters, future: asyncio.Future[Page[Video] | None]
-) -> None:
-    generation = db.write_generation
-    page = None
-    try:
-        async with reading(shoal) as session:
-            page = await _query_videos(shoal, session, None, filters, None, False, False)
-        _list_cache[key] = (generation, time.monotonic() + LIST_CACHE_SECONDS, page)
-    except Exception as exc:  # the next request reads for itself
-        log.warning("could not refresh a cached video list: %s", exc)
-        _list_cache.pop(key, None)
-    finally:
-        _list_pending.pop(key, None)
-        future.set_result(page)
+async def _read_page(shoal: Shoal, filters: VideoFilters) -> Page[Video]:
+    async with reading(shoal) as session:
+        return await _query_videos(shoal, session, None, filters, None, False, False)
 
 
 async def _query_videos(

@@ -31,7 +31,7 @@ from ..services.files import (
 )
 from ..services.videos import get_video_for
 from ..services.visibility import Viewer
-from ..storage import Storage, guess_content_type
+from ..storage import Storage, guess_content_type, keys
 from . import api
 from .hotfiles import from_file, offer
 from .registry import current_user, iso, json_response, require_user, shoal_of
@@ -46,7 +46,7 @@ CORS = {
 IMMUTABLE = "public, max-age=31536000, immutable"
 PLAYLIST_CACHE = "public, max-age=30"
 PRIVATE_CACHE = "private, max-age=600"
-LAZY_KINDS = ("thumbnails", "previews", "torrents")
+LAZY_KINDS = keys.LAZY_STATIC
 SMALL_FILE = 64 * 1024
 SMALL_CACHE_ENTRIES = 2048
 _SMALL_CACHE: dict[str, tuple[tuple[int, int], bytes, str, str]] = {}
@@ -196,7 +196,7 @@ async def _serve_hls(request: web.Request, *, private_path: bool) -> web.StreamR
     else:
         cache = PLAYLIST_CACHE if name.endswith((".m3u8", ".json")) else IMMUTABLE
         offer(request, shoal, uuid)
-    return await _send(request, shoal, f"hls/{uuid}/{name}", cache=cache, token=token)
+    return await _send(request, shoal, keys.hls(uuid, name), cache=cache, token=token)
 
 
 async def media_restricted(request: web.Request, shoal: Shoal, video_uuid: str | None) -> bool:
@@ -275,12 +275,13 @@ async def get_lazy_static(request: web.Request) -> web.StreamResponse:
     shoal = shoal_of(request)
     remote = REMOTE_IMAGE_RE.match(name)
     restricted = False
-    if remote is not None and kind in ("thumbnails", "previews"):
+    if remote is not None and kind in (keys.THUMBNAILS, keys.PREVIEWS):
         if await cache_remote_image(shoal, kind, remote.group(1)) is None:
             raise NotFound("No such file.", code="file_not_found")
-    elif kind in ("thumbnails", "previews"):
+    elif kind in (keys.THUMBNAILS, keys.PREVIEWS):
         restricted = await media_restricted(request, shoal, await image_owner(shoal, name))
-    return await _send(request, shoal, f"{kind}/{name}", cache=IMMUTABLE, token=None, restricted=restricted)
+    key = keys.lazy_static(kind, name)
+    return await _send(request, shoal, key, cache=IMMUTABLE, token=None, restricted=restricted)
 
 
 @api.route(
@@ -296,7 +297,7 @@ async def get_storyboard(request: web.Request) -> web.StreamResponse:
     shoal = shoal_of(request)
     restricted = await media_restricted(request, shoal, uuid)
     return await _send(
-        request, shoal, f"storyboards/{uuid}/{name}", cache=IMMUTABLE, token=None, restricted=restricted
+        request, shoal, keys.storyboards(uuid, name), cache=IMMUTABLE, token=None, restricted=restricted
     )
 
 

@@ -23,6 +23,7 @@ from urllib.parse import quote, urlencode, urlsplit
 from ..core import Shoal
 from ..models import Actor, Privacy, Rendition, Video, VideoState
 from ..services.videos import ActorStats, VideoView
+from ..storage import keys
 from ..vocab import CATEGORIES, LANGUAGES, LICENCES, PRIVACIES, labelled
 from .registry import iso
 
@@ -144,7 +145,7 @@ def _image_path(value: str | None, folder: str) -> str | None:
 
 
 def _hls_key(video: Video, value: str) -> str:
-    return value if "/" in value else f"hls/{video.uuid}/{value}"
+    return value if "/" in value else keys.hls(video.uuid, value)
 
 
 def needs_file_token(video: Video) -> bool:
@@ -160,7 +161,7 @@ def media_url(shoal: Shoal, video: Video, value: str | None) -> str | None:
         return value
     key = _hls_key(video, value)
     if needs_file_token(video):
-        name = key.removeprefix(f"hls/{video.uuid}/")
+        name = key.removeprefix(keys.hls(video.uuid) + "/")
         return shoal.url(f"/static/streaming-playlists/hls/private/{video.uuid}/{quote(name)}")
     if shoal.settings.s3_public_url:
         public = shoal.storage.public_url(key)
@@ -244,7 +245,7 @@ def video_file(shoal: Shoal, video: Video, rendition: Rendition) -> dict[str, An
     """PeerTube's ``VideoFile`` for one fragmented-MP4 rendition of the HLS playlist."""
     file_url = media_url(shoal, video, rendition.file_path)
     has_torrent = _has_torrent(shoal, video, rendition)
-    torrent_url = _lazy_url(shoal, rendition.torrent_path, "torrents") if has_torrent else None
+    torrent_url = _lazy_url(shoal, rendition.torrent_path, keys.TORRENTS) if has_torrent else None
     file_name = posixpath.basename(rendition.file_path or "")
     torrent_name = posixpath.basename(rendition.torrent_path or "") if has_torrent else ""
     return {
@@ -323,8 +324,8 @@ def video(shoal: Shoal, video: Video) -> dict[str, Any]:
         "aspectRatio": video.aspect_ratio,
         "isLocal": video.is_local,
         "isLive": False,
-        "thumbnailPath": _video_image(video, video.thumbnail, "thumbnails"),
-        "previewPath": _video_image(video, video.preview, "previews"),
+        "thumbnailPath": _video_image(video, video.thumbnail, keys.THUMBNAILS),
+        "previewPath": _video_image(video, video.preview, keys.PREVIEWS),
         "embedPath": f"/videos/embed/{video.uuid}",
         "views": video.views,
         "viewers": 0,

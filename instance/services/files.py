@@ -30,6 +30,7 @@ from .. import pubsub
 from ..core import Shoal
 from ..models import Actor, Privacy, User, UserState, Video, VideoState
 from ..readcache import Entry, ReadCache
+from ..storage import keys
 from .visibility import Viewer, can_see
 
 log = logging.getLogger("shoal.files")
@@ -483,7 +484,7 @@ IMAGE_MAGIC = (b"\xff\xd8\xff", b"\x89PNG\r\n\x1a\n", b"RIFF")
 
 def remote_image_key(folder: str, video_uuid: str) -> str:
     """Where the local copy of a remote video's thumbnail or preview is kept."""
-    return f"{folder}/remote-{video_uuid}.jpg"
+    return keys.remote_image(folder, video_uuid)
 
 
 async def cache_remote_image(shoal: Shoal, folder: str, video_uuid: str) -> str | None:
@@ -498,7 +499,7 @@ async def cache_remote_image(shoal: Shoal, folder: str, video_uuid: str) -> str 
     fetch = shoal.ext.fetch_remote_image
     if fetch is None:
         return None
-    column = Video.thumbnail if folder == "thumbnails" else Video.preview
+    column = Video.thumbnail if folder == keys.THUMBNAILS else Video.preview
     async with shoal.db.read() as session:
         row = (
             await session.execute(select(column, Video.remote_url).where(Video.uuid == video_uuid))

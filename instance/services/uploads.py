@@ -30,6 +30,7 @@ from ..api.registry import Body, validation_problem
 from ..core import Shoal
 from ..errors import ApiError, BadRequest, Conflict, Forbidden, NotFound, PayloadTooLarge, TooManyRequests
 from ..models import Actor, ActorKind, Privacy, UploadSession, User, Video, VideoState, utcnow
+from ..storage import keys
 from ..vocab import CATEGORIES, LANGUAGES, LICENCES
 from . import processing  # noqa: F401  (registers the process_video job)
 
@@ -192,7 +193,7 @@ async def create_video_from_file(
     if size == 0:
         raise BadRequest("The video file is empty.", code="empty_file", field="videofile")
     video_uuid = str(uuid_lib.uuid4())
-    source_key = f"originals/{video_uuid}/{safe_filename(filename or attrs.filename)}"
+    source_key = keys.original(video_uuid, safe_filename(filename or attrs.filename))
     async with shoal.db.read() as session:
         await check_upload_allowed(shoal, session, user, attrs.channel_id, size)
     await shoal.storage.put_file(source_key, path)
@@ -477,7 +478,7 @@ async def _finish_resumable(shoal: Shoal, user: User, upload: UploadSession, pat
     """Every byte is there: store the original and create the video (the upload stays claimed)."""
     attrs = VideoAttributes.model_validate(upload.attributes)
     video_uuid = str(uuid_lib.uuid4())
-    source_key = f"originals/{video_uuid}/{safe_filename(upload.filename)}"
+    source_key = keys.original(video_uuid, safe_filename(upload.filename))
     await shoal.storage.put_file(source_key, path)
     try:
         video = await _create_video(
@@ -598,7 +599,7 @@ async def start_direct(
         await check_upload_allowed(shoal, session, user, attrs.channel_id, size)
     part_size = max(S3_PART_MIN, math.ceil(size / S3_MAX_PARTS))
     upload_id = secrets.token_urlsafe(18)
-    key = f"uploads/{upload_id}/{safe_filename(attrs.filename)}"
+    key = keys.upload_part(upload_id, safe_filename(attrs.filename))
     s3_upload_id = await shoal.storage.create_multipart_upload(key, content_type)
     ttl = shoal.settings.upload_session_ttl
     try:

@@ -4,11 +4,11 @@ Who may see what is decided in :mod:`.visibility`; this module only asks it. Fun
 take a ``session`` run inside the caller's transaction (the upload pipeline, tests); the
 others open their own, so a handler calls exactly one of them.
 
-Files in storage (set by the processing pipeline) follow one layout: ``hls/<uuid>/…``
-(playlists, fragmented MP4s, the segments manifest), ``originals/<uuid>/…`` (the upload),
-plus the keys stored on the row — ``source_key``, ``thumbnail``, ``preview`` and
-``storyboard["key"]`` — and each rendition's ``torrent_path``. Deleting a video removes
-all of them.
+Files in storage (set by the processing pipeline) follow one layout (:mod:`..storage.keys`):
+``hls/<uuid>/…`` (playlists, fragmented MP4s, the segments manifest), ``originals/<uuid>/…``
+(the upload), ``storyboards/<uuid>/…``, plus the keys stored on the row — ``source_key``,
+``thumbnail``, ``preview`` and ``storyboard["key"]`` — and each rendition's ``torrent_path``.
+Deleting a video removes all of them.
 """
 
 from __future__ import annotations
@@ -44,7 +44,7 @@ from ..models import (
     uuid_from_short,
 )
 from ..readcache import ReadCache
-from ..storage import StorageError, validate_key
+from ..storage import StorageError, keys, validate_key
 from ..vocab import CATEGORIES, LANGUAGES, LICENCES
 from .files import TOKEN_PRIVACIES, access_changed, drop_public_link
 from .visibility import (
@@ -758,18 +758,18 @@ def _storage_key(value: Any) -> str | None:
 
 def stored_files(video: Video, renditions: Iterable[Rendition]) -> StoredFiles:
     """Every storage folder and key that belongs to ``video``."""
-    prefixes = (f"hls/{video.uuid}/", f"originals/{video.uuid}/", f"storyboards/{video.uuid}/")
+    prefixes = keys.video_folders(video.uuid)
     candidates: list[Any] = [video.source_key, video.thumbnail, video.preview]
     if isinstance(video.storyboard, dict):
         candidates.append(video.storyboard.get("key"))
     for rendition in renditions:
         candidates += [rendition.torrent_path, rendition.file_path, rendition.playlist_path]
-    keys: list[str] = []
+    found: list[str] = []
     for candidate in candidates:
         key = _storage_key(candidate)
-        if key and key not in keys and not any(key.startswith(p) for p in prefixes):
-            keys.append(key)
-    return StoredFiles(prefixes, tuple(keys))
+        if key and key not in found and not any(key.startswith(f"{p}/") for p in prefixes):
+            found.append(key)
+    return StoredFiles(prefixes, tuple(found))
 
 
 async def purge_files(shoal: Shoal, files: Iterable[StoredFiles]) -> None:

@@ -18,9 +18,9 @@ from instance.api import serializers
 from instance.api.registry import SESSION_TOKEN, current_user, shoal_of
 from instance.errors import ApiError, NotFound
 from instance.models import Privacy, Role, User
-from instance.services import channels, options, p2p_stats, users, videos
+from instance.services import channels, options, p2p_stats, users, video_lists, videos
 from instance.services.sessions import safe_next, session_csrf_token
-from instance.services.videos import VideoFilters
+from instance.services.video_lists import VideoFilters
 
 from . import render
 from .pagecache import shared_for_anonymous
@@ -129,7 +129,7 @@ async def home(request: web.Request) -> web.Response:
     if tab == "trending":
         result = await views.trending_videos(shoal, current_user(request), filters)
     else:
-        result = await videos.search_videos(shoal, current_user(request), filters)
+        result = await video_lists.search_videos(shoal, current_user(request), filters)
     return await page(
         request,
         "home.html",
@@ -373,7 +373,7 @@ async def library_page(request: web.Request) -> web.Response:
     shoal = shoal_of(request)
     number = _page_number(request)
     filters = VideoFilters(start=(number - 1) * PAGE_SIZE, count=PAGE_SIZE, sort="-createdAt")
-    result = await videos.search_videos(shoal, user, filters, owner=True)
+    result = await video_lists.search_videos(shoal, user, filters, owner=True)
     details = await users.user_details(shoal, user.id)
     return await page(
         request,

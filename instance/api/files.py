@@ -21,14 +21,13 @@ from aiohttp import web
 from ..core import Shoal
 from ..errors import Forbidden, NotFound
 from ..services.files import (
-    UUID_RE,
-    cache_remote_image,
     check_file_token,
     file_access,
     image_owner,
     make_file_token,
     token_holder,
 )
+from ..services.remote_images import cache_remote_image
 from ..services.videos import get_video_for
 from ..services.visibility import Viewer
 from ..storage import Storage, guess_content_type, keys
@@ -55,7 +54,7 @@ _LOCAL_PATHS: dict[tuple[int, str], Path | None] = {}
 
 
 def _check_names(uuid: str, name: str) -> None:
-    if not UUID_RE.match(uuid) or not FILE_RE.match(name) or ".." in name:
+    if not keys.UUID_RE.match(uuid) or not FILE_RE.match(name) or ".." in name:
         raise NotFound("No such file.", code="file_not_found")
 
 

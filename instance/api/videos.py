@@ -19,7 +19,8 @@ from pydantic import AfterValidator, Field
 from ..errors import BadRequest
 from ..services import thumbnails
 from ..services import videos as video_service
-from ..services.videos import MAX_DB_INT, VIDEO_SORTS, VideoFilters
+from ..services.video_fields import MAX_DB_INT
+from ..services.video_lists import VIDEO_SORTS, Page, VideoFilters, search_videos
 from . import api, serializers
 from .registry import (
     BODY,
@@ -116,7 +117,7 @@ class BlacklistBody(Body):
     unfederate: bool | None = None
 
 
-def video_page(request: web.Request, page: video_service.Page) -> web.Response:
+def video_page(request: web.Request, page: Page) -> web.Response:
     """A list of videos in PeerTube's envelope."""
     shoal = shoal_of(request)
     body = page.memo.get("json")
@@ -130,7 +131,7 @@ def video_page(request: web.Request, page: video_service.Page) -> web.Response:
 async def list_videos(request: web.Request) -> web.Response:
     """Published videos the caller may list; unlisted and private ones never appear unless a
     moderator asks with ``privacyOneOf``."""
-    page = await video_service.search_videos(
+    page = await search_videos(
         shoal_of(request), current_user(request), request[QUERY].filters()
     )
     return video_page(request, page)
@@ -146,7 +147,7 @@ async def list_videos(request: web.Request) -> web.Response:
 )
 async def list_my_videos(request: web.Request) -> web.Response:
     """Every video of the caller's channels, in every state and privacy, with ``state`` and ``progress``."""
-    page = await video_service.search_videos(
+    page = await search_videos(
         shoal_of(request), current_user(request), request[QUERY].filters(), owner=True
     )
     return video_page(request, page)

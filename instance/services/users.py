@@ -27,8 +27,9 @@ from ..errors import BadRequest, Conflict, Forbidden, NotFound
 from ..models import Actor, ActorKind, Rendition, Role, User, UserState, Video
 from .actors import check_channel_name, check_username, generate_keys, name_taken, new_local_actor
 from .channels import add_channel
-from .files import access_changed, drop_public_link, holder_changed
+from .files import access_changed, holder_changed
 from .options import get_options
+from .public_links import drop_public_link
 from .videos import ActorStats, StoredFiles, actor_stats, purge_files, stored_files
 
 log = logging.getLogger("shoal.users")
@@ -491,7 +492,7 @@ async def delete_account(session: AsyncSession, user: User) -> Leftovers:
 
 async def close_leftovers(shoal: Shoal, leftovers: Leftovers) -> None:
     """Take the deleted videos' public links away before the deletion commits (see
-    :func:`instance.services.files.drop_public_link`)."""
+    :func:`instance.services.public_links.drop_public_link`)."""
     for video_uuid in leftovers.video_uuids:
         await drop_public_link(shoal, video_uuid)
 

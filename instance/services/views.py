@@ -26,7 +26,8 @@ from sqlalchemy.orm import joinedload
 
 from ..core import Shoal
 from ..models import Actor, User, Video, VideoViewDay
-from .videos import Page, VideoFilters, filter_clauses, reading
+from .video_lists import Page, VideoFilters, filter_clauses
+from .videos import reading
 from .visibility import Viewer, listing_clause
 
 log = logging.getLogger("shoal.views")

@@ -17,6 +17,11 @@ without a trailing slash; storage's prefix operations treat them as folders.
 
 from __future__ import annotations
 
+import re
+
+UUID_RE = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+"""A local video's UUID as its keys spell it (lowercase): check a name from a URL with it."""
+
 HLS = "hls"
 ORIGINALS = "originals"
 STORYBOARDS = "storyboards"

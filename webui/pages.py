@@ -19,6 +19,7 @@ from instance.api.registry import SESSION_TOKEN, current_user, shoal_of
 from instance.errors import ApiError, NotFound
 from instance.models import Privacy, Role, User
 from instance.services import channels, options, p2p_stats, users, video_lists, videos
+from instance.services.registrations import list_registrations
 from instance.services.sessions import safe_next, session_csrf_token
 from instance.services.video_lists import VideoFilters
 
@@ -413,7 +414,7 @@ async def admin_page(request: web.Request) -> web.Response:
     total, people = await users.list_users(shoal, start=0, count=100, sort="-createdAt")
     stats = await jobs.queue_stats(shoal)
     _, failed = await jobs.list_work(shoal, "failed", start=0, count=50, kind=None, newest_first=True)
-    pending_total, pending = await users.list_registrations(shoal, start=0, count=100, sort="createdAt")
+    pending_total, pending = await list_registrations(shoal, start=0, count=100, sort="createdAt")
     return await page(
         request,
         "admin.html",

@@ -25,6 +25,7 @@ from ..core import Shoal
 from ..errors import (
     BadRequest,
     Forbidden,
+    NotFound,
     PayloadTooLarge,
     TooManyRequests,
     Unauthorized,
@@ -39,6 +40,10 @@ BODY = web.RequestKey("body", BaseModel)
 QUERY = web.RequestKey("query", BaseModel)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+MAX_ID = 2**31 - 1
+"""The largest id a database row has (a 32-bit signed integer column)."""
+_ID_RE = re.compile(r"^[0-9]{1,12}$")
+
 AUTH_LEVELS = ("none", "optional", "user", "moderator", "admin")
 
 
@@ -100,6 +105,17 @@ def json_response(data: Any, status: int = 200, headers: dict[str, str] | None =
         content_type="application/json",
         headers=headers,
     )
+
+
+def path_id(request: web.Request, name: str = "id") -> int:
+    """A numeric id from the path: 400 naming it when it is not a number, 404 when out of range."""
+    raw = request.match_info[name]
+    if not _ID_RE.match(raw):
+        raise BadRequest(f"'{name}' must be a positive integer.", code="invalid_field", field=name)
+    value = int(raw)
+    if not 0 < value <= MAX_ID:
+        raise NotFound(f"Nothing has the id {value}.", code="not_found")
+    return value
 
 
 def no_content() -> web.Response:

@@ -27,6 +27,7 @@ from instance.api.registry import iso
 from instance.api.serializers import media_url, tracker_urls, video_file
 from instance.core import Shoal
 from instance.models import Actor, ActorKind, Privacy, Rendition, Video, VideoState, utcnow
+from instance.services.video_fields import DESCRIPTION_MAX, NAME_MAX, NAME_MIN, TAG_MAX, TAG_MIN, TAGS_MAX
 from instance.vocab import CATEGORIES, LANGUAGES, LICENCES
 
 from .ap import is_local_url, is_url
@@ -36,9 +37,6 @@ log = logging.getLogger("shoal.federation.videos")
 
 THUMBNAIL_SIZE = (280, 157)
 PREVIEW_SIZE = (850, 480)
-NAME_MIN, NAME_MAX = 3, 120
-TAG_MIN, TAG_MAX, TAGS_MAX = 2, 30, 5
-DESCRIPTION_MAX = 10_000
 VIDEO_MEDIA_TYPES = ("video/mp4", "video/webm", "video/ogg", "audio/mp4")
 HLS_MEDIA_TYPE = "application/x-mpegURL"
 TORRENT_MEDIA_TYPE = "application/x-bittorrent"

@@ -15,19 +15,13 @@ from pydantic import ConfigDict, Field, field_validator
 from ..auth import local_client
 from ..errors import BadRequest
 from ..services import sessions
+from ..services.video_fields import storable_text
 from . import api
 from .registry import BODY, SESSION_TOKEN, Body, Query, json_response, shoal_of
 
 
 def _storable(value: Any) -> Any:
-    if isinstance(value, str):
-        if "\x00" in value:
-            raise ValueError("must not contain NUL characters")
-        try:
-            value.encode("utf-8")
-        except UnicodeEncodeError:
-            raise ValueError("must be valid Unicode text") from None
-    return value
+    return storable_text(value) if isinstance(value, str) else value
 
 
 class TextBody(Body):

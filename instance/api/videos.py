@@ -14,12 +14,23 @@ from datetime import datetime
 from typing import Annotated, Literal
 
 from aiohttp import BodyPartReader, web
-from pydantic import AfterValidator, Field
+from pydantic import Field
 
 from ..errors import BadRequest
 from ..services import thumbnails
 from ..services import videos as video_service
-from ..services.video_fields import MAX_DB_INT
+from ..services.video_fields import (
+    MAX_DB_INT,
+    CategoryField,
+    DescriptionField,
+    LanguageField,
+    LicenceField,
+    NameField,
+    PrivacyField,
+    StorableText,
+    SupportField,
+    TagsField,
+)
 from ..services.video_lists import VIDEO_SORTS, Page, VideoFilters, search_videos
 from . import api, serializers
 from .registry import (
@@ -34,19 +45,7 @@ from .registry import (
     shoal_of,
 )
 
-
-def _storable(value: str) -> str:
-    """Refuse text a database cannot store (NUL, lone surrogates): 400, not 500."""
-    if "\x00" in value:
-        raise ValueError("must not contain NUL characters")
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:
-        raise ValueError("must be valid Unicode text") from None
-    return value
-
-
-Text = Annotated[str, AfterValidator(_storable)]
+Text = StorableText
 DbInt = Annotated[int, Field(ge=0, le=MAX_DB_INT)]
 NO_CONTENT = {"204": {"description": "Done"}}
 
@@ -93,14 +92,14 @@ class MyVideosQuery(VideoListQuery):
 class VideoUpdate(Body):
     """PeerTube's video update; only the fields sent are changed."""
 
-    name: Text | None = Field(None, min_length=3, max_length=120)
-    description: Annotated[Text, Field(max_length=10_000)] | None = None
-    support: Annotated[Text, Field(max_length=1000)] | None = None
-    privacy: int | None = Field(None, ge=1, le=4)
-    category: int | None = Field(None, ge=0, le=MAX_DB_INT)
-    licence: int | None = Field(None, ge=0, le=MAX_DB_INT)
-    language: Annotated[Text, Field(max_length=16)] | None = None
-    tags: list[Annotated[Text, Field(min_length=2, max_length=30)]] | None = Field(None, max_length=5)
+    name: NameField | None = None
+    description: DescriptionField | None = None
+    support: SupportField | None = None
+    privacy: PrivacyField | None = None
+    category: CategoryField | None = None
+    licence: LicenceField | None = None
+    language: LanguageField | None = None
+    tags: TagsField | None = None
     nsfw: bool | None = None
     comments_enabled: bool | None = None
     comments_policy: int | None = Field(None, ge=1, le=2)

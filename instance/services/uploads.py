@@ -21,7 +21,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, ValidationError
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -30,8 +30,17 @@ from ..core import Shoal
 from ..errors import BadRequest, Forbidden, NotFound, PayloadTooLarge
 from ..models import Actor, ActorKind, Privacy, UploadSession, User, Video, VideoState, utcnow
 from ..storage import keys
-from ..vocab import CATEGORIES, LANGUAGES, LICENCES
 from . import processing  # noqa: F401  (registers the process_video job)
+from .video_fields import (
+    CategoryField,
+    DescriptionField,
+    LanguageField,
+    LicenceField,
+    NameField,
+    PrivacyField,
+    SupportField,
+    TagsField,
+)
 
 log = logging.getLogger("shoal.uploads")
 
@@ -43,57 +52,21 @@ PROCESSING_STATES = (VideoState.RECEIVED, VideoState.PROBING, VideoState.TRANSCO
 class VideoAttributes(Body):
     """The video fields an upload carries (PeerTube's names)."""
 
-    name: str = Field(min_length=3, max_length=120)
+    name: NameField
     channel_id: int
-    privacy: int = Privacy.PUBLIC
-    description: str = Field("", max_length=10_000)
-    support: str = Field("", max_length=1000)
-    tags: list[str] = Field(default_factory=list, max_length=5)
+    privacy: PrivacyField = Privacy.PUBLIC
+    description: DescriptionField = ""
+    support: SupportField = ""
+    tags: TagsField = Field(default_factory=list)
     nsfw: bool = False
     comments_enabled: bool = True
     download_enabled: bool = True
     wait_transcoding: bool = True
-    category: int | None = None
-    licence: int | None = None
-    language: str | None = None
+    category: CategoryField | None = None
+    licence: LicenceField | None = None
+    language: LanguageField | None = None
     originally_published_at: datetime | None = None
     filename: str | None = Field(None, max_length=255)
-
-    @field_validator("privacy")
-    @classmethod
-    def _privacy(cls, value: int) -> int:
-        if value not in {p.value for p in Privacy}:
-            raise ValueError("must be 1 (public), 2 (unlisted), 3 (private) or 4 (internal)")
-        return value
-
-    @field_validator("tags")
-    @classmethod
-    def _tags(cls, value: list[str]) -> list[str]:
-        for tag in value:
-            if not 2 <= len(tag) <= 30:
-                raise ValueError("each tag has 2 to 30 characters")
-        return value
-
-    @field_validator("category")
-    @classmethod
-    def _category(cls, value: int | None) -> int | None:
-        if value is not None and value not in CATEGORIES:
-            raise ValueError("unknown category id")
-        return value
-
-    @field_validator("licence")
-    @classmethod
-    def _licence(cls, value: int | None) -> int | None:
-        if value is not None and value not in LICENCES:
-            raise ValueError("unknown licence id")
-        return value
-
-    @field_validator("language")
-    @classmethod
-    def _language(cls, value: str | None) -> str | None:
-        if value is not None and value not in LANGUAGES:
-            raise ValueError("unknown language code")
-        return value
 
 
 def parse_attributes(data: dict[str, Any]) -> VideoAttributes:

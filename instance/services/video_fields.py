@@ -1,14 +1,22 @@
-"""The rules of a video's fields, one definition for the REST API, the upload pipeline and
-federation: lengths, vocabularies and value checks (PeerTube's bounds).
+"""The rules of a video's fields, defined once: lengths, vocabularies and value checks
+(PeerTube's bounds: what other instances accept of what we send).
 
-:func:`check_video_fields` checks a dict of model attribute names and answers 400
-``invalid_field`` naming the REST field, so a client and an internal caller see the same error.
+Three places read them:
+
+- :func:`check_video_fields`, which every write of a local video's fields goes through (REST
+  update, upload, tests): a dict of model attribute names, 400 ``invalid_field`` naming the
+  REST field;
+- the request models of the REST update and the uploads, through the pydantic types below
+  (:data:`NameField` …), so a bad value is refused with the same bounds before any work;
+- federation, which reads a remote video's fields within the same bounds.
 """
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
+from typing import Annotated, Any
+
+from pydantic import AfterValidator, Field
 
 from ..errors import BadRequest
 from ..models import Privacy
@@ -19,6 +27,8 @@ DESCRIPTION_MAX = 10_000
 SUPPORT_MAX = 1000
 TEXT_MIN = 3  # a description or support text, when given
 TAGS_MAX, TAG_MIN, TAG_MAX = 5, 2, 30
+LANGUAGE_MAX = 16  # a language code's length, checked before the code itself
+PRIVACIES = frozenset(int(p) for p in Privacy)
 MAX_DB_INT = 2**31 - 1
 UNKNOWN_LANGUAGE = "_unknown"
 
@@ -76,6 +86,26 @@ def check_text(value: Any, name: str, *, maximum: int, minimum: int = 0) -> str:
 
 def _is_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
+
+
+def known_privacy(value: Any) -> bool:
+    """1 (public), 2 (unlisted), 3 (private) or 4 (internal)."""
+    return _is_int(value) and value in PRIVACIES
+
+
+def known_category(value: Any) -> bool:
+    """None or one of PeerTube's category ids."""
+    return value is None or (_is_int(value) and value in CATEGORIES)
+
+
+def known_licence(value: Any) -> bool:
+    """None or one of PeerTube's licence ids."""
+    return value is None or (_is_int(value) and value in LICENCES)
+
+
+def known_language(value: Any) -> bool:
+    """None or one of PeerTube's language codes."""
+    return value is None or (isinstance(value, str) and value in LANGUAGES)
 
 
 def check_tags(tags: Any) -> list[str]:
@@ -140,7 +170,7 @@ def check_video_fields(values: dict[str, Any]) -> dict[str, Any]:
                     field=name,
                 )
         elif name == "privacy":
-            if not _is_int(value) or value not in {int(p) for p in Privacy}:
+            if not known_privacy(value):
                 raise BadRequest(
                     "'privacy' must be 1 (public), 2 (unlisted), 3 (private) or 4 (internal).",
                     code="invalid_field",
@@ -148,13 +178,13 @@ def check_video_fields(values: dict[str, Any]) -> dict[str, Any]:
                 )
             value = int(value)
         elif name == "category":
-            if value is not None and (not _is_int(value) or value not in CATEGORIES):
+            if not known_category(value):
                 raise BadRequest("Unknown category.", code="invalid_field", field="category")
         elif name == "licence":
-            if value is not None and (not _is_int(value) or value not in LICENCES):
+            if not known_licence(value):
                 raise BadRequest("Unknown licence.", code="invalid_field", field="licence")
         elif name == "language":
-            if value is not None and (not isinstance(value, str) or value not in LANGUAGES):
+            if not known_language(value):
                 raise BadRequest("Unknown language.", code="invalid_field", field="language")
         elif name == "tags":
             value = check_tags(value)
@@ -179,3 +209,42 @@ def check_video_fields(values: dict[str, Any]) -> dict[str, Any]:
                 raise BadRequest("'channelId' must be a channel id.", code="invalid_field", field="channelId")
         out[name] = value
     return out
+
+
+# ---------------------------------------------------------------- the same rules for request models
+#
+# A validator raises ValueError; the API layer turns it into 400 ``invalid_field`` naming the field.
+
+
+def storable_text(value: str) -> str:
+    """``value`` if a database can store it (pydantic validator: ValueError otherwise)."""
+    if "\x00" in value:
+        raise ValueError("must not contain NUL characters")
+    if not storable(value):
+        raise ValueError("must be valid Unicode text")
+    return value
+
+
+def _rule(known: Any, message: str) -> AfterValidator:
+    def check(value: Any) -> Any:
+        if not known(value):
+            raise ValueError(message)
+        return value
+
+    return AfterValidator(check)
+
+
+StorableText = Annotated[str, AfterValidator(storable_text)]
+NameField = Annotated[StorableText, Field(min_length=NAME_MIN, max_length=NAME_MAX)]
+DescriptionField = Annotated[StorableText, Field(max_length=DESCRIPTION_MAX)]
+SupportField = Annotated[StorableText, Field(max_length=SUPPORT_MAX)]
+TagField = Annotated[StorableText, Field(min_length=TAG_MIN, max_length=TAG_MAX)]
+TagsField = Annotated[list[TagField], Field(max_length=TAGS_MAX)]
+PrivacyField = Annotated[
+    int, _rule(known_privacy, "must be 1 (public), 2 (unlisted), 3 (private) or 4 (internal)")
+]
+CategoryField = Annotated[int, _rule(known_category, "unknown category id")]
+LicenceField = Annotated[int, _rule(known_licence, "unknown licence id")]
+LanguageField = Annotated[
+    StorableText, Field(max_length=LANGUAGE_MAX), _rule(known_language, "unknown language code")
+]

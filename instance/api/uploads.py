@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from aiohttp import BodyPartReader, web
+from aiohttp.http_exceptions import BadHttpMessage
 from pydantic import Field
 
 from ..errors import BadRequest, PayloadTooLarge
@@ -151,7 +152,7 @@ async def _receive_form(
                         code="fields_too_large",
                     )
                 _form_value(part.name, raw.decode(errors="replace"), fields)
-    except (ValueError, LookupError, AssertionError) as exc:
+    except (ValueError, LookupError, AssertionError, BadHttpMessage) as exc:
         raise BadRequest(f"The multipart body cannot be read: {exc}.", code="malformed_form") from None
     if filename is None:
         raise BadRequest("The upload has no 'videofile' part.", code="invalid_field", field="videofile")

@@ -13,7 +13,8 @@ from collections.abc import AsyncIterator
 from datetime import datetime
 from typing import Annotated, Literal
 
-from aiohttp import BodyPartReader, web
+from aiohttp import BodyPartReader, MultipartReader, web
+from aiohttp.http_exceptions import BadHttpMessage
 from pydantic import Field
 
 from ..errors import BadRequest
@@ -263,7 +264,7 @@ async def replace_thumbnail(request: web.Request) -> web.Response:
     if request.content_type != "multipart/form-data":
         raise BadRequest("Send the picture as multipart/form-data.", code="unsupported_content_type")
     reader = await request.multipart()
-    while (part := await reader.next()) is not None:
+    while (part := await next_part(reader)) is not None:
         if isinstance(part, BodyPartReader) and part.name == thumbnails.FIELD:
             await thumbnails.replace_thumbnail(
                 shoal_of(request), request.match_info["id"], require_user(request), _chunks(part)
@@ -271,6 +272,14 @@ async def replace_thumbnail(request: web.Request) -> web.Response:
             return no_content()
         await part.release()
     raise BadRequest("The request has no 'thumbnailfile' part.", code="invalid_field", field=thumbnails.FIELD)
+
+
+async def next_part(reader: MultipartReader) -> BodyPartReader | MultipartReader | None:
+    """The next part of a multipart body; 400 ``malformed_form`` when its headers are broken."""
+    try:
+        return await reader.next()
+    except (ValueError, LookupError, AssertionError, BadHttpMessage) as exc:
+        raise BadRequest(f"The multipart body cannot be read: {exc}.", code="malformed_form") from None
 
 
 async def _chunks(part: BodyPartReader) -> AsyncIterator[bytes]:

@@ -1,6 +1,7 @@
-"""Videos: creation, lookup by any id form, lists with PeerTube's filters, edits, hiding, deletion.
+"""Videos: creation, lookup by any id form, details, edits, hiding, deletion.
 
-Who may see what is decided in :mod:`.visibility`; this module only asks it. Functions that
+Lists are :mod:`.video_lists`, the rules of the fields :mod:`.video_fields`. Who may see what
+is decided in :mod:`.visibility`; this module only asks it. Functions that
 take a ``session`` run inside the caller's transaction (the upload pipeline, tests); the
 others open their own, so a handler calls exactly one of them.
 

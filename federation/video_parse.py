@@ -15,15 +15,13 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from instance.models import Privacy
+from instance.services.video_fields import DESCRIPTION_MAX, NAME_MAX, NAME_MIN, TAG_MAX, TAG_MIN, TAGS_MAX
 from instance.vocab import CATEGORIES, LANGUAGES, LICENCES
 
 from .ap import host_of, is_url
 from .context import PUBLIC_ALIASES
 from .videos import HLS_MEDIA_TYPE, MAGNET_MEDIA_TYPE, TORRENT_MEDIA_TYPE
 
-NAME_MIN, NAME_MAX = 3, 120
-TAG_MIN, TAG_MAX, TAGS_MAX = 2, 30, 5
-DESCRIPTION_MAX = 10_000
 VIDEO_MEDIA_TYPES = ("video/mp4", "video/webm", "video/ogg", "audio/mp4")
 _DURATION = re.compile(r"^P(?:(\d+)D)?T?(?:(\d+)H)?(?:(\d+)M)?(?:(\d+(?:\.\d+)?)S)?$")
 _INFOHASH = re.compile(r"^[0-9a-fA-F]{40}$")

@@ -166,8 +166,8 @@ async def _flush_views_on_shutdown(app: web.Application) -> None:
 
 
 def _register_chores(app: web.Application, settings: Settings) -> None:
-    from .services.files import reconcile_public_links
     from .services.p2p_stats import WRITE_EVERY, write_pending
+    from .services.public_links import reconcile_public_links
     from .services.uploads import expire_uploads
     from .services.views import flush_views
 
@@ -182,7 +182,7 @@ def _register_chores(app: web.Application, settings: Settings) -> None:
 
 
 async def _reconcile_at_start(shoal: Shoal, app: web.Application) -> None:
-    from .services.files import reconcile_public_links
+    from .services.public_links import reconcile_public_links
 
     try:
         await reconcile_public_links(shoal)

@@ -7,10 +7,10 @@ and hand it to services; nothing reaches for globals.
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import aiohttp
 from redis.asyncio import Redis
@@ -29,6 +29,8 @@ log = logging.getLogger("shoal")
 
 USER_AGENT = "Shoal/0.1.0"
 
+T = TypeVar("T")
+
 
 @dataclass
 class Shoal:
@@ -45,6 +47,19 @@ class Shoal:
     extras: dict[str, Any] = field(default_factory=dict)
     # The events this Shoal fires and the ports it calls out through (instance/extensions.py).
     ext: Surface = field(default_factory=Surface)
+
+    def state(self, name: str, make: Callable[[], T]) -> T:
+        """This Shoal's own ``name`` (a cache, a buffer), made by ``make()`` on first use.
+
+        What a module keeps between calls lives here, not in a module-level dict, so two Shoals
+        in one process (tests run several) share nothing. Name it after the module
+        (``"videos.details"``).
+        """
+        try:
+            return self.extras[name]  # type: ignore[no-any-return]
+        except KeyError:
+            made = self.extras[name] = make()
+            return made
 
     def url(self, path: str) -> str:
         """An absolute URL on this instance's public origin."""

@@ -17,9 +17,10 @@ from instance import jobs
 from instance.api import serializers
 from instance.errors import ApiError, NotFound
 from instance.models import Privacy, Role, User
-from instance.services import channels, options, p2p_stats, users, videos
+from instance.services import channels, options, p2p_stats, users, video_lists, videos
+from instance.services.registrations import list_registrations
 from instance.services.sessions import safe_next, session_csrf_token
-from instance.services.videos import VideoFilters
+from instance.services.video_lists import VideoFilters
 from instance.web.context import SESSION_TOKEN, current_user, shoal_of
 
 from . import render
@@ -129,7 +130,7 @@ async def home(request: web.Request) -> web.Response:
     if tab == "trending":
         result = await views.trending_videos(shoal, current_user(request), filters)
     else:
-        result = await videos.search_videos(shoal, current_user(request), filters)
+        result = await video_lists.search_videos(shoal, current_user(request), filters)
     return await page(
         request,
         "home.html",
@@ -373,7 +374,7 @@ async def library_page(request: web.Request) -> web.Response:
     shoal = shoal_of(request)
     number = _page_number(request)
     filters = VideoFilters(start=(number - 1) * PAGE_SIZE, count=PAGE_SIZE, sort="-createdAt")
-    result = await videos.search_videos(shoal, user, filters, owner=True)
+    result = await video_lists.search_videos(shoal, user, filters, owner=True)
     details = await users.user_details(shoal, user.id)
     return await page(
         request,
@@ -413,7 +414,7 @@ async def admin_page(request: web.Request) -> web.Response:
     total, people = await users.list_users(shoal, start=0, count=100, sort="-createdAt")
     stats = await jobs.queue_stats(shoal)
     _, failed = await jobs.list_work(shoal, "failed", start=0, count=50, kind=None, newest_first=True)
-    pending_total, pending = await users.list_registrations(shoal, start=0, count=100, sort="createdAt")
+    pending_total, pending = await list_registrations(shoal, start=0, count=100, sort="createdAt")
     return await page(
         request,
         "admin.html",

@@ -11,9 +11,9 @@ from .registry import Api
 api = Api()
 
 ROUTE_MODULES = (
-    "meta", "oauth", "users", "session", "channels", "accounts", "videos", "subscriptions", "jobs",
-    "uploads", "files", "events", "views", "comments", "ratings", "server", "search", "search_videos",
-    "abuses",
+    "meta", "oauth", "registrations", "users", "session", "channels", "accounts", "videos",
+    "subscriptions", "jobs", "uploads", "files", "events", "views", "comments", "ratings", "server",
+    "search", "search_videos", "abuses",
 )  # fmt: skip
 
 

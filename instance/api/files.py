@@ -15,15 +15,15 @@ from aiohttp import web
 
 from ..errors import Forbidden, NotFound
 from ..services.files import (
-    UUID_RE,
-    cache_remote_image,
     check_file_token,
     file_access,
     image_owner,
     make_file_token,
     token_holder,
 )
+from ..services.remote_images import cache_remote_image
 from ..services.videos import get_video_for
+from ..storage import keys
 from ..web.access import media_restricted, torrent_restricted
 from ..web.context import require_user, shoal_of
 from ..web.hotfiles import offer
@@ -33,12 +33,12 @@ from . import api
 
 REMOTE_IMAGE_RE = re.compile(r"^remote-([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})\.jpg$")
 """A rendition's torrent, ``<prefix>-<res>-hls.torrent`` (``p2p.torrents.torrent_file_name``)."""
-LAZY_KINDS = ("thumbnails", "previews", "torrents")
+LAZY_KINDS = keys.LAZY_STATIC
 """Small stored files by path: ((size, mtime_ns), bytes, ETag, Last-Modified); at most 128 MiB."""
 
 
 def _check_names(uuid: str, name: str) -> None:
-    if not UUID_RE.match(uuid) or not FILE_RE.match(name) or ".." in name:
+    if not keys.UUID_RE.match(uuid) or not FILE_RE.match(name) or ".." in name:
         raise NotFound("No such file.", code="file_not_found")
 
 
@@ -69,7 +69,7 @@ async def _serve_hls(request: web.Request, *, private_path: bool) -> web.StreamR
     else:
         cache = PLAYLIST_CACHE if name.endswith((".m3u8", ".json")) else IMMUTABLE
         offer(request, shoal, uuid)
-    return await send_stored(request, shoal, f"hls/{uuid}/{name}", cache=cache, token=token)
+    return await send_stored(request, shoal, keys.hls(uuid, name), cache=cache, token=token)
 
 
 @api.route(
@@ -124,15 +124,15 @@ async def get_lazy_static(request: web.Request) -> web.StreamResponse:
     shoal = shoal_of(request)
     remote = REMOTE_IMAGE_RE.match(name)
     restricted = False
-    if remote is not None and kind in ("thumbnails", "previews"):
+    if remote is not None and kind in (keys.THUMBNAILS, keys.PREVIEWS):
         if await cache_remote_image(shoal, kind, remote.group(1)) is None:
             raise NotFound("No such file.", code="file_not_found")
-    elif kind in ("thumbnails", "previews"):
+    elif kind in (keys.THUMBNAILS, keys.PREVIEWS):
         restricted = await media_restricted(request, shoal, await image_owner(shoal, name))
     else:
         restricted = await torrent_restricted(request, shoal, name)
     return await send_stored(
-        request, shoal, f"{kind}/{name}", cache=IMMUTABLE, token=None, restricted=restricted
+        request, shoal, keys.lazy_static(kind, name), cache=IMMUTABLE, token=None, restricted=restricted
     )
 
 
@@ -149,7 +149,7 @@ async def get_storyboard(request: web.Request) -> web.StreamResponse:
     shoal = shoal_of(request)
     restricted = await media_restricted(request, shoal, uuid)
     return await send_stored(
-        request, shoal, f"storyboards/{uuid}/{name}", cache=IMMUTABLE, token=None, restricted=restricted
+        request, shoal, keys.storyboards(uuid, name), cache=IMMUTABLE, token=None, restricted=restricted
     )
 
 

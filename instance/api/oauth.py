@@ -15,6 +15,7 @@ from pydantic import ConfigDict, Field, field_validator
 from ..auth import local_client
 from ..errors import BadRequest
 from ..services import sessions
+from ..services.video_fields import storable_text
 from ..web.context import SESSION_TOKEN, shoal_of
 from ..web.responses import json_response
 from ..web.validation import Body, Query
@@ -23,14 +24,7 @@ from .registry import BODY
 
 
 def _storable(value: Any) -> Any:
-    if isinstance(value, str):
-        if "\x00" in value:
-            raise ValueError("must not contain NUL characters")
-        try:
-            value.encode("utf-8")
-        except UnicodeEncodeError:
-            raise ValueError("must be valid Unicode text") from None
-    return value
+    return storable_text(value) if isinstance(value, str) else value
 
 
 class TextBody(Body):

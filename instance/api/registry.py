@@ -21,6 +21,7 @@ from .. import safejson
 from ..errors import (
     BadRequest,
     Forbidden,
+    NotFound,
     PayloadTooLarge,
     TooManyRequests,
     UnsupportedMediaType,
@@ -33,6 +34,10 @@ BODY = web.RequestKey("body", BaseModel)
 QUERY = web.RequestKey("query", BaseModel)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+MAX_ID = 2**31 - 1
+"""The largest id a database row has (a 32-bit signed integer column)."""
+_ID_RE = re.compile(r"^[0-9]{1,12}$")
+
 AUTH_LEVELS = ("none", "optional", "user", "moderator", "admin")
 
 
@@ -86,6 +91,17 @@ def parse_query(request: web.Request, model: type[BaseModel]) -> BaseModel:
         return model.model_validate(data)
     except ValidationError as exc:
         raise validation_problem(exc, "query") from None
+
+
+def path_id(request: web.Request, name: str = "id") -> int:
+    """A numeric id from the path: 400 naming it when it is not a number, 404 when out of range."""
+    raw = request.match_info[name]
+    if not _ID_RE.match(raw):
+        raise BadRequest(f"'{name}' must be a positive integer.", code="invalid_field", field=name)
+    value = int(raw)
+    if not 0 < value <= MAX_ID:
+        raise NotFound(f"Nothing has the id {value}.", code="not_found")
+    return value
 
 
 def _is_optional_list(annotation: Any) -> bool:

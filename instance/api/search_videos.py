@@ -18,7 +18,8 @@ from pydantic import Field
 from ..core import Shoal
 from ..models import User
 from ..services import search as search_service
-from ..services.videos import Page, get_video_for, reading
+from ..services.video_lists import Page
+from ..services.videos import get_video_for, reading
 from ..web.context import current_user, shoal_of
 from ..web.responses import json_response
 from . import api, serializers

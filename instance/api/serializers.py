@@ -23,6 +23,7 @@ from urllib.parse import quote, urlsplit
 from ..core import Shoal
 from ..models import Actor, Rendition, Video, VideoState
 from ..services.videos import ActorStats, VideoView
+from ..storage import keys
 from ..vocab import CATEGORIES, LANGUAGES, LICENCES, PRIVACIES, labelled
 from ..web.media import (
     media_url,
@@ -182,8 +183,8 @@ def video(shoal: Shoal, video: Video) -> dict[str, Any]:
         "aspectRatio": video.aspect_ratio,
         "isLocal": video.is_local,
         "isLive": False,
-        "thumbnailPath": video_image(video, video.thumbnail, "thumbnails"),
-        "previewPath": video_image(video, video.preview, "previews"),
+        "thumbnailPath": video_image(video, video.thumbnail, keys.THUMBNAILS),
+        "previewPath": video_image(video, video.preview, keys.PREVIEWS),
         "embedPath": f"/videos/embed/{video.uuid}",
         "views": video.views,
         "viewers": 0,

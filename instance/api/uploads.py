@@ -10,11 +10,12 @@ from pathlib import Path
 from typing import Any
 
 from aiohttp import BodyPartReader, web
+from aiohttp.http_exceptions import BadHttpMessage
 from pydantic import Field
 
 from ..errors import BadRequest, PayloadTooLarge
 from ..models import Video
-from ..services import thumbnails, uploads
+from ..services import direct_uploads, resumable_uploads, thumbnails, uploads
 from ..web.context import require_user, shoal_of
 from ..web.responses import json_response, no_content
 from ..web.validation import Body
@@ -154,7 +155,7 @@ async def _receive_form(
                         code="fields_too_large",
                     )
                 _form_value(part.name, raw.decode(errors="replace"), fields)
-    except (ValueError, LookupError, AssertionError) as exc:
+    except (ValueError, LookupError, AssertionError, BadHttpMessage) as exc:
         raise BadRequest(f"The multipart body cannot be read: {exc}.", code="malformed_form") from None
     if filename is None:
         raise BadRequest("The upload has no 'videofile' part.", code="invalid_field", field="videofile")
@@ -184,14 +185,14 @@ async def start_resumable(request: web.Request) -> web.Response:
             field="X-Upload-Content-Length",
         )
     content_type = request.headers.get("X-Upload-Content-Type", "application/octet-stream")
-    upload, created = await uploads.start_resumable(shoal, user, attrs, int(raw_size), content_type)
+    upload, created = await resumable_uploads.start_resumable(shoal, user, attrs, int(raw_size), content_type)
     headers = {
         "Location": f"{RESUMABLE}?upload_id={upload.id}",
         "X-Upload-Expires": upload.expires_at.isoformat(),
     }
     if created:
         return json_response({"uploadId": upload.id}, status=201, headers=headers)
-    headers.update(uploads.range_header(uploads.resumable_offset(shoal, upload)))
+    headers.update(resumable_uploads.range_header(resumable_uploads.resumable_offset(shoal, upload)))
     return json_response({"uploadId": upload.id}, status=200, headers=headers)
 
 
@@ -228,13 +229,15 @@ async def put_resumable(request: web.Request) -> web.Response:
         )
     start, end, total = match.groups()
     if start is None:
-        result = await uploads.resumable_status(shoal, user, upload_id)
+        result = await resumable_uploads.resumable_status(shoal, user, upload_id)
     else:
         chunks = request.content.iter_chunked(uploads.CHUNK)
-        result = await uploads.append_chunk(shoal, user, upload_id, int(start), int(end), int(total), chunks)
+        result = await resumable_uploads.append_chunk(
+            shoal, user, upload_id, int(start), int(end), int(total), chunks
+        )
     if isinstance(result, Video):
         return json_response(video_ref(result))
-    return web.Response(status=308, headers=uploads.range_header(result))
+    return web.Response(status=308, headers=resumable_uploads.range_header(result))
 
 
 @api.route("DELETE", RESUMABLE, summary="Cancel a resumable upload", auth="user", tags=("uploads",))
@@ -250,12 +253,12 @@ class DirectStart(uploads.VideoAttributes):
 
 
 class DirectPart(Body):
-    part_number: int = Field(ge=1, le=uploads.S3_MAX_PARTS)
+    part_number: int = Field(ge=1, le=direct_uploads.S3_MAX_PARTS)
     etag: str = Field(min_length=1, max_length=200)
 
 
 class DirectComplete(Body):
-    parts: list[DirectPart] = Field(min_length=1, max_length=uploads.S3_MAX_PARTS)
+    parts: list[DirectPart] = Field(min_length=1, max_length=direct_uploads.S3_MAX_PARTS)
 
 
 @api.route(
@@ -273,7 +276,7 @@ async def start_direct(request: web.Request) -> web.Response:
     shoal = shoal_of(request)
     body: DirectStart = request[BODY]
     attrs = uploads.VideoAttributes.model_validate(body.model_dump(exclude={"size", "content_type"}))
-    upload, parts = await uploads.start_direct(
+    upload, parts = await direct_uploads.start_direct(
         shoal, require_user(request), attrs, body.size, body.content_type
     )
     return json_response(
@@ -293,7 +296,7 @@ async def start_direct(request: web.Request) -> web.Response:
 async def complete_direct(request: web.Request) -> web.Response:
     """The server completes the multipart upload, checks the object's size and starts processing."""
     body: DirectComplete = request[BODY]
-    video = await uploads.complete_direct(
+    video = await direct_uploads.complete_direct(
         shoal_of(request),
         require_user(request),
         request.match_info["upload_id"],

@@ -13,32 +13,33 @@ from collections.abc import AsyncIterator
 from datetime import datetime
 from typing import Annotated, Literal
 
-from aiohttp import BodyPartReader, web
-from pydantic import AfterValidator, Field
+from aiohttp import BodyPartReader, MultipartReader, web
+from aiohttp.http_exceptions import BadHttpMessage
+from pydantic import Field
 
 from ..errors import BadRequest
 from ..services import thumbnails
 from ..services import videos as video_service
-from ..services.videos import MAX_DB_INT, VIDEO_SORTS, VideoFilters
+from ..services.video_fields import (
+    MAX_DB_INT,
+    CategoryField,
+    DescriptionField,
+    LanguageField,
+    LicenceField,
+    NameField,
+    PrivacyField,
+    StorableText,
+    SupportField,
+    TagsField,
+)
+from ..services.video_lists import VIDEO_SORTS, Page, VideoFilters, search_videos
 from ..web.context import current_user, require_user, shoal_of
 from ..web.responses import json_response, no_content
 from ..web.validation import Body, Query
 from . import api, serializers
 from .registry import BODY, QUERY
 
-
-def _storable(value: str) -> str:
-    """Refuse text a database cannot store (NUL, lone surrogates): 400, not 500."""
-    if "\x00" in value:
-        raise ValueError("must not contain NUL characters")
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:
-        raise ValueError("must be valid Unicode text") from None
-    return value
-
-
-Text = Annotated[str, AfterValidator(_storable)]
+Text = StorableText
 DbInt = Annotated[int, Field(ge=0, le=MAX_DB_INT)]
 NO_CONTENT = {"204": {"description": "Done"}}
 
@@ -85,14 +86,14 @@ class MyVideosQuery(VideoListQuery):
 class VideoUpdate(Body):
     """PeerTube's video update; only the fields sent are changed."""
 
-    name: Text | None = Field(None, min_length=3, max_length=120)
-    description: Annotated[Text, Field(max_length=10_000)] | None = None
-    support: Annotated[Text, Field(max_length=1000)] | None = None
-    privacy: int | None = Field(None, ge=1, le=4)
-    category: int | None = Field(None, ge=0, le=MAX_DB_INT)
-    licence: int | None = Field(None, ge=0, le=MAX_DB_INT)
-    language: Annotated[Text, Field(max_length=16)] | None = None
-    tags: list[Annotated[Text, Field(min_length=2, max_length=30)]] | None = Field(None, max_length=5)
+    name: NameField | None = None
+    description: DescriptionField | None = None
+    support: SupportField | None = None
+    privacy: PrivacyField | None = None
+    category: CategoryField | None = None
+    licence: LicenceField | None = None
+    language: LanguageField | None = None
+    tags: TagsField | None = None
     nsfw: bool | None = None
     comments_enabled: bool | None = None
     comments_policy: int | None = Field(None, ge=1, le=2)
@@ -109,7 +110,7 @@ class BlacklistBody(Body):
     unfederate: bool | None = None
 
 
-def video_page(request: web.Request, page: video_service.Page) -> web.Response:
+def video_page(request: web.Request, page: Page) -> web.Response:
     """A list of videos in PeerTube's envelope."""
     shoal = shoal_of(request)
     body = page.memo.get("json")
@@ -123,7 +124,7 @@ def video_page(request: web.Request, page: video_service.Page) -> web.Response:
 async def list_videos(request: web.Request) -> web.Response:
     """Published videos the caller may list; unlisted and private ones never appear unless a
     moderator asks with ``privacyOneOf``."""
-    page = await video_service.search_videos(
+    page = await search_videos(
         shoal_of(request), current_user(request), request[QUERY].filters()
     )
     return video_page(request, page)
@@ -139,7 +140,7 @@ async def list_videos(request: web.Request) -> web.Response:
 )
 async def list_my_videos(request: web.Request) -> web.Response:
     """Every video of the caller's channels, in every state and privacy, with ``state`` and ``progress``."""
-    page = await video_service.search_videos(
+    page = await search_videos(
         shoal_of(request), current_user(request), request[QUERY].filters(), owner=True
     )
     return video_page(request, page)
@@ -256,7 +257,7 @@ async def replace_thumbnail(request: web.Request) -> web.Response:
     if request.content_type != "multipart/form-data":
         raise BadRequest("Send the picture as multipart/form-data.", code="unsupported_content_type")
     reader = await request.multipart()
-    while (part := await reader.next()) is not None:
+    while (part := await next_part(reader)) is not None:
         if isinstance(part, BodyPartReader) and part.name == thumbnails.FIELD:
             await thumbnails.replace_thumbnail(
                 shoal_of(request), request.match_info["id"], require_user(request), _chunks(part)
@@ -264,6 +265,14 @@ async def replace_thumbnail(request: web.Request) -> web.Response:
             return no_content()
         await part.release()
     raise BadRequest("The request has no 'thumbnailfile' part.", code="invalid_field", field=thumbnails.FIELD)
+
+
+async def next_part(reader: MultipartReader) -> BodyPartReader | MultipartReader | None:
+    """The next part of a multipart body; 400 ``malformed_form`` when its headers are broken."""
+    try:
+        return await reader.next()
+    except (ValueError, LookupError, AssertionError, BadHttpMessage) as exc:
+        raise BadRequest(f"The multipart body cannot be read: {exc}.", code="malformed_form") from None
 
 
 async def _chunks(part: BodyPartReader) -> AsyncIterator[bytes]:

@@ -19,7 +19,8 @@ from sqlalchemy.orm import joinedload
 from ..core import Shoal
 from ..errors import BadRequest, NotFound
 from ..models import AbuseReport, Actor, ActorKind, Comment, User, Video
-from .videos import get_video_for, storable
+from .video_fields import storable
+from .videos import get_video_for
 
 log = logging.getLogger("shoal.abuses")
 

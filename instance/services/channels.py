@@ -20,18 +20,11 @@ from ..core import Shoal
 from ..errors import BadRequest, Conflict, Forbidden, NotFound
 from ..models import Actor, ActorKind, Rendition, User, Video
 from .actors import check_channel_name, new_local_actor
-from .files import access_changed, drop_public_link
-from .videos import (
-    ActorStats,
-    Page,
-    VideoFilters,
-    actor_stats,
-    list_videos,
-    purge_files,
-    reading,
-    storable,
-    stored_files,
-)
+from .files import access_changed
+from .public_links import drop_public_link
+from .video_fields import storable
+from .video_lists import Page, VideoFilters, list_videos
+from .videos import ActorStats, actor_stats, purge_files, reading, stored_files
 from .visibility import Viewer, owned_channel_ids
 
 MAX_CHANNELS_PER_USER = 20

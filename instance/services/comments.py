@@ -22,7 +22,8 @@ from sqlalchemy.orm import joinedload
 from ..core import Shoal
 from ..errors import BadRequest, Forbidden, NotFound
 from ..models import Actor, Comment, User, Video, utcnow
-from .videos import get_video_for, reading, storable
+from .video_fields import storable
+from .videos import get_video_for, reading
 from .visibility import Viewer, owns_video
 
 log = logging.getLogger("shoal.comments")

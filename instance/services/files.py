@@ -10,40 +10,37 @@ now, so a token stops working once the video becomes private or its holder is bl
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import hashlib
 import hmac
 import logging
-import os
 import re
-import secrets
-import shutil
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
 
 from sqlalchemy import select
 
 from .. import pubsub
 from ..core import Shoal
 from ..models import Actor, Privacy, User, UserState, Video, VideoState
-from .visibility import Viewer, can_see
+from ..readcache import Entry, ReadCache
+from ..storage import keys
+from .public_links import sync_public_link
+from .visibility import TOKEN_PRIVACIES, Viewer, can_see
 
 log = logging.getLogger("shoal.files")
 
 CACHE_SECONDS = 5.0
-UUID_RE = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
-TOKEN_PRIVACIES = (Privacy.PRIVATE, Privacy.INTERNAL)
-"""Privacies whose files need a videoFileToken (as do a hidden video's)."""
-_cache: dict[tuple[int, str], tuple[float, FileAccess | None]] = {}
-_reading: dict[tuple[int, str], asyncio.Task[FileAccess | None]] = {}
-"""Database reads under way, by video: concurrent misses share one."""
-_epoch = [0]
-"""Counts :func:`forget` calls: a read that saw it change started before a change and is not cached."""
-_holders: dict[tuple[int, int], tuple[float, Viewer | None]] = {}
-"""Token holders by user id: who they are now (None once blocked, pending or gone)."""
+
+
+def _access_cache(shoal: Shoal) -> ReadCache[str, FileAccess | None]:
+    """Access rules by video UUID."""
+    return shoal.state("files.access", ReadCache)
+
+
+def _holder_cache(shoal: Shoal) -> ReadCache[int, Viewer | None]:
+    """Token holders by user id: who they are now (None once blocked, pending or gone)."""
+    return shoal.state("files.holders", ReadCache)
 
 
 @dataclass(frozen=True)
@@ -103,24 +100,20 @@ def check_file_token(secret: bytes, video_uuid: str, token: str | None) -> int |
 async def token_holder(shoal: Shoal, user_id: int) -> Viewer | None:
     """The viewer a file token was made for, or None when they may no longer use it (blocked,
     not active, deleted). Cached :data:`CACHE_SECONDS`; :func:`forget_holder` drops it."""
-    key = (id(shoal), user_id)
-    hit = _holders.get(key)
-    if hit is not None and hit[0] > time.monotonic():
-        return hit[1]
+    return await _holder_cache(shoal).get(user_id, lambda: _read_holder(shoal, user_id), ttl=CACHE_SECONDS)
+
+
+async def _read_holder(shoal: Shoal, user_id: int) -> Viewer | None:
     async with shoal.db.read() as session:
         user = await session.get(User, user_id) if user_id <= 2**31 - 1 else None
-        viewer = None
         if user is not None and not user.blocked and user.state == UserState.ACTIVE:
-            viewer = Viewer.of(user)
-    if len(_holders) > 10_000:
-        _holders.clear()
-    _holders[key] = (time.monotonic() + CACHE_SECONDS, viewer)
-    return viewer
+            return Viewer.of(user)
+    return None
 
 
 def forget_holder(shoal: Shoal, user_id: int) -> None:
     """Drop a cached token holder after a change to the user (block, role, deletion)."""
-    _holders.pop((id(shoal), user_id), None)
+    _holder_cache(shoal).forget(user_id)
 
 
 async def holder_changed(shoal: Shoal, user_id: int) -> None:
@@ -136,54 +129,37 @@ async def file_access(shoal: Shoal, video_uuid: str) -> FileAccess | None:
     Requests that miss the cache together share one database read; a read that a privacy change
     (:func:`forget`) overtook answers its callers but is not cached.
     """
-    key = (id(shoal), video_uuid)
-    hit = _cache.get(key)
-    if hit is not None and hit[0] > time.monotonic():
-        return hit[1]
-    task = _reading.get(key)
-    if task is None:
-        task = _reading[key] = asyncio.create_task(_decide(shoal, video_uuid, key))
-    # shielded: a caller that goes away does not cancel the read the others wait for
-    return await asyncio.shield(task)
+    return await _access_cache(shoal).get(video_uuid, lambda: _decide(shoal, video_uuid), ttl=CACHE_SECONDS)
 
 
-async def _decide(shoal: Shoal, video_uuid: str, key: tuple[int, str]) -> FileAccess | None:
-    epoch = _epoch[0]
-    try:
-        async with shoal.db.read() as session:
-            row = (
-                await session.execute(
-                    select(
-                        Video.id, Video.privacy, Video.hidden, Video.state, Video.remote_url, Actor.owner_id
-                    )
-                    .join(Actor, Actor.id == Video.channel_id)
-                    .where(Video.uuid == video_uuid)
-                )
-            ).first()
-    finally:
-        if _reading.get(key) is asyncio.current_task():
-            del _reading[key]
-    access = None
-    if row is not None and row.remote_url is None:
-        access = FileAccess(
-            video_id=row.id,
-            uuid=video_uuid,
-            needs_token=row.privacy in TOKEN_PRIVACIES or row.hidden,
-            published=row.state == VideoState.PUBLISHED,
-            privacy=row.privacy,
-            hidden=row.hidden,
-            owner_account_id=row.owner_id,
-        )
-    if epoch == _epoch[0]:
-        if len(_cache) > 10_000:
-            _cache.clear()
-        _cache[key] = (time.monotonic() + CACHE_SECONDS, access)
-    return access
+async def _decide(shoal: Shoal, video_uuid: str) -> FileAccess | None:
+    async with shoal.db.read() as session:
+        row = (
+            await session.execute(
+                select(Video.id, Video.privacy, Video.hidden, Video.state, Video.remote_url, Actor.owner_id)
+                .join(Actor, Actor.id == Video.channel_id)
+                .where(Video.uuid == video_uuid)
+            )
+        ).first()
+    if row is None or row.remote_url is not None:
+        return None
+    return FileAccess(
+        video_id=row.id,
+        uuid=video_uuid,
+        needs_token=row.privacy in TOKEN_PRIVACIES or row.hidden,
+        published=row.state == VideoState.PUBLISHED,
+        privacy=row.privacy,
+        hidden=row.hidden,
+        owner_account_id=row.owner_id,
+    )
 
 
 _IMAGE_STEM_RE = re.compile(r"^[0-9a-f-]{1,64}$")
-_image_owners: dict[tuple[int, str], tuple[float, str | None]] = {}
-"""Local videos' UUIDs by image file name (a name never changes owner; a miss is kept briefly)."""
+
+
+def _image_cache(shoal: Shoal) -> ReadCache[str, str | None]:
+    """Local videos' UUIDs by image file name (a name never changes owner; a miss is kept briefly)."""
+    return shoal.state("files.image_owners", lambda: ReadCache(max_entries=50_000))
 
 
 async def image_owner(shoal: Shoal, name: str) -> str | None:
@@ -192,28 +168,29 @@ async def image_owner(shoal: Shoal, name: str) -> str | None:
     stem = name.removesuffix(".jpg")
     if stem == name or not _IMAGE_STEM_RE.match(stem):
         return None
-    key = (id(shoal), stem)
-    hit = _image_owners.get(key)
-    if hit is not None and hit[0] > time.monotonic():
-        return hit[1]
+    return await _image_cache(shoal).get(stem, lambda: _read_image_owner(shoal, stem), ttl=_image_ttl)
+
+
+def _image_ttl(found: str | None) -> float:
+    return float("inf") if found else CACHE_SECONDS
+
+
+async def _read_image_owner(shoal: Shoal, stem: str) -> str | None:
     local = Video.remote_url.is_(None)
     async with shoal.db.read() as session:
         found = await session.scalar(select(Video.uuid).where(Video.storage_prefix == stem, local))
-        if found is None and UUID_RE.match(stem):
+        if found is None and keys.UUID_RE.match(stem):
             found = await session.scalar(select(Video.uuid).where(Video.uuid == stem, local))
-    if len(_image_owners) > 50_000:
-        _image_owners.clear()
-    _image_owners[key] = (float("inf") if found else time.monotonic() + CACHE_SECONDS, found)
     return found
 
 
-def access_decision(shoal: Shoal, video_uuid: str) -> tuple[float, FileAccess | None] | None:
+def access_decision(shoal: Shoal, video_uuid: str) -> Entry[FileAccess | None] | None:
     """The cached decision for a video as it stands: (expiry, access), or None when none is cached.
 
     A new decision is a new tuple: callers that kept one compare by identity to learn that it was
     replaced or forgotten.
     """
-    return _cache.get((id(shoal), video_uuid))
+    return _access_cache(shoal).entry(video_uuid)
 
 
 _LISTENERS = "files.access_listeners"
@@ -229,10 +206,7 @@ def on_access_change(shoal: Shoal, listener: Callable[[str], None]) -> None:
 def forget(shoal: Shoal, video_uuid: str) -> None:
     """Drop the cached rule after a privacy change or deletion (reads in flight are not cached),
     and tell the :func:`on_access_change` listeners."""
-    key = (id(shoal), video_uuid)
-    _cache.pop(key, None)
-    _reading.pop(key, None)
-    _epoch[0] += 1
+    _access_cache(shoal).forget(video_uuid)
     for listener in shoal.extras.get(_LISTENERS, ()):
         try:
             listener(video_uuid)
@@ -287,145 +261,6 @@ async def follow_access_changes(shoal: Shoal) -> asyncio.Task[None]:
     return await pubsub.follow(shoal.redis, _access_channel(shoal), changed, name="follow_access_changes")
 
 
-# ---------------------------------------------------------------- public links for nginx
-#
-# With local storage, ``<root>/public-hls/<uuid>`` is a symlink to ``../hls/<uuid>`` for exactly
-# the videos whose HLS files anyone may read (the rule of ``file_access``: no token needed and
-# published, local). deploy/nginx/shoal.conf sends files found through a link straight from the
-# disk and passes everything else to Shoal, so a missing link only costs a trip through Shoal:
-# links are removed before or right after the change that closes a video, and the periodic
-# ``reconcile_public_links`` repairs whatever a crash in between left behind.
-
-PUBLIC_HLS = "public-hls"
-_LINK_TEMP = ".link-"
-# A temporary link older than this is a crashed writer's leftover (a writer renames it at once).
-STALE_TEMP_SECONDS = 60.0
-
-
-def public_links_dir(shoal: Shoal) -> Path | None:
-    """The folder of public links, or None when the storage is not on this machine (S3)."""
-    return shoal.storage.local_path(PUBLIC_HLS)
-
-
-def _public_rule() -> tuple[Any, ...]:
-    return (
-        Video.remote_url.is_(None),
-        Video.state == VideoState.PUBLISHED,
-        Video.hidden.is_(False),
-        Video.privacy.not_in(TOKEN_PRIVACIES),
-    )
-
-
-async def _is_public(shoal: Shoal, video_uuid: str) -> bool:
-    async with shoal.db.read() as session:
-        found = await session.scalar(select(Video.id).where(Video.uuid == video_uuid, *_public_rule()))
-    return found is not None
-
-
-async def _public_uuids(shoal: Shoal) -> set[str]:
-    async with shoal.db.read() as session:
-        return set(await session.scalars(select(Video.uuid).where(*_public_rule())))
-
-
-def _link_target(video_uuid: str) -> str:
-    # Relative, so the links stay right wherever the storage folder is mounted.
-    return f"../hls/{video_uuid}"
-
-
-def _place_link(folder: Path, video_uuid: str) -> bool:
-    """Create or fix the link atomically (a temporary name renamed over it); False if it was right."""
-    link = folder / video_uuid
-    target = _link_target(video_uuid)
-    with contextlib.suppress(OSError):
-        if os.readlink(link) == target:
-            return False
-    folder.mkdir(parents=True, exist_ok=True)
-    temp = folder / f"{_LINK_TEMP}{video_uuid}-{secrets.token_hex(4)}"
-    os.symlink(target, temp)
-    try:
-        os.replace(temp, link)
-    except IsADirectoryError:
-        # A real directory under a video's name (never made by Shoal): replace it too.
-        _remove_entry(folder, video_uuid)
-        os.replace(temp, link)
-    finally:
-        if temp.is_symlink():
-            temp.unlink(missing_ok=True)
-    return True
-
-
-def _remove_entry(folder: Path, name: str) -> bool:
-    """Remove a link (or anything else) under ``folder`` without following it; False if absent."""
-    path = folder / name
-    try:
-        path.unlink()
-    except FileNotFoundError:
-        return False
-    except IsADirectoryError:
-        shutil.rmtree(path, ignore_errors=True)
-    except PermissionError:
-        # POSIX lets unlink() answer EPERM for a directory (Linux says EISDIR).
-        if not path.is_dir() or path.is_symlink():
-            raise
-        shutil.rmtree(path, ignore_errors=True)
-    return True
-
-
-def _scan(folder: Path) -> tuple[set[str], list[str]]:
-    """Well-formed links (uuid name → ``../hls/<uuid>``) and everything else worth removing."""
-    links: set[str] = set()
-    junk: list[str] = []
-    try:
-        entries = list(os.scandir(folder))
-    except FileNotFoundError:
-        return links, junk
-    now = time.time()
-    for entry in entries:
-        name = entry.name
-        if name.startswith(_LINK_TEMP):
-            try:
-                young = now - entry.stat(follow_symlinks=False).st_mtime < STALE_TEMP_SECONDS
-            except FileNotFoundError:
-                continue
-            if not young:
-                junk.append(name)
-            continue
-        try:
-            well_formed = (
-                UUID_RE.match(name) is not None
-                and entry.is_symlink()
-                and os.readlink(entry.path) == _link_target(name)
-            )
-        except FileNotFoundError:
-            continue
-        if well_formed:
-            links.add(name)
-        else:
-            junk.append(name)
-    return links, junk
-
-
-async def sync_public_link(shoal: Shoal, video_uuid: str) -> None:
-    """Make the video's public link match the database: present exactly when its files are public.
-
-    Call it after the transaction that changed the video commits. A link is checked against
-    the database again once placed, so a concurrent change that closed the video (and whose
-    own call ran before the link appeared) cannot leave it behind. Failures are logged: the
-    change is committed, and the periodic reconcile tries again.
-    """
-    folder = public_links_dir(shoal)
-    if folder is None or not UUID_RE.match(video_uuid):
-        return
-    try:
-        if await _is_public(shoal, video_uuid):
-            await asyncio.to_thread(_place_link, folder, video_uuid)
-            if await _is_public(shoal, video_uuid):
-                return
-        await asyncio.to_thread(_remove_entry, folder, video_uuid)
-    except OSError:
-        log.exception("could not update the public link of video %s", video_uuid)
-
-
 async def access_changed(shoal: Shoal, video_uuid: str) -> None:
     """After the commit of a change to who may read a video's files (privacy, hiding, state,
     deletion): drop the cached access rule and its kept answers, here and in the other
@@ -433,104 +268,3 @@ async def access_changed(shoal: Shoal, video_uuid: str) -> None:
     forget(shoal, video_uuid)
     await _announce_change(shoal, video_uuid)
     await sync_public_link(shoal, video_uuid)
-
-
-async def drop_public_link(shoal: Shoal, video_uuid: str) -> None:
-    """Remove the video's public link now, before a change that may close it commits.
-
-    Until :func:`sync_public_link` runs after the commit, its files go through Shoal, which
-    answers from the database: a crash in between leaves the video closed, never open.
-    """
-    folder = public_links_dir(shoal)
-    if folder is None or not UUID_RE.match(video_uuid):
-        return
-    try:
-        await asyncio.to_thread(_remove_entry, folder, video_uuid)
-    except OSError:
-        log.exception("could not remove the public link of video %s", video_uuid)
-
-
-@dataclass(frozen=True)
-class LinkRepair:
-    """What one :func:`reconcile_public_links` pass changed."""
-
-    added: int = 0
-    removed: int = 0
-    junk: int = 0
-
-
-async def reconcile_public_links(shoal: Shoal) -> LinkRepair:
-    """Chore: add the missing public links, remove the extra ones and anything else in the folder.
-
-    Safe to run in several processes at once: a link another process just added or removed
-    is no error. Links it adds are checked against the database again afterwards (see
-    :func:`sync_public_link`). Does nothing without local storage.
-    """
-    folder = public_links_dir(shoal)
-    if folder is None:
-        return LinkRepair()
-    # The folder first, the database second: a link seen here and missing from the newer
-    # list belongs to a video closed since, never to one opened since.
-    links, junk = await asyncio.to_thread(_scan, folder)
-    public = await _public_uuids(shoal)
-
-    def repair() -> tuple[list[str], int, int]:
-        junk_removed = sum(_remove_entry(folder, name) for name in junk)
-        removed = sum(_remove_entry(folder, name) for name in links - public)
-        added = [name for name in sorted(public - links) if _place_link(folder, name)]
-        return added, removed, junk_removed
-
-    added, removed, junk_removed = await asyncio.to_thread(repair)
-    if added:
-        still = await _public_uuids(shoal)
-        closed = [name for name in added if name not in still]
-        if closed:
-            await asyncio.to_thread(lambda: [_remove_entry(folder, name) for name in closed])
-    result = LinkRepair(added=len(added), removed=removed, junk=junk_removed)
-    if added or removed or junk_removed:
-        log.info(
-            "public links: %d added, %d removed, %d other entries removed", len(added), removed, junk_removed
-        )
-    return result
-
-
-# A remote image's bytes come through the ``fetch_remote_image`` port (federation's guarded
-# client), so the core never opens arbitrary URLs itself.
-REMOTE_IMAGE_LIMIT = 5 * 1024 * 1024
-IMAGE_MAGIC = (b"\xff\xd8\xff", b"\x89PNG\r\n\x1a\n", b"RIFF")
-
-
-def remote_image_key(folder: str, video_uuid: str) -> str:
-    """Where the local copy of a remote video's thumbnail or preview is kept."""
-    return f"{folder}/remote-{video_uuid}.jpg"
-
-
-async def cache_remote_image(shoal: Shoal, folder: str, video_uuid: str) -> str | None:
-    """Copy a remote video's thumbnail (or preview) into storage on first use; returns its key.
-
-    Players and pages load images from this instance only (and our CSP says so), so remote
-    images are fetched once through the federation client (SSRF guard, size limit) and kept.
-    """
-    key = remote_image_key(folder, video_uuid)
-    if await shoal.storage.exists(key):
-        return key
-    fetch = shoal.ext.fetch_remote_image
-    if fetch is None:
-        return None
-    column = Video.thumbnail if folder == "thumbnails" else Video.preview
-    async with shoal.db.read() as session:
-        row = (
-            await session.execute(select(column, Video.remote_url).where(Video.uuid == video_uuid))
-        ).first()
-    if row is None or row.remote_url is None or not row[0] or "://" not in row[0]:
-        return None
-    try:
-        data = await fetch(shoal, row[0], REMOTE_IMAGE_LIMIT)
-    except Exception as exc:
-        log.info("remote image %s for %s not fetched: %s", row[0], video_uuid, exc)
-        return None
-    if not data.startswith(IMAGE_MAGIC):
-        log.info("remote image %s for %s is not an image", row[0], video_uuid)
-        return None
-    await shoal.storage.put_bytes(key, data, "image/jpeg")
-    return key

@@ -12,7 +12,6 @@ Reports are not authenticated (anonymous viewers send them too), so each is capp
 from __future__ import annotations
 
 import time
-import weakref
 from dataclasses import dataclass
 from typing import Any
 
@@ -36,16 +35,9 @@ class _Pending:
     written_at: float = float("-inf")
 
 
-# One buffer per Shoal object (a test process runs several), dropped with it.
-_pending: dict[int, _Pending] = {}
-
-
 def _buffer(shoal: Shoal) -> _Pending:
-    pending = _pending.get(id(shoal))
-    if pending is None:
-        pending = _pending[id(shoal)] = _Pending()
-        weakref.finalize(shoal, _pending.pop, id(shoal), None)
-    return pending
+    """This Shoal's buffer (a test process runs several)."""
+    return shoal.state("p2p_stats.pending", _Pending)
 
 
 async def add_bytes(shoal: Shoal, http_bytes: int, peer_bytes: int) -> None:

@@ -25,6 +25,7 @@ from ..core import Shoal
 from ..jobs import PermanentFailure
 from ..models import Rendition, Video, VideoState, WorkItem, utcnow
 from ..models.video import VIDEO_STATES
+from ..storage import keys
 from .files import access_changed
 
 if TYPE_CHECKING:
@@ -91,7 +92,7 @@ class _Progress:
 
 
 def hls_key(video: Video, name: str) -> str:
-    return f"hls/{video.uuid}/{name}"
+    return keys.hls(video.uuid, name)
 
 
 async def handle_process_video(shoal: Shoal, item: WorkItem) -> None:
@@ -228,23 +229,22 @@ async def _publish(
             key = hls_key(video, path.name)
             await storage.put_file(key, path)
             published.add(key)
-    for key in await storage.list(f"hls/{video.uuid}"):
+    for key in await storage.list(keys.hls(video.uuid)):
         if key not in published:
             await storage.delete(key)
     # A thumbnail the uploader chose (``instance.services.thumbnails``) stays.
     async with shoal.db.read() as session:
         custom = await session.scalar(select(Video.custom_thumbnail).where(Video.id == video.id))
     if not custom:
-        await storage.put_file(f"thumbnails/{prefix}.jpg", images / f"{prefix}-thumbnail.jpg")
-        await storage.put_file(f"previews/{prefix}.jpg", images / f"{prefix}-preview.jpg")
+        await storage.put_file(keys.thumbnail(prefix), images / f"{prefix}-thumbnail.jpg")
+        await storage.put_file(keys.preview(prefix), images / f"{prefix}-preview.jpg")
     storyboard_info = None
     if storyboard is not None:
-        folder = f"storyboards/{video.uuid}"
         for name in storyboard.files:
-            await storage.put_file(f"{folder}/{name}", images / name)
+            await storage.put_file(keys.storyboards(video.uuid, name), images / name)
         storyboard_info = {
-            "key": f"{folder}/{storyboard.vtt}",
-            "sprites": [f"{folder}/{name}" for name in storyboard.sprites],
+            "key": keys.storyboards(video.uuid, storyboard.vtt),
+            "sprites": [keys.storyboards(video.uuid, name) for name in storyboard.sprites],
             "tileWidth": storyboard.tile_width,
             "tileHeight": storyboard.tile_height,
             "columns": storyboard.columns,
@@ -276,8 +276,8 @@ async def _publish(
         current.master_playlist = result.master_playlist
         current.segments_sha256 = manifest_name
         if not current.custom_thumbnail:
-            current.thumbnail = f"thumbnails/{prefix}.jpg"
-            current.preview = f"previews/{prefix}.jpg"
+            current.thumbnail = keys.thumbnail(prefix)
+            current.preview = keys.preview(prefix)
         current.storyboard = storyboard_info
         current.state = VideoState.PUBLISHED
         current.state_changed_at = utcnow()
@@ -298,11 +298,11 @@ async def _publish(
 async def fail_video(shoal: Shoal, video: Video, code: str, reason: str) -> None:
     """Mark the video failed with its reason and remove every file it had."""
     storage = shoal.storage
-    await storage.delete_prefix(f"hls/{video.uuid}")
+    await storage.delete_prefix(keys.hls(video.uuid))
     prefix = video.storage_prefix or video.uuid
-    for key in (f"thumbnails/{prefix}.jpg", f"previews/{prefix}.jpg"):
+    for key in (keys.thumbnail(prefix), keys.preview(prefix)):
         await storage.delete(key)
-    await storage.delete_prefix(f"storyboards/{video.uuid}")
+    await storage.delete_prefix(keys.storyboards(video.uuid))
     shutil.rmtree(work_dir(shoal, video.uuid), ignore_errors=True)
     async with shoal.db.write() as session:
         current = await session.get(Video, video.id)

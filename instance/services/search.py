@@ -21,7 +21,8 @@ from sqlalchemy.orm import joinedload
 
 from ..core import Shoal
 from ..models import Actor, User, Video
-from .videos import Page, reading
+from .video_lists import Page
+from .videos import reading
 from .visibility import Viewer, listing_clause, nsfw_clause
 
 MAX_WORDS = 8

@@ -29,7 +29,8 @@ from .channels import (
     page_of_actors,
     parse_handle,
 )
-from .videos import Page, VideoFilters, list_videos, reading
+from .video_lists import Page, VideoFilters, list_videos
+from .videos import reading
 
 MAX_EXIST_URIS = 100
 

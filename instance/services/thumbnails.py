@@ -31,6 +31,7 @@ from ..children import child_argv
 from ..core import Shoal
 from ..errors import BadRequest, Forbidden
 from ..models import User, Video, utcnow
+from ..storage import keys
 from .uploads import uploads_dir
 from .videos import get_video_for
 from .visibility import Viewer, can_manage_video
@@ -178,11 +179,11 @@ async def apply(shoal: Shoal, video_id: int, prepared: Prepared) -> None:
         # Mark first: processing finishing meanwhile then leaves the keys alone.
         video.custom_thumbnail = True
         prefix = video.storage_prefix or video.uuid
-        video.thumbnail = f"thumbnails/{prefix}.jpg"
-        video.preview = f"previews/{prefix}.jpg"
+        video.thumbnail = keys.thumbnail(prefix)
+        video.preview = keys.preview(prefix)
         video.updated_at = utcnow()
-    await shoal.storage.put_file(f"thumbnails/{prefix}.jpg", prepared.thumbnail)
-    await shoal.storage.put_file(f"previews/{prefix}.jpg", prepared.preview)
+    await shoal.storage.put_file(keys.thumbnail(prefix), prepared.thumbnail)
+    await shoal.storage.put_file(keys.preview(prefix), prepared.preview)
 
 
 async def replace_thumbnail(

@@ -1,9 +1,10 @@
-"""Uploads: multipart, resumable (PeerTube's protocol) and direct to S3 with presigned parts.
+"""Uploads: what every kind shares (attributes, quota, creating the video, expiry) and multipart.
 
-Bytes never pass through memory whole: multipart and resumable uploads stream to a file
-under ``<data dir>/uploads``; direct uploads go from the client to the bucket. Once all
-bytes are there, the original is put in storage under ``originals/<uuid>/`` and the video
-row and its processing work row are written in one transaction.
+Bytes never pass through memory whole: multipart and resumable uploads
+(:mod:`.resumable_uploads`) stream to a file under ``<data dir>/uploads``; direct uploads
+(:mod:`.direct_uploads`) go from the client to the bucket. Once all bytes are there, the
+original is put in storage under ``originals/<uuid>/`` and the video row and its processing
+work row are written in one transaction (:func:`create_uploaded_video`).
 """
 
 from __future__ import annotations
@@ -11,33 +12,39 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import math
-import os
 import re
 import secrets
 import shutil
 import uuid as uuid_lib
 from collections.abc import AsyncIterator
-from datetime import datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from pydantic import Field, ValidationError, field_validator
-from sqlalchemy import func, or_, select, update
+from pydantic import Field, ValidationError
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ..core import Shoal
-from ..errors import ApiError, BadRequest, Conflict, Forbidden, NotFound, PayloadTooLarge, TooManyRequests
+from ..errors import BadRequest, Forbidden, NotFound, PayloadTooLarge
 from ..models import Actor, ActorKind, Privacy, UploadSession, User, Video, VideoState, utcnow
-from ..vocab import CATEGORIES, LANGUAGES, LICENCES
+from ..storage import keys
 from ..web.validation import Body, validation_problem
 from . import processing  # noqa: F401  (registers the process_video job)
+from .video_fields import (
+    CategoryField,
+    DescriptionField,
+    LanguageField,
+    LicenceField,
+    NameField,
+    PrivacyField,
+    SupportField,
+    TagsField,
+)
 
 log = logging.getLogger("shoal.uploads")
 
 CHUNK = 1024 * 1024
-S3_PART_MIN = 8 * 1024 * 1024
-S3_MAX_PARTS = 10_000
 _SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
 PROCESSING_STATES = (VideoState.RECEIVED, VideoState.PROBED, VideoState.TRANSCODED)
 
@@ -45,57 +52,21 @@ PROCESSING_STATES = (VideoState.RECEIVED, VideoState.PROBED, VideoState.TRANSCOD
 class VideoAttributes(Body):
     """The video fields an upload carries (PeerTube's names)."""
 
-    name: str = Field(min_length=3, max_length=120)
+    name: NameField
     channel_id: int
-    privacy: int = Privacy.PUBLIC
-    description: str = Field("", max_length=10_000)
-    support: str = Field("", max_length=1000)
-    tags: list[str] = Field(default_factory=list, max_length=5)
+    privacy: PrivacyField = Privacy.PUBLIC
+    description: DescriptionField = ""
+    support: SupportField = ""
+    tags: TagsField = Field(default_factory=list)
     nsfw: bool = False
     comments_enabled: bool = True
     download_enabled: bool = True
     wait_transcoding: bool = True
-    category: int | None = None
-    licence: int | None = None
-    language: str | None = None
+    category: CategoryField | None = None
+    licence: LicenceField | None = None
+    language: LanguageField | None = None
     originally_published_at: datetime | None = None
     filename: str | None = Field(None, max_length=255)
-
-    @field_validator("privacy")
-    @classmethod
-    def _privacy(cls, value: int) -> int:
-        if value not in {p.value for p in Privacy}:
-            raise ValueError("must be 1 (public), 2 (unlisted), 3 (private) or 4 (internal)")
-        return value
-
-    @field_validator("tags")
-    @classmethod
-    def _tags(cls, value: list[str]) -> list[str]:
-        for tag in value:
-            if not 2 <= len(tag) <= 30:
-                raise ValueError("each tag has 2 to 30 characters")
-        return value
-
-    @field_validator("category")
-    @classmethod
-    def _category(cls, value: int | None) -> int | None:
-        if value is not None and value not in CATEGORIES:
-            raise ValueError("unknown category id")
-        return value
-
-    @field_validator("licence")
-    @classmethod
-    def _licence(cls, value: int | None) -> int | None:
-        if value is not None and value not in LICENCES:
-            raise ValueError("unknown licence id")
-        return value
-
-    @field_validator("language")
-    @classmethod
-    def _language(cls, value: str | None) -> str | None:
-        if value is not None and value not in LANGUAGES:
-            raise ValueError("unknown language code")
-        return value
 
 
 def parse_attributes(data: dict[str, Any]) -> VideoAttributes:
@@ -192,12 +163,12 @@ async def create_video_from_file(
     if size == 0:
         raise BadRequest("The video file is empty.", code="empty_file", field="videofile")
     video_uuid = str(uuid_lib.uuid4())
-    source_key = f"originals/{video_uuid}/{safe_filename(filename or attrs.filename)}"
+    source_key = keys.original(video_uuid, safe_filename(filename or attrs.filename))
     async with shoal.db.read() as session:
         await check_upload_allowed(shoal, session, user, attrs.channel_id, size)
     await shoal.storage.put_file(source_key, path)
     try:
-        return await _create_video(shoal, user, attrs, video_uuid, source_key, size, filename)
+        return await create_uploaded_video(shoal, user, attrs, video_uuid, source_key, size, filename)
     except (Exception, asyncio.CancelledError):
         await shoal.storage.delete(source_key)
         raise
@@ -205,7 +176,7 @@ async def create_video_from_file(
         path.unlink(missing_ok=True)
 
 
-async def _create_video(
+async def create_uploaded_video(
     shoal: Shoal,
     user: User,
     attrs: VideoAttributes,
@@ -215,6 +186,8 @@ async def _create_video(
     filename: str | None,
     upload: UploadSession | None = None,
 ) -> Video:
+    """Create the video of an upload whose original is stored under ``source_key``, and its
+    processing work row, in one transaction; a finished ``upload`` row names its video."""
     from ..jobs import add_work, ring_item
     from .videos import add_video
 
@@ -262,239 +235,13 @@ async def _create_video(
     return video
 
 
-# Resumable uploads ----------------------------------------------------------------------
-
-CHUNK_LEASE = 60.0
-"""Seconds a request writing a chunk holds its upload, renewed while bytes arrive; a crashed
-writer's claim lapses after it."""
-
-
-async def start_resumable(
-    shoal: Shoal, user: User, attrs: VideoAttributes, size: int, content_type: str
-) -> tuple[UploadSession, bool]:
-    """Start (or find the same unfinished) resumable upload. Returns (session, created)."""
-    if size <= 0:
-        raise BadRequest(
-            "X-Upload-Content-Length must be the file size, and an empty file is no video.",
-            code="empty_file" if size == 0 else "invalid_field",
-            field="X-Upload-Content-Length",
-        )
-    async with shoal.db.write() as session:
-        existing = await session.scalar(
-            select(UploadSession).where(
-                UploadSession.user_id == user.id,
-                UploadSession.kind == "resumable",
-                UploadSession.filename == (attrs.filename or ""),
-                UploadSession.size == size,
-                UploadSession.video_id.is_(None),
-                UploadSession.expires_at > utcnow(),
-            )
-        )
-        if existing is not None and existing.attributes.get("name") == attrs.name:
-            return existing, False
-        await check_upload_allowed(shoal, session, user, attrs.channel_id, size)
-        upload = UploadSession(
-            id=secrets.token_urlsafe(18),
-            kind="resumable",
-            user_id=user.id,
-            channel_id=attrs.channel_id,
-            filename=attrs.filename or "",
-            size=size,
-            content_type=content_type,
-            attributes=attrs.model_dump(mode="json", by_alias=True),
-            expires_at=utcnow() + timedelta(seconds=shoal.settings.upload_session_ttl),
-        )
-        session.add(upload)
-    path = resumable_path(shoal, upload.id)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.touch()
-    return upload, True
-
-
 async def get_upload(shoal: Shoal, user: User, upload_id: str, kind: str) -> UploadSession:
+    """The caller's unfinished or finished upload of ``kind`` (404 ``upload_not_found`` otherwise)."""
     async with shoal.db.read() as session:
         upload = await session.get(UploadSession, upload_id)
     if upload is None or upload.user_id != user.id or upload.kind != kind:
         raise NotFound("No such upload (it may have expired).", code="upload_not_found", field="upload_id")
     return upload
-
-
-def resumable_offset(shoal: Shoal, upload: UploadSession) -> int:
-    """Bytes of a resumable upload received so far (the database's word, not the file's size)."""
-    return upload.received
-
-
-async def _finished_video(shoal: Shoal, upload: UploadSession) -> Video | None:
-    """The video a finished upload made (its row is kept to answer retries), else None."""
-    if upload.video_id is None:
-        return None
-    async with shoal.db.read() as session:
-        return await session.get(Video, upload.video_id)
-
-
-async def resumable_status(shoal: Shoal, user: User, upload_id: str) -> int | Video:
-    """How far a resumable upload got: its offset, or its video once finished."""
-    upload = await get_upload(shoal, user, upload_id, "resumable")
-    video = await _finished_video(shoal, upload)
-    if video is not None:
-        return video
-    return upload.received
-
-
-async def _claim(shoal: Shoal, upload: UploadSession, start: int) -> int:
-    """Take the upload for one chunk starting at ``start``: at once, in any web process.
-
-    The claim is a conditional update, so of two requests carrying the same chunk (a client's
-    retry through the load balancer) exactly one writes it; the other gets 429 while it is
-    written and 409 with the new offset after. Returns the offset claimed: ``start``, or the
-    file size when every byte is there but the video was not made (the last request is retried).
-    """
-    now = utcnow()
-    free = or_(UploadSession.receiving_until.is_(None), UploadSession.receiving_until < now)
-    async with shoal.db.write() as session:
-        claimed = await session.scalar(
-            update(UploadSession)
-            .where(
-                UploadSession.id == upload.id,
-                UploadSession.video_id.is_(None),
-                or_(UploadSession.received == start, UploadSession.received == UploadSession.size),
-                free,
-            )
-            .values(receiving_until=now + timedelta(seconds=CHUNK_LEASE))
-            .returning(UploadSession.received)
-        )
-        if claimed is not None:
-            return claimed
-        row = await session.get(UploadSession, upload.id)
-    if row is None:
-        raise NotFound("No such upload (it may have expired).", code="upload_not_found", field="upload_id")
-    if row.receiving_until is not None and row.receiving_until >= now:
-        raise TooManyRequests("Another chunk of this upload is still being received.", retry_after=1)
-    raise Conflict(
-        f"This chunk starts at {start} but the upload is at {row.received}.",
-        code="range_mismatch",
-        headers=range_header(row.received),
-    )
-
-
-async def _renew(shoal: Shoal, upload_id: str) -> None:
-    async with shoal.db.write() as session:
-        await session.execute(
-            update(UploadSession)
-            .where(UploadSession.id == upload_id)
-            .values(receiving_until=utcnow() + timedelta(seconds=CHUNK_LEASE))
-        )
-
-
-async def _release(shoal: Shoal, upload_id: str, start: int, written: int) -> int:
-    """Advance the offset by the bytes written from ``start`` and let the next chunk in."""
-    now = utcnow()
-    async with shoal.db.write() as session:
-        await session.execute(
-            update(UploadSession)
-            .where(UploadSession.id == upload_id, UploadSession.received == start)
-            .values(
-                received=start + written,
-                receiving_until=None,
-                expires_at=now + timedelta(seconds=shoal.settings.upload_session_ttl),
-            )
-        )
-    return start + written
-
-
-async def write_at(
-    shoal: Shoal, upload_id: str, chunks: AsyncIterator[bytes], path: Path, start: int, length: int,
-    written: list[int],
-) -> None:
-    """Write ``chunks`` into ``path`` from byte ``start`` on (never appending), at most ``length``
-    bytes; ``written[0]`` counts what is on disk, also when the client goes away midway."""
-    loop = asyncio.get_running_loop()
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o600)
-    renewed = loop.time()
-    try:
-        async for chunk in chunks:
-            if written[0] + len(chunk) > length:
-                raise PayloadTooLarge(
-                    f"The chunk is longer than its Content-Range ({length} bytes).",
-                    code="max_file_size_reached",
-                )
-            view = memoryview(chunk)
-            while view:
-                done = await loop.run_in_executor(None, os.pwrite, fd, view, start + written[0])
-                written[0] += done
-                view = view[done:]
-            if loop.time() - renewed > CHUNK_LEASE / 3:
-                await _renew(shoal, upload_id)
-                renewed = loop.time()
-    finally:
-        os.close(fd)
-
-
-async def append_chunk(
-    shoal: Shoal,
-    user: User,
-    upload_id: str,
-    start: int,
-    end: int,
-    total: int,
-    chunks: AsyncIterator[bytes],
-) -> int | Video:
-    """Write bytes ``start..end`` of a resumable upload at that offset.
-
-    Returns the new offset, or the created video once the last byte arrived (again, to a client
-    that retries its last request). The offset is the database's: a chunk that does not start
-    there is refused with 409 and the current ``Range``, one that another request is writing
-    (in this process or another) with 429.
-    """
-    upload = await get_upload(shoal, user, upload_id, "resumable")
-    video = await _finished_video(shoal, upload)
-    if video is not None:
-        return video
-    if total != upload.size:
-        raise BadRequest(
-            f"The total size must be {upload.size}.", code="invalid_content_range", field="Content-Range"
-        )
-    if end < start or end >= upload.size:
-        raise BadRequest(
-            "Content-Range is outside the file.", code="invalid_content_range", field="Content-Range"
-        )
-    claimed = await _claim(shoal, upload, start)
-    path = resumable_path(shoal, upload_id)
-    written = [0]
-    finished = False
-    try:
-        if claimed == start:
-            await write_at(shoal, upload_id, chunks, path, start, end - start + 1, written)
-        if claimed + written[0] < upload.size:
-            return claimed + written[0]
-        video = await _finish_resumable(shoal, user, upload, path)
-        finished = True
-        return video
-    finally:
-        if not finished:
-            await _release(shoal, upload_id, claimed, written[0])
-
-
-async def _finish_resumable(shoal: Shoal, user: User, upload: UploadSession, path: Path) -> Video:
-    """Every byte is there: store the original and create the video (the upload stays claimed)."""
-    attrs = VideoAttributes.model_validate(upload.attributes)
-    video_uuid = str(uuid_lib.uuid4())
-    source_key = f"originals/{video_uuid}/{safe_filename(upload.filename)}"
-    await shoal.storage.put_file(source_key, path)
-    try:
-        video = await _create_video(
-            shoal, user, attrs, video_uuid, source_key, upload.size, upload.filename, upload
-        )
-    except (Exception, asyncio.CancelledError):
-        await shoal.storage.delete(source_key)
-        raise
-    path.unlink(missing_ok=True)
-    return video
-
-
-def range_header(offset: int) -> dict[str, str]:
-    """The ``Range`` header telling a client how many bytes we have (none: no header)."""
-    return {"Range": f"bytes=0-{offset - 1}"} if offset > 0 else {}
 
 
 async def cancel_upload(shoal: Shoal, user: User, upload_id: str) -> None:
@@ -503,10 +250,10 @@ async def cancel_upload(shoal: Shoal, user: User, upload_id: str) -> None:
         upload = await session.get(UploadSession, upload_id)
     if upload is None or upload.user_id != user.id:
         raise NotFound("No such upload (it may have expired).", code="upload_not_found", field="upload_id")
-    await _discard(shoal, upload)
+    await discard_upload(shoal, upload)
 
 
-async def _discard(shoal: Shoal, upload: UploadSession) -> None:
+async def discard_upload(shoal: Shoal, upload: UploadSession) -> None:
     if upload.kind == "s3" and upload.s3_key and upload.s3_upload_id and upload.video_id is None:
         with contextlib.suppress(Exception):
             await shoal.storage.abort_multipart_upload(upload.s3_key, upload.s3_upload_id)
@@ -561,7 +308,7 @@ async def expire_uploads(shoal: Shoal) -> int:
         known = set(await session.scalars(select(UploadSession.id)))
     for upload in expired:
         # A finished upload's row only answers retries of its last request: its bytes are the video's.
-        await _discard(shoal, upload)
+        await discard_upload(shoal, upload)
         if upload.video_id is None:
             log.info("expired upload %s (%s, %d bytes declared)", upload.id, upload.kind, upload.size)
     removed = len(expired)
@@ -583,85 +330,3 @@ async def expire_uploads(shoal: Shoal) -> int:
     return removed
 
 
-# Direct uploads to S3 ---------------------------------------------------------------------
-
-
-async def start_direct(
-    shoal: Shoal, user: User, attrs: VideoAttributes, size: int, content_type: str
-) -> tuple[UploadSession, list[dict[str, Any]]]:
-    """Start a multipart upload in the bucket and presign one URL per part."""
-    if shoal.storage.kind != "s3":
-        raise BadRequest(
-            "Direct uploads need S3 storage; use the resumable upload.", code="direct_upload_unavailable"
-        )
-    if size <= 0:
-        raise BadRequest("size must be the file size in bytes.", code="invalid_field", field="size")
-    async with shoal.db.read() as session:
-        await check_upload_allowed(shoal, session, user, attrs.channel_id, size)
-    part_size = max(S3_PART_MIN, math.ceil(size / S3_MAX_PARTS))
-    upload_id = secrets.token_urlsafe(18)
-    key = f"uploads/{upload_id}/{safe_filename(attrs.filename)}"
-    s3_upload_id = await shoal.storage.create_multipart_upload(key, content_type)
-    ttl = shoal.settings.upload_session_ttl
-    try:
-        parts = []
-        for number in range(1, math.ceil(size / part_size) + 1):
-            url = await shoal.storage.presign_upload_part(key, s3_upload_id, number, ttl)
-            parts.append({"partNumber": number, "url": url})
-        async with shoal.db.write() as session:
-            await check_upload_allowed(shoal, session, user, attrs.channel_id, size)
-            upload = UploadSession(
-                id=upload_id,
-                kind="s3",
-                user_id=user.id,
-                channel_id=attrs.channel_id,
-                filename=attrs.filename or "",
-                size=size,
-                content_type=content_type,
-                attributes=attrs.model_dump(mode="json", by_alias=True),
-                s3_key=key,
-                s3_upload_id=s3_upload_id,
-                part_size=part_size,
-                expires_at=utcnow() + timedelta(seconds=ttl),
-            )
-            session.add(upload)
-    except (Exception, asyncio.CancelledError):
-        await shoal.storage.abort_multipart_upload(key, s3_upload_id)
-        raise
-    return upload, parts
-
-
-async def complete_direct(shoal: Shoal, user: User, upload_id: str, parts: list[tuple[int, str]]) -> Video:
-    """Complete the bucket's multipart upload, check the object, and create the video."""
-    upload = await get_upload(shoal, user, upload_id, "s3")
-    if upload.video_id is not None:
-        async with shoal.db.read() as session:
-            video = await session.get(Video, upload.video_id)
-        if video is not None:
-            return video
-    assert upload.s3_key and upload.s3_upload_id
-    if not parts:
-        raise BadRequest("List the uploaded parts with their ETags.", code="invalid_field", field="parts")
-    try:
-        await shoal.storage.complete_multipart_upload(upload.s3_key, upload.s3_upload_id, sorted(parts))
-    except Exception as exc:
-        raise BadRequest(
-            f"The bucket refused to complete the upload: {exc}.", code="upload_incomplete"
-        ) from None
-    info = await shoal.storage.stat(upload.s3_key)
-    if info is None or info.size != upload.size:
-        await _discard(shoal, upload)
-        got = info.size if info else 0
-        raise BadRequest(
-            f"The uploaded object has {got} bytes, not the {upload.size} announced; it was discarded.",
-            code="size_mismatch",
-        )
-    attrs = VideoAttributes.model_validate(upload.attributes)
-    try:
-        video = await _create_video(
-            shoal, user, attrs, str(uuid_lib.uuid4()), upload.s3_key, upload.size, upload.filename, upload
-        )
-    except ApiError:
-        await _discard(shoal, upload)
-        raise
-    return video

@@ -1,9 +1,7 @@
-"""Users: creation with their account and default channel, profiles, moderation and registrations.
+"""Users: creation with their account and default channel, profiles, lists and moderation.
 
 A user owns one account actor (a Person) and that account owns the channels (Groups).
-Deleting the account actor removes, through the foreign keys' ``ON DELETE CASCADE``, the
-user row, its tokens, its channels and their videos: every deletion goes through
-:func:`delete_account`.
+Deleting one is :mod:`.account_deletion`; signing up and its approval, :mod:`.registrations`.
 """
 
 from __future__ import annotations
@@ -16,7 +14,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Literal
 
-from sqlalchemy import Select, delete, func, or_, select
+from sqlalchemy import Select, func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import joinedload
@@ -24,12 +22,11 @@ from sqlalchemy.orm import joinedload
 from ..auth import digest, hash_password, revoke_all, verify_password
 from ..core import Shoal
 from ..errors import BadRequest, Conflict, Forbidden, NotFound
-from ..models import Actor, ActorKind, Rendition, Role, User, UserState, Video
+from ..models import Actor, ActorKind, Role, User, UserState
 from .actors import check_channel_name, check_username, generate_keys, name_taken, new_local_actor
 from .channels import add_channel
-from .files import access_changed, drop_public_link, holder_changed
-from .options import get_options
-from .videos import ActorStats, StoredFiles, actor_stats, purge_files, stored_files
+from .files import holder_changed
+from .videos import ActorStats, actor_stats
 
 log = logging.getLogger("shoal.users")
 
@@ -232,7 +229,7 @@ class UserDetails:
     stats: ActorStats = field(default_factory=ActorStats)
 
 
-async def _details(session: AsyncSession, users: Sequence[User]) -> list[UserDetails]:
+async def details_of(session: AsyncSession, users: Sequence[User]) -> list[UserDetails]:
     """Load channels (with their owner) and follow counts of ``users`` (accounts already joined)."""
     if not users:
         return []
@@ -256,7 +253,8 @@ def _with_account(query: Select) -> Select:
     return query.options(joinedload(User.account))
 
 
-async def _load(session: AsyncSession, user_id: int) -> User:
+async def load_user(session: AsyncSession, user_id: int) -> User:
+    """The user ``user_id`` with its account; 404 ``user_not_found`` when there is none."""
     user = await session.scalar(_with_account(select(User).where(User.id == user_id)))
     if user is None:
         raise NotFound(f"No user with id {user_id}.", code="user_not_found")
@@ -266,8 +264,8 @@ async def _load(session: AsyncSession, user_id: int) -> User:
 async def user_details(shoal: Shoal, user_id: int) -> UserDetails:
     """One user with account, channels and counts; 404 when there is none."""
     async with shoal.db.read() as session:
-        user = await _load(session, user_id)
-        return (await _details(session, [user]))[0]
+        user = await load_user(session, user_id)
+        return (await details_of(session, [user]))[0]
 
 
 def _like(text: str) -> str:
@@ -275,7 +273,7 @@ def _like(text: str) -> str:
     return f"%{escaped.lower()}%"
 
 
-async def _page(
+async def page_of_users(
     session: AsyncSession,
     query: Select,
     *,
@@ -284,6 +282,7 @@ async def _page(
     sort: str,
     search: str | None,
 ) -> tuple[int, list[UserDetails]]:
+    """One page of the users ``query`` selects, matching ``search``, with their details."""
     if search:
         pattern = _like(search)
         query = query.where(
@@ -298,7 +297,7 @@ async def _page(
     users = list(
         await session.scalars(_with_account(query).order_by(order, User.id.asc()).offset(start).limit(count))
     )
-    return total, await _details(session, users)
+    return total, await details_of(session, users)
 
 
 async def list_users(
@@ -315,13 +314,14 @@ async def list_users(
     if blocked is not None:
         query = query.where(User.blocked.is_(blocked))
     async with shoal.db.read() as session:
-        return await _page(session, query, start=start, count=count, sort=sort, search=search)
+        return await page_of_users(session, query, start=start, count=count, sort=sort, search=search)
 
 
 # Changing users --------------------------------------------------------------
 
 
-async def _check_current_password(user: User, password: str | None, *, field: str) -> None:
+async def check_current_password(user: User, password: str | None, *, field: str) -> None:
+    """400 ``invalid_password`` naming ``field`` unless ``password`` is the user's."""
     if not password or not await asyncio.to_thread(verify_password, user.password_hash, password):
         raise BadRequest("The current password is wrong.", code="invalid_password", field=field)
 
@@ -355,9 +355,9 @@ async def update_me(
     if nsfw_policy is not None and nsfw_policy not in NSFW_POLICIES:
         raise BadRequest("Unknown NSFW policy.", code="invalid_field", field="nsfwPolicy")
     async with unique_write(shoal) as session:
-        user = await _load(session, user_id)
+        user = await load_user(session, user_id)
         if password is not None or email is not None:
-            await _check_current_password(user, current_password, field="currentPassword")
+            await check_current_password(user, current_password, field="currentPassword")
         if password is not None:
             if user.must_change_password and password == current_password:
                 raise BadRequest(
@@ -390,7 +390,8 @@ def check_can_moderate(by: User, target: User) -> None:
     raise Forbidden("Moderators may only act on users with the User role.", code="insufficient_role")
 
 
-async def _other_admins(session: AsyncSession, user_id: int) -> int:
+async def other_admins(session: AsyncSession, user_id: int) -> int:
+    """How many active, unblocked admins there are besides ``user_id``."""
     return (
         await session.scalar(
             select(func.count()).where(
@@ -443,7 +444,7 @@ async def update_user(
     if password is not None:
         check_password(password)
     async with unique_write(shoal) as session:
-        user = await _load(session, user_id)
+        user = await load_user(session, user_id)
         if role is not None and role != user.role:
             if user.id == by.id:
                 raise Forbidden("You cannot change your own role.", code="cannot_moderate_self")
@@ -458,86 +459,12 @@ async def update_user(
     await holder_changed(shoal, user_id)
 
 
-@dataclass
-class Leftovers:
-    """What a deleted account's videos kept in storage, removed once the deletion is committed."""
-
-    video_uuids: list[str] = field(default_factory=list)
-    files: list[StoredFiles] = field(default_factory=list)
-
-
-async def delete_account(session: AsyncSession, user: User) -> Leftovers:
-    """Delete a user's account actor; the foreign keys cascade to the user, tokens, channels, videos.
-
-    Returns the storage files of the deleted videos: pass them to :func:`purge_leftovers`
-    after the transaction commits.
-    """
-    channel_ids = select(Actor.id).where(Actor.owner_id == user.account_id)
-    videos = list(await session.scalars(select(Video).where(Video.channel_id.in_(channel_ids))))
-    by_video: dict[int, list[Rendition]] = {}
-    if videos:
-        renditions = await session.scalars(
-            select(Rendition).where(Rendition.video_id.in_([video.id for video in videos]))
-        )
-        for rendition in renditions:
-            by_video.setdefault(rendition.video_id, []).append(rendition)
-    await session.execute(
-        delete(Actor).where(Actor.id == user.account_id).execution_options(synchronize_session=False)
-    )
-    return Leftovers(
-        [video.uuid for video in videos], [stored_files(v, by_video.get(v.id, [])) for v in videos]
-    )
-
-
-async def close_leftovers(shoal: Shoal, leftovers: Leftovers) -> None:
-    """Take the deleted videos' public links away before the deletion commits (see
-    :func:`instance.services.files.drop_public_link`)."""
-    for video_uuid in leftovers.video_uuids:
-        await drop_public_link(shoal, video_uuid)
-
-
-async def purge_leftovers(shoal: Shoal, leftovers: Leftovers) -> None:
-    """Remove a deleted account's video files from storage (failures are logged)."""
-    for video_uuid in leftovers.video_uuids:
-        await access_changed(shoal, video_uuid)
-    await purge_files(shoal, leftovers.files)
-
-
-async def delete_user(shoal: Shoal, by: User, user_id: int) -> None:
-    """An admin deletes another user and everything the user owns."""
-    async with shoal.db.write() as session:
-        user = await _load(session, user_id)
-        if user.id == by.id:
-            raise Forbidden(
-                "Delete your own account with DELETE /api/v1/users/me.", code="cannot_moderate_self"
-            )
-        leftovers = await delete_account(session, user)
-        await close_leftovers(shoal, leftovers)
-    await holder_changed(shoal, user_id)
-    await purge_leftovers(shoal, leftovers)
-    log.info("user %s (id %s) deleted by %s", user.username, user.id, by.username)
-
-
-async def delete_me(shoal: Shoal, user_id: int, password: str) -> None:
-    """Delete one's own account after checking the password; the last admin cannot leave."""
-    async with shoal.db.write() as session:
-        user = await _load(session, user_id)
-        await _check_current_password(user, password, field="password")
-        if user.role == Role.ADMIN and not await _other_admins(session, user.id):
-            raise Conflict("You are the last administrator; name another one first.", code="last_admin")
-        leftovers = await delete_account(session, user)
-        await close_leftovers(shoal, leftovers)
-    await holder_changed(shoal, user_id)
-    await purge_leftovers(shoal, leftovers)
-    log.info("user %s (id %s) deleted their account", user.username, user.id)
-
-
 async def set_blocked(
     shoal: Shoal, by: User, user_id: int, *, blocked: bool, reason: str | None = None
 ) -> None:
     """Block (revoking every token and session) or unblock a user, within ``by``'s powers."""
     async with shoal.db.write() as session:
-        user = await _load(session, user_id)
+        user = await load_user(session, user_id)
         check_can_moderate(by, user)
         user.blocked = blocked
         user.blocked_reason = reason if blocked else None
@@ -547,76 +474,3 @@ async def set_blocked(
     log.info("user %s %s by %s", user.username, "blocked" if blocked else "unblocked", by.username)
 
 
-# Registrations ---------------------------------------------------------------
-
-
-async def register_user(
-    shoal: Shoal,
-    *,
-    username: str,
-    email: str,
-    password: str,
-    display_name: str | None = None,
-    channel_name: str | None = None,
-    channel_display_name: str | None = None,
-    registration_reason: str | None = None,
-) -> UserDetails:
-    """Sign up under the instance's registration mode (database option over settings).
-
-    ``open``: an active user; ``approval``: a ``pending`` user who cannot log in until a
-    moderator accepts; ``closed``: 403 ``registration_closed`` and nothing is stored.
-    """
-    mode = (await get_options(shoal))["registration"]
-    if mode == "closed":
-        raise Forbidden("Registration is closed on this instance.", code="registration_closed")
-    state = UserState.PENDING if mode == "approval" else UserState.ACTIVE
-    async with unique_write(shoal) as session:
-        user = await create_user(
-            shoal,
-            session,
-            username=username,
-            email=email,
-            password=password,
-            display_name=display_name,
-            channel_name=channel_name,
-            channel_display_name=channel_display_name,
-            state=state,
-            registration_reason=registration_reason,
-        )
-        details = (await _details(session, [user]))[0]
-    log.info("registration of %s (%s)", user.username, state)
-    return details
-
-
-async def list_registrations(
-    shoal: Shoal, *, start: int = 0, count: int = 15, sort: str = "-createdAt", search: str | None = None
-) -> tuple[int, list[UserDetails]]:
-    """A page of sign-ups waiting for a moderator."""
-    query = select(User).where(User.state == UserState.PENDING)
-    async with shoal.db.read() as session:
-        return await _page(session, query, start=start, count=count, sort=sort, search=search)
-
-
-async def _pending(session: AsyncSession, user_id: int) -> User:
-    user = await session.scalar(select(User).where(User.id == user_id, User.state == UserState.PENDING))
-    if user is None:
-        raise NotFound(f"No pending registration with id {user_id}.", code="registration_not_found")
-    return user
-
-
-async def accept_registration(shoal: Shoal, by: User, user_id: int) -> None:
-    """Activate a pending user: from now on they can log in."""
-    async with shoal.db.write() as session:
-        user = await _pending(session, user_id)
-        user.state = UserState.ACTIVE
-    log.info("registration of %s accepted by %s", user.username, by.username)
-
-
-async def reject_registration(shoal: Shoal, by: User, user_id: int) -> None:
-    """Refuse a pending user: the user, its account and channels are deleted (names free again)."""
-    async with shoal.db.write() as session:
-        user = await _pending(session, user_id)
-        leftovers = await delete_account(session, user)
-        await close_leftovers(shoal, leftovers)
-    await purge_leftovers(shoal, leftovers)
-    log.info("registration of %s rejected by %s", user.username, by.username)

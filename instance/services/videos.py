@@ -1,29 +1,28 @@
-"""Videos: creation, lookup by any id form, lists with PeerTube's filters, edits, hiding, deletion.
+"""Videos: creation, lookup by any id form, details, edits, hiding, deletion.
 
-Who may see what is decided in :mod:`.visibility`; this module only asks it. Functions that
+Lists are :mod:`.video_lists`, the rules of the fields :mod:`.video_fields`. Who may see what
+is decided in :mod:`.visibility`; this module only asks it. Functions that
 take a ``session`` run inside the caller's transaction (the upload pipeline, tests); the
 others open their own, so a handler calls exactly one of them.
 
-Files in storage (set by the processing pipeline) follow one layout: ``hls/<uuid>/…``
-(playlists, fragmented MP4s, the segments manifest), ``originals/<uuid>/…`` (the upload),
-plus the keys stored on the row — ``source_key``, ``thumbnail``, ``preview`` and
-``storyboard["key"]`` — and each rendition's ``torrent_path``. Deleting a video removes
-all of them.
+Files in storage (set by the processing pipeline) follow one layout (:mod:`..storage.keys`):
+``hls/<uuid>/…`` (playlists, fragmented MP4s, the segments manifest), ``originals/<uuid>/…``
+(the upload), ``storyboards/<uuid>/…``, plus the keys stored on the row — ``source_key``,
+``thumbnail``, ``preview`` and ``storyboard["key"]`` — and each rendition's ``torrent_path``.
+Deleting a video removes all of them.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import re
-import time
 from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from typing import Any, Generic, TypeVar
+from datetime import datetime
+from typing import Any
 
-from sqlalchemy import ColumnElement, delete, exists, func, select
+from sqlalchemy import ColumnElement, delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import joinedload
 
@@ -44,84 +43,25 @@ from ..models import (
     utcnow,
     uuid_from_short,
 )
-from ..storage import StorageError, validate_key
-from ..vocab import CATEGORIES, LANGUAGES, LICENCES
-from .files import TOKEN_PRIVACIES, access_changed, drop_public_link
+from ..readcache import ReadCache
+from ..storage import StorageError, keys, validate_key
+from .files import access_changed
+from .public_links import drop_public_link
+from .video_fields import MAX_DB_INT, check_text, check_video_fields
 from .visibility import (
+    TOKEN_PRIVACIES,
     Viewer,
     can_manage_video,
     can_see_video,
-    listing_clause,
-    nsfw_clause,
-    owner_clause,
 )
 
 log = logging.getLogger("shoal.videos")
 
-T = TypeVar("T")
-
-NAME_MIN, NAME_MAX = 3, 120
-DESCRIPTION_MAX = 10_000
-SUPPORT_MAX = 1000
-TEXT_MIN = 3  # a description or support text, when given
-TAGS_MAX, TAG_MIN, TAG_MAX = 5, 2, 30
-MAX_DB_INT = 2**31 - 1
-UNKNOWN_LANGUAGE = "_unknown"
+DETAILS_CACHE_SECONDS = 2.0
 
 _NUMERIC_ID = re.compile(r"^[0-9]{1,19}$")
 _UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 _SHORT_UUID = re.compile(r"^[1-9A-HJ-NP-Za-km-z]{1,22}$")
-
-# The REST names of the attributes a client sets, for error messages naming the field.
-API_FIELDS = {
-    "name": "name",
-    "description": "description",
-    "support": "support",
-    "privacy": "privacy",
-    "category": "category",
-    "licence": "licence",
-    "language": "language",
-    "tags": "tags",
-    "nsfw": "nsfw",
-    "comments_enabled": "commentsEnabled",
-    "download_enabled": "downloadEnabled",
-    "wait_transcoding": "waitTranscoding",
-    "originally_published_at": "originallyPublishedAt",
-    "channel_id": "channelId",
-    "comments_policy": "commentsPolicy",
-}
-
-
-@dataclass
-class Page(Generic[T]):
-    """One page of a list and how many items the whole list has (for this caller)."""
-
-    total: int
-    data: list[T]
-    memo: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
-    """Room for the API layer to keep what it rendered from a shared (cached) page."""
-
-
-@dataclass
-class VideoFilters:
-    """PeerTube's common video list parameters, already type-checked by the API layer."""
-
-    start: int = 0
-    count: int = 15
-    sort: str = "-publishedAt"
-    is_local: bool | None = None
-    nsfw: str | None = None
-    category_one_of: list[int] = field(default_factory=list)
-    licence_one_of: list[int] = field(default_factory=list)
-    language_one_of: list[str] = field(default_factory=list)
-    tags_one_of: list[str] = field(default_factory=list)
-    tags_all_of: list[str] = field(default_factory=list)
-    privacy_one_of: list[int] = field(default_factory=list)
-    include: int = 0
-    search: str | None = None
-    has_hls_files: bool | None = None
-    skip_count: bool = False
-
 
 @dataclass
 class ActorStats:
@@ -162,36 +102,6 @@ async def reading(shoal: Shoal) -> AsyncIterator[AsyncSession]:
             yield session
         finally:
             session.expunge_all()
-
-
-def _sort_columns() -> dict[str, ColumnElement[Any]]:
-    published = func.coalesce(Video.published_at, Video.created_at)
-    return {
-        "publishedAt": published,
-        "createdAt": Video.created_at,
-        "originallyPublishedAt": func.coalesce(Video.originally_published_at, published),
-        "views": Video.views,
-        "likes": Video.likes,
-        "name": func.lower(Video.name),
-        "duration": Video.duration,
-        # No per-day view history yet: trending, hot and best rank by views.
-        "trending": Video.views,
-        "hot": Video.views,
-        "best": Video.views,
-    }
-
-
-VIDEO_SORTS = tuple(sorted(f"{sign}{key}" for key in _sort_columns() for sign in ("", "-")))
-
-
-def _order_by(sort: str) -> list[ColumnElement[Any]]:
-    descending = sort.startswith("-")
-    column = _sort_columns().get(sort.lstrip("-"))
-    if column is None:
-        raise BadRequest(f"Unknown sort '{sort}'.", code="invalid_field", field="sort")
-    if descending:
-        return [column.desc(), Video.id.desc()]
-    return [column.asc(), Video.id.asc()]
 
 
 # ---------------------------------------------------------------- ids and lookups
@@ -276,38 +186,23 @@ async def video_details(shoal: Shoal, ident: str, user: User | None) -> VideoVie
     """A video the caller may see, with its renditions (for the VideoDetails shape).
 
     Anonymous callers share one read per video (watch pages are the hot path): the view is
-    kept until this process's next write, and at most ``LIST_CACHE_SECONDS`` for writes by
+    kept until this process's next write, and at most ``DETAILS_CACHE_SECONDS`` for writes by
     other processes.
     """
     if user is not None:
         return await _load_details(shoal, ident, user)
-    key = (id(shoal), ident)
-    hit = _details_cache.get(key)
-    if hit is not None and hit[0] == db.write_generation and hit[1] > time.monotonic():
-        return hit[2]
-    pending = _details_pending.get(key)
-    if pending is not None:
-        shared = await asyncio.shield(pending)
-        if shared is not None:
-            return shared
-        return await _load_details(shoal, ident, None)
-    generation = db.write_generation
-    future: asyncio.Future[VideoView | None] = asyncio.get_running_loop().create_future()
-    _details_pending[key] = future
-    view: VideoView | None = None
-    try:
-        view = await _load_details(shoal, ident, None)
-        if len(_details_cache) >= 4096:
-            _details_cache.clear()
-        _details_cache[key] = (generation, time.monotonic() + LIST_CACHE_SECONDS, view)
-        return view
-    finally:
-        _details_pending.pop(key, None)
-        future.set_result(view)  # None on failure (e.g. not found): the waiters read for themselves
+    return await _details_cache(shoal).get(
+        ident, lambda: _load_details(shoal, ident, None), ttl=DETAILS_CACHE_SECONDS
+    )
 
 
-_details_cache: dict[tuple[int, str], tuple[int, float, VideoView]] = {}
-_details_pending: dict[tuple[int, str], asyncio.Future[VideoView | None]] = {}
+def _details_cache(shoal: Shoal) -> ReadCache[str, VideoView]:
+    return shoal.state("videos.details", lambda: ReadCache(max_entries=4096, stamp=write_generation))
+
+
+def write_generation() -> int:
+    """Committed write transactions in this process: the stamp of caches a write outdates."""
+    return db.write_generation
 
 
 async def _load_details(shoal: Shoal, ident: str, user: User | None) -> VideoView:
@@ -323,146 +218,6 @@ async def _load_details(shoal: Shoal, ident: str, user: User | None) -> VideoVie
             )
             mirrors = tuple(rows)
         return VideoView(video, renditions, await actor_stats(session, [video.channel]), mirrors)
-
-
-# ---------------------------------------------------------------- checks
-
-
-def storable(text: str) -> bool:
-    """Whether a database can store ``text`` (no NUL, no lone surrogates)."""
-    if "\x00" in text:
-        return False
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
-
-
-def _text(value: Any, name: str, *, maximum: int, minimum: int = 0) -> str:
-    field_name = API_FIELDS.get(name, name)
-    if not isinstance(value, str):
-        raise BadRequest(f"'{field_name}' must be a text.", code="invalid_field", field=field_name)
-    if not storable(value):
-        raise BadRequest(
-            f"'{field_name}' must be Unicode text without NUL characters.",
-            code="invalid_field",
-            field=field_name,
-        )
-    if not minimum <= len(value) <= maximum:
-        raise BadRequest(
-            f"'{field_name}' must have {minimum} to {maximum} characters.",
-            code="invalid_field",
-            field=field_name,
-        )
-    return value
-
-
-def _is_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def check_tags(tags: Any) -> list[str]:
-    """At most 5 tags of 2 to 30 characters each; duplicates (ignoring case) dropped."""
-    if not isinstance(tags, list | tuple):
-        raise BadRequest("'tags' must be a list of texts.", code="invalid_field", field="tags")
-    if len(tags) > TAGS_MAX:
-        raise BadRequest(f"A video has at most {TAGS_MAX} tags.", code="invalid_field", field="tags")
-    seen: dict[str, str] = {}
-    for tag in tags:
-        text = _text(tag, "tags", minimum=TAG_MIN, maximum=TAG_MAX).strip()
-        if len(text) < TAG_MIN:
-            raise BadRequest(
-                f"Each tag has {TAG_MIN} to {TAG_MAX} characters.", code="invalid_field", field="tags"
-            )
-        seen.setdefault(text.lower(), text)
-    return list(seen.values())
-
-
-def _as_utc(value: Any, name: str) -> datetime | None:
-    if value is None:
-        return None
-    if not isinstance(value, datetime):
-        raise BadRequest(
-            f"'{API_FIELDS[name]}' must be a date.", code="invalid_field", field=API_FIELDS[name]
-        )
-    try:
-        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-    except OverflowError:
-        raise BadRequest(
-            f"'{API_FIELDS[name]}' is out of range.", code="invalid_field", field=API_FIELDS[name]
-        ) from None
-
-
-def check_video_fields(values: dict[str, Any]) -> dict[str, Any]:
-    """Validate video attributes (keys are model attribute names); return them normalised.
-
-    Errors are 400 ``invalid_field`` naming the REST field, so the API and internal
-    callers (the upload pipeline) share one set of rules — PeerTube's bounds.
-    """
-    out: dict[str, Any] = {}
-    for name, value in values.items():
-        field_name = API_FIELDS.get(name)
-        if field_name is None:
-            raise BadRequest(f"'{name}' cannot be set.", code="invalid_field", field=name)
-        if name == "name":
-            value = _text(value, name, minimum=NAME_MIN, maximum=NAME_MAX).strip()
-            if len(value) < NAME_MIN:
-                raise BadRequest(
-                    f"'name' must have {NAME_MIN} to {NAME_MAX} characters.",
-                    code="invalid_field",
-                    field="name",
-                )
-        elif name in ("description", "support"):
-            maximum = DESCRIPTION_MAX if name == "description" else SUPPORT_MAX
-            value = _text("" if value is None else value, name, maximum=maximum)
-            if 0 < len(value) < TEXT_MIN:
-                # PeerTube's bound (empty, or 3 to the maximum): other instances refuse less.
-                raise BadRequest(
-                    f"'{name}' is empty or has {TEXT_MIN} to {maximum} characters.",
-                    code="invalid_field",
-                    field=name,
-                )
-        elif name == "privacy":
-            if not _is_int(value) or value not in {int(p) for p in Privacy}:
-                raise BadRequest(
-                    "'privacy' must be 1 (public), 2 (unlisted), 3 (private) or 4 (internal).",
-                    code="invalid_field",
-                    field="privacy",
-                )
-            value = int(value)
-        elif name == "category":
-            if value is not None and (not _is_int(value) or value not in CATEGORIES):
-                raise BadRequest("Unknown category.", code="invalid_field", field="category")
-        elif name == "licence":
-            if value is not None and (not _is_int(value) or value not in LICENCES):
-                raise BadRequest("Unknown licence.", code="invalid_field", field="licence")
-        elif name == "language":
-            if value is not None and (not isinstance(value, str) or value not in LANGUAGES):
-                raise BadRequest("Unknown language.", code="invalid_field", field="language")
-        elif name == "tags":
-            value = check_tags(value)
-        elif name in ("nsfw", "comments_enabled", "download_enabled", "wait_transcoding"):
-            if not isinstance(value, bool):
-                raise BadRequest(
-                    f"'{field_name}' must be true or false.", code="invalid_field", field=field_name
-                )
-        elif name == "originally_published_at":
-            value = _as_utc(value, name)
-        elif name == "comments_policy":
-            # PeerTube's policy: 1 enabled, 2 disabled (3, approval first, is not supported yet).
-            if not _is_int(value) or value not in (1, 2):
-                raise BadRequest(
-                    "'commentsPolicy' must be 1 (enabled) or 2 (disabled).",
-                    code="invalid_field",
-                    field="commentsPolicy",
-                )
-            name, value = "comments_enabled", value == 1
-        elif name == "channel_id":
-            if not _is_int(value) or not 0 < value <= MAX_DB_INT:
-                raise BadRequest("'channelId' must be a channel id.", code="invalid_field", field="channelId")
-        out[name] = value
-    return out
 
 
 # ---------------------------------------------------------------- creation
@@ -526,190 +281,6 @@ async def add_video(
     return video
 
 
-# ---------------------------------------------------------------- lists
-
-
-def _tags_any(tags: Iterable[str], sqlite: bool) -> ColumnElement[bool]:
-    """Some tag of the video is among ``tags`` (case-insensitive), on SQLite or PostgreSQL."""
-    wanted = sorted({tag.lower() for tag in tags})
-    if sqlite:
-        each = func.json_each(Video.tags).table_valued("value")
-    else:
-        each = func.jsonb_array_elements_text(Video.tags).table_valued("value")
-    return exists(select(1).select_from(each).where(func.lower(each.c.value).in_(wanted)))
-
-
-def filter_clauses(filters: VideoFilters, viewer: Viewer, *, sqlite: bool, owner: bool) -> list[Any]:
-    """WHERE clauses for the list filters (visibility aside)."""
-    where: list[Any] = []
-    if filters.is_local is not None:
-        where.append(Video.remote_url.is_(None) if filters.is_local else Video.remote_url.is_not(None))
-    if filters.nsfw is not None or not owner:
-        where.append(nsfw_clause(viewer, filters.nsfw))
-    if filters.category_one_of:
-        where.append(Video.category.in_(filters.category_one_of))
-    if filters.licence_one_of:
-        where.append(Video.licence.in_(filters.licence_one_of))
-    if filters.language_one_of:
-        codes = [code for code in filters.language_one_of if code != UNKNOWN_LANGUAGE]
-        clause = Video.language.in_(codes)
-        if UNKNOWN_LANGUAGE in filters.language_one_of:
-            clause = clause | Video.language.is_(None)
-        where.append(clause)
-    if filters.tags_one_of:
-        where.append(_tags_any(filters.tags_one_of, sqlite))
-    for tag in filters.tags_all_of:
-        where.append(_tags_any([tag], sqlite))
-    if filters.search:
-        where.append(func.lower(Video.name).contains(filters.search.lower(), autoescape=True))
-    if filters.has_hls_files is not None:
-        has_files = exists().where(Rendition.video_id == Video.id)
-        where.append(has_files if filters.has_hls_files else ~has_files)
-    return where
-
-
-LIST_CACHE_SECONDS = 2.0
-LIST_CACHE_DEPTH = 100
-_list_cache: dict[tuple[int, str], tuple[int, float, Page[Video]]] = {}
-_list_pending: dict[tuple[int, str], asyncio.Future[Page[Video] | None]] = {}
-_list_refreshing: set[asyncio.Task[None]] = set()
-"""Anonymous list pages (the home page's hot query): dropped after any write committed in this
-process, and after ``LIST_CACHE_SECONDS`` so writes by other processes (workers, other web
-processes) show within that delay."""
-
-
-async def list_videos(
-    shoal: Shoal,
-    session: AsyncSession,
-    user: User | None,
-    filters: VideoFilters,
-    *,
-    scope: ColumnElement[bool] | None = None,
-    privileged: bool = False,
-    owner: bool = False,
-) -> Page[Video]:
-    """One page of videos the caller may list, with channel and account loaded.
-
-    ``scope`` narrows the list (a channel, an account, subscriptions); ``privileged``
-    says the caller owns that scope; ``owner`` lists the caller's own videos in every
-    state and privacy. ``total`` counts only what this caller may see.
-    """
-    cache_key = None
-    if user is None and scope is None and not owner and not privileged and filters.start < LIST_CACHE_DEPTH:
-        cache_key = (id(shoal), repr(filters))
-        hit = cached_page(shoal, user, filters)
-        if hit is not None:
-            return hit
-        pending = _list_pending.get(cache_key)
-        if pending is None:
-            generation = db.write_generation
-            future: asyncio.Future[Page[Video] | None] = asyncio.get_running_loop().create_future()
-            _list_pending[cache_key] = future
-            page: Page[Video] | None = None
-            try:
-                page = await _query_videos(shoal, session, user, filters, scope, privileged, owner)
-                if len(_list_cache) >= 512:
-                    _list_cache.clear()
-                _list_cache[cache_key] = (generation, time.monotonic() + LIST_CACHE_SECONDS, page)
-                return page
-            finally:
-                _list_pending.pop(cache_key, None)
-                future.set_result(page)  # None on failure: the waiters query for themselves
-        # the same page is being read: wait for it rather than run the same query again
-        shared = await asyncio.shield(pending)
-        if shared is not None:
-            return shared
-    return await _query_videos(shoal, session, user, filters, scope, privileged, owner)
-
-
-def cached_page(shoal: Shoal, user: User | None, filters: VideoFilters) -> Page[Video] | None:
-    """The anonymous list page for ``filters`` if cached since this process's last write.
-
-    Needs no session. Past ``LIST_CACHE_SECONDS`` the page is still returned while one
-    background read refreshes it, so no request waits on the query under load.
-    """
-    if user is not None:
-        return None
-    key = (id(shoal), repr(filters))
-    hit = _list_cache.get(key)
-    if hit is None or hit[0] != db.write_generation:
-        return None
-    if hit[1] <= time.monotonic() and key not in _list_pending:
-        future: asyncio.Future[Page[Video] | None] = asyncio.get_running_loop().create_future()
-        _list_pending[key] = future
-        task = asyncio.create_task(_refresh_page(shoal, key, filters, future))
-        _list_refreshing.add(task)
-        task.add_done_callback(_list_refreshing.discard)
-    return hit[2]
-
-
-async def _refresh_page(
-    shoal: Shoal, key: tuple[int, str], filters: VideoFilters, future: asyncio.Future[Page[Video] | None]
-) -> None:
-    generation = db.write_generation
-    page = None
-    try:
-        async with reading(shoal) as session:
-            page = await _query_videos(shoal, session, None, filters, None, False, False)
-        _list_cache[key] = (generation, time.monotonic() + LIST_CACHE_SECONDS, page)
-    except Exception as exc:  # the next request reads for itself
-        log.warning("could not refresh a cached video list: %s", exc)
-        _list_cache.pop(key, None)
-    finally:
-        _list_pending.pop(key, None)
-        future.set_result(page)
-
-
-async def _query_videos(
-    shoal: Shoal,
-    session: AsyncSession,
-    user: User | None,
-    filters: VideoFilters,
-    scope: ColumnElement[bool] | None,
-    privileged: bool,
-    owner: bool,
-) -> Page[Video]:
-    viewer = Viewer.of(user)
-    if owner:
-        where: list[Any] = [owner_clause(viewer)]
-        if filters.privacy_one_of:
-            where.append(Video.privacy.in_(filters.privacy_one_of))
-    else:
-        where = [
-            listing_clause(
-                viewer, privacies=filters.privacy_one_of, include=filters.include, privileged=privileged
-            )
-        ]
-    if scope is not None:
-        where.append(scope)
-    where += filter_clauses(filters, viewer, sqlite=shoal.db.is_sqlite, owner=owner)
-    order = _order_by(filters.sort)
-    rows = await session.scalars(
-        select(Video)
-        .options(joinedload(Video.channel).joinedload(Actor.owner))
-        .where(*where)
-        .order_by(*order)
-        .offset(filters.start)
-        .limit(filters.count)
-    )
-    data = list(rows)
-    if filters.skip_count:
-        total = filters.start + len(data)
-    else:
-        total = await session.scalar(select(func.count(Video.id)).where(*where)) or 0
-    return Page(total, data)
-
-
-async def search_videos(
-    shoal: Shoal, user: User | None, filters: VideoFilters, *, owner: bool = False
-) -> Page[Video]:
-    """``GET /videos`` (or, with ``owner``, ``/users/me/videos``) in its own read transaction."""
-    if not owner and (hit := cached_page(shoal, user, filters)) is not None:
-        return hit
-    async with reading(shoal) as session:
-        return await list_videos(shoal, session, user, filters, owner=owner)
-
-
 # ---------------------------------------------------------------- changes
 
 
@@ -766,7 +337,7 @@ async def _set_hidden(shoal: Shoal, ident: str, user: User | None, hidden: bool,
     if not Viewer.of(user).is_moderator:
         raise Forbidden("Only moderators and admins may do this.", code="insufficient_role")
     if reason is not None:
-        reason = _text(reason, "reason", maximum=300)
+        reason = check_text(reason, "reason", maximum=300)
     async with shoal.db.write() as session:
         video = await get_video_for(shoal, session, ident, user)
         video.hidden = hidden
@@ -804,18 +375,18 @@ def _storage_key(value: Any) -> str | None:
 
 def stored_files(video: Video, renditions: Iterable[Rendition]) -> StoredFiles:
     """Every storage folder and key that belongs to ``video``."""
-    prefixes = (f"hls/{video.uuid}/", f"originals/{video.uuid}/", f"storyboards/{video.uuid}/")
+    prefixes = keys.video_folders(video.uuid)
     candidates: list[Any] = [video.source_key, video.thumbnail, video.preview]
     if isinstance(video.storyboard, dict):
         candidates.append(video.storyboard.get("key"))
     for rendition in renditions:
         candidates += [rendition.torrent_path, rendition.file_path, rendition.playlist_path]
-    keys: list[str] = []
+    found: list[str] = []
     for candidate in candidates:
         key = _storage_key(candidate)
-        if key and key not in keys and not any(key.startswith(p) for p in prefixes):
-            keys.append(key)
-    return StoredFiles(prefixes, tuple(keys))
+        if key and key not in found and not any(key.startswith(f"{p}/") for p in prefixes):
+            found.append(key)
+    return StoredFiles(prefixes, tuple(found))
 
 
 async def purge_files(shoal: Shoal, files: Iterable[StoredFiles]) -> None:

@@ -16,7 +16,6 @@ from __future__ import annotations
 import hashlib
 import logging
 import time
-import weakref
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -27,7 +26,8 @@ from sqlalchemy.orm import joinedload
 
 from ..core import Shoal
 from ..models import Actor, User, Video, VideoViewDay
-from .videos import Page, VideoFilters, filter_clauses, reading
+from .video_lists import Page, VideoFilters, filter_clauses
+from .videos import reading
 from .visibility import Viewer, listing_clause
 
 log = logging.getLogger("shoal.views")
@@ -41,16 +41,9 @@ class _Memory:
     pending: dict[tuple[int, str], int] = field(default_factory=dict)
 
 
-# One buffer per Shoal object (a test process runs several), dropped with it.
-_memory: dict[int, _Memory] = {}
-
-
 def _buffer(shoal: Shoal) -> _Memory:
-    buffer = _memory.get(id(shoal))
-    if buffer is None:
-        buffer = _memory[id(shoal)] = _Memory()
-        weakref.finalize(shoal, _memory.pop, id(shoal), None)
-    return buffer
+    """This Shoal's buffer (a test process runs several)."""
+    return shoal.state("views.memory", _Memory)
 
 
 def viewer_key(user: User | None, ip: str) -> str:

@@ -31,6 +31,9 @@ from ..errors import Forbidden
 from ..models import Actor, Privacy, Role, User, Video, VideoState
 
 # PeerTube's VideoInclude bit flags (``include`` query parameter).
+TOKEN_PRIVACIES = (Privacy.PRIVATE, Privacy.INTERNAL)
+"""Privacies whose files need a videoFileToken (as do a hidden video's)."""
+
 INCLUDE_NOT_PUBLISHED = 1
 INCLUDE_HIDDEN = 2
 

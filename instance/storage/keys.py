@@ -8,6 +8,7 @@ without a trailing slash; storage's prefix operations treat them as folders.
     storyboards/<uuid>/<file>          the seek-preview sprite
     thumbnails/<prefix>.jpg            the small image (prefix: uuid, then a version)
     previews/<prefix>.jpg              the large image
+    thumbnails/remote-<uuid>.jpg       our copy of a remote video's images (previews/ likewise)
     torrents/<file>.torrent            one torrent per rendition
     uploads/<upload id>/<file>         a resumable upload's parts, until it completes
     redundancy/hls/<uuid>/<file>       our mirror of a remote video's HLS files
@@ -15,6 +16,11 @@ without a trailing slash; storage's prefix operations treat them as folders.
 """
 
 from __future__ import annotations
+
+import re
+
+UUID_RE = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+"""A local video's UUID as its keys spell it (lowercase): check a name from a URL with it."""
 
 HLS = "hls"
 ORIGINALS = "originals"
@@ -25,6 +31,8 @@ TORRENTS = "torrents"
 UPLOADS = "uploads"
 MIRRORS = "redundancy/hls"
 MIRROR_TORRENTS = "redundancy/torrents"
+LAZY_STATIC = (THUMBNAILS, PREVIEWS, TORRENTS)
+"""The folders served under PeerTube's ``/lazy-static/<folder>/<file>``: its URL names are ours."""
 
 
 def _join(folder: str, name: str | None) -> str:
@@ -54,6 +62,18 @@ def thumbnail(prefix: str) -> str:
 def preview(prefix: str) -> str:
     """A video's large image."""
     return f"{PREVIEWS}/{prefix}.jpg"
+
+
+def remote_image(folder: str, uuid: str) -> str:
+    """Our copy of a remote video's thumbnail (``folder`` THUMBNAILS) or preview (PREVIEWS)."""
+    return lazy_static(folder, f"remote-{uuid}.jpg")
+
+
+def lazy_static(folder: str, name: str) -> str:
+    """The key behind ``/lazy-static/<folder>/<name>``; ValueError for a folder not served there."""
+    if folder not in LAZY_STATIC:
+        raise ValueError(f"not a lazy-static folder: {folder!r}")
+    return f"{folder}/{name}"
 
 
 def torrent(name: str) -> str:

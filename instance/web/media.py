@@ -140,7 +140,7 @@ def video_file(shoal: Shoal, video: Video, rendition: Rendition) -> dict[str, An
     """PeerTube's ``VideoFile`` for one fragmented-MP4 rendition of the HLS playlist."""
     file_url = media_url(shoal, video, rendition.file_path)
     torrent_ok = has_torrent(shoal, video, rendition)
-    torrent_url = lazy_url(shoal, rendition.torrent_path, "torrents") if torrent_ok else None
+    torrent_url = lazy_url(shoal, rendition.torrent_path, keys.TORRENTS) if torrent_ok else None
     file_name = posixpath.basename(rendition.file_path or "")
     torrent_name = posixpath.basename(rendition.torrent_path or "") if torrent_ok else ""
     return {

@@ -9,7 +9,7 @@ Every video list (home, API, channels) filters on state and privacy and orders b
 ``ix_videos_listing`` a cache miss sorts every matching row in a temporary B-tree; with this
 index the database walks it in order and stops at the page.
 An expression index is plain DDL on both SQLite and PostgreSQL; it is not declared in the models
-(the migration test leaves it out of its comparison), so ``instance.services.videos`` must keep
+(the migration test leaves it out of its comparison), so ``instance.services.video_lists`` must keep
 ordering by this exact expression.
 """
 

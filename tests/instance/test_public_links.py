@@ -15,7 +15,7 @@ from sqlalchemy import update
 
 from instance.app import CHORES, create_app
 from instance.models import Privacy, Role, Video, VideoState
-from instance.services.files import (
+from instance.services.public_links import (
     PUBLIC_HLS,
     LinkRepair,
     public_links_dir,

@@ -15,7 +15,15 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from instance.models import Privacy
-from instance.services.video_fields import DESCRIPTION_MAX, NAME_MAX, NAME_MIN, TAG_MAX, TAG_MIN, TAGS_MAX
+from instance.services.video_fields import (
+    DESCRIPTION_MAX,
+    NAME_MAX,
+    NAME_MIN,
+    SUPPORT_MAX,
+    TAG_MAX,
+    TAG_MIN,
+    TAGS_MAX,
+)
 from instance.vocab import CATEGORIES, LANGUAGES, LICENCES
 
 from .ap import host_of, is_url
@@ -253,7 +261,7 @@ def parse_video(doc: dict[str, Any], *, fetched_from: str | None = None) -> Pars
     fields = {
         "name": name.strip(),
         "description": _text(doc.get("content"), DESCRIPTION_MAX),
-        "support": _text(doc.get("support"), 1000),
+        "support": _text(doc.get("support"), SUPPORT_MAX),
         "language": language if language in LANGUAGES else None,
         "category": int(category)
         if category and category.isdigit() and int(category) in CATEGORIES

@@ -61,7 +61,7 @@ def test_every_layer_accepts_a_value_within_bounds(name: str, value: Any) -> Non
 
 
 def test_federation_reads_the_same_bounds() -> None:
-    from federation import videos
+    from federation import video_parse as videos
 
     assert (videos.NAME_MIN, videos.NAME_MAX, videos.DESCRIPTION_MAX) == (
         rules.NAME_MIN,

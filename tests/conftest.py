@@ -58,6 +58,10 @@ class ShoalTestServer(TestServer):
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "scaled_only: needs Redis/PostgreSQL; runs in the scaled run only")
     config.addinivalue_line("markers", "embedded_only: the embedded mode only; runs in the embedded run")
+    config.addinivalue_line(
+        "markers",
+        "start_early(module): the test's namespace scenario starts with the run (tests/netns.py)",
+    )
 
 
 # Tests that use no database, queue or storage backend: the same in both modes, so they run in
@@ -78,6 +82,24 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     if deselected:
         config.hook.pytest_deselected(items=deselected)
         items[:] = selected
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Start the scenarios of the selected ``start_early`` tests, to run beside the others."""
+    if session.config.option.collectonly:
+        return
+    from tests import netns
+
+    for item in session.items:
+        marker = item.get_closest_marker("start_early")
+        if marker is not None:
+            netns.start_early(marker.args[0])
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    from tests import netns
+
+    netns.stop_early()
 
 
 def pytest_report_header(config: pytest.Config) -> str:

@@ -64,9 +64,20 @@ def pytest_configure(config: pytest.Config) -> None:
     )
 
 
-# Tests that use no database, queue or storage backend: the same in both modes, so they run in
-# the embedded run only (pure media work with real ffmpeg, the conformance rules, the imports).
-BACKEND_FREE = ("transcoding/", "federation/test_conformance.py", "test_architecture.py")
+# Tests that use no instance's database, queue or storage backend: the same in both modes, so
+# they run in the embedded run only (pure media work with real ffmpeg, the conformance rules, the
+# imports, settings and deploy files, the CLI on its own SQLite file, the storage contract run on
+# local files and on its own S3 endpoint, the sendfile response on a bare app).
+BACKEND_FREE = (
+    "transcoding/",
+    "federation/test_conformance.py",
+    "test_architecture.py",
+    "deploy/test_compose.py",
+    "instance/test_settings.py",
+    "instance/test_cli.py",
+    "instance/test_storage.py",
+    "instance/test_sendfile.py",
+)
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

@@ -32,18 +32,9 @@ import aiohttp
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.serve import (  # noqa: E402
-    drop_database,
-    machine,
-    parse_wrk,
-    scratch_database,
-    start,
-    stop,
-    wait_http,
-)
-from tests.deploy.nginxconf import free_port  # noqa: E402
+from bench.serve import drop_database, machine, parse_wrk, scratch_database  # noqa: E402
+from tests.support import SHOAL_CLI, free_port, serve_env, start_process, stop_process, wait_http  # noqa: E402
 
-SHOAL = str(Path(sys.executable).parent / "shoal")
 CONNECTIONS = 64
 LIST_TARGET = (2500.0, 50.0)
 WATCH_TARGET = 1000.0
@@ -137,21 +128,14 @@ async def fill(env: dict[str, str], videos: int) -> None:
 
 async def prepare(mode: str, work: Path, pg: str, videos: int) -> tuple[dict[str, str], str | None]:
     port = free_port()
-    env = {
-        **{k: v for k, v in os.environ.items() if not k.startswith("SHOAL_")},
-        "SHOAL_DATA_DIR": str(work / mode),
-        "SHOAL_LISTEN": f"127.0.0.1:{port}",
-        "SHOAL_PUBLIC_URL": f"http://127.0.0.1:{port}",
-        "SHOAL_LOG_LEVEL": "WARNING",
-        "SHOAL_SECRET_KEY": "bench-secret",
-    }
+    env = serve_env(work / mode, port, log_level="WARNING", secret_key="bench-secret")
     dropper = None
     if mode == "postgresql":
         name = f"shoal_bench_api_{os.getpid()}"
         env["SHOAL_DATABASE_URL"] = await scratch_database(pg, name)
         dropper = name
     await asyncio.to_thread(
-        subprocess.run, [SHOAL, "db", "upgrade"], env=env, check=True, capture_output=True
+        subprocess.run, [SHOAL_CLI, "db", "upgrade"], env=env, check=True, capture_output=True
     )
     await fill(env, videos)
     return env, dropper
@@ -161,7 +145,7 @@ async def run_mode(mode: str, work: Path, pg: str, videos: int, duration: float)
     env, dropper = await prepare(mode, work, pg, videos)
     url = env["SHOAL_PUBLIC_URL"]
     results: list[Result] = []
-    proc = start([SHOAL, "serve"], env, work / f"{mode}.log")
+    proc = start_process([SHOAL_CLI, "serve"], env, work / f"{mode}.log")
     try:
         await wait_http(url + "/api/v1/config")
         async with aiohttp.ClientSession() as session:
@@ -183,14 +167,15 @@ async def run_mode(mode: str, work: Path, pg: str, videos: int, duration: float)
             )
             print(f"  {mode:10} {label:6} {rps:8.0f} req/s {p99:8.2f} ms p99 ({errors} errors)", flush=True)
     finally:
-        stop(proc)
+        stop_process(proc)
         if dropper:
             await drop_database(pg, dropper)
     if mode == "sqlite":
         body = work / "listing.json"
         body.write_bytes(listing)
         port = free_port()
-        memory = start([sys.executable, "-c", MEMORY_SERVER, str(body), str(port)], env, work / "memory.log")
+        argv = [sys.executable, "-c", MEMORY_SERVER, str(body), str(port)]
+        memory = start_process(argv, env, work / "memory.log")
         try:
             await wait_http(f"http://127.0.0.1:{port}/api/v1/videos")
             wrk(f"http://127.0.0.1:{port}/api/v1/videos", 1)
@@ -198,7 +183,7 @@ async def run_mode(mode: str, work: Path, pg: str, videos: int, duration: float)
             results.insert(0, Result("memory", "list (same JSON, bare aiohttp)", rps, p99, errors))
             print(f"  memory     list   {rps:8.0f} req/s {p99:8.2f} ms p99", flush=True)
         finally:
-            stop(memory)
+            stop_process(memory)
     return results
 
 

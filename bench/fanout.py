@@ -41,10 +41,9 @@ import aiohttp
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.serve import drop_database, machine, scratch_database, start, stop, wait_http  # noqa: E402
-from tests.deploy.nginxconf import free_port  # noqa: E402
+from bench.serve import drop_database, machine, scratch_database  # noqa: E402
+from tests.support import SHOAL_CLI, ApiClient, free_port, serve_env, start_process, stop_process, wait_http  # noqa: E402
 
-SHOAL = str(Path(sys.executable).parent / "shoal")
 API_RATE = 50.0  # GET /api/v1/videos per second during the runs
 PER_HOST = 8  # as federation.sender.PER_HOST
 TARGET_RATE = 1000.0
@@ -192,17 +191,7 @@ async def fill(env: dict[str, str], ports: list[int], inboxes: int, videos: int)
 
 
 async def token_for(session: aiohttp.ClientSession, url: str) -> str:
-    async with session.get(f"{url}/api/v1/oauth-clients/local") as resp:
-        client = await resp.json()
-    form = {
-        "client_id": client["client_id"],
-        "client_secret": client["client_secret"],
-        "grant_type": "password",
-        "username": "bench",
-        "password": "bench-pass",
-    }
-    async with session.post(f"{url}/api/v1/users/token", data=form) as resp:
-        return (await resp.json())["access_token"]
+    return await ApiClient(session, url).login("bench", "bench-pass")
 
 
 class Load:
@@ -347,22 +336,20 @@ async def run(
         port = free_port()
         url = f"http://127.0.0.1:{port}"
         data = work / "data"
-        env = {
-            **{k: v for k, v in os.environ.items() if not k.startswith("SHOAL_")},
-            "SHOAL_DATA_DIR": str(data),
-            "SHOAL_LISTEN": f"127.0.0.1:{port}",
-            "SHOAL_PUBLIC_URL": url,
-            "SHOAL_LOG_LEVEL": "WARNING",
-            "SHOAL_SECRET_KEY": "bench-secret",
-            "SHOAL_FEDERATION_ALLOW_HOSTS": "127.0.0.1",
-            "SHOAL_P2P_ENABLED": "false",
-        }
+        env = serve_env(
+            data,
+            port,
+            log_level="WARNING",
+            secret_key="bench-secret",
+            federation_allow_hosts="127.0.0.1",
+            p2p_enabled="false",
+        )
         dropper = None
         database = str(data / "shoal.db")
         if scaled:
             dropper, database = await scaled_env(env, pg, redis)
         await asyncio.to_thread(
-            subprocess.run, [SHOAL, "db", "upgrade"], env=env, check=True, capture_output=True
+            subprocess.run, [SHOAL_CLI, "db", "upgrade"], env=env, check=True, capture_output=True
         )
         uuids = await fill(env, ports, inboxes, rounds)
         inbox_urls = [f"http://127.0.0.1:{ports[i % len(ports)]}/users/u{i}/inbox" for i in range(inboxes)]
@@ -375,11 +362,11 @@ async def run(
                 results.append(Round(label, inboxes, seconds))
                 print(f"  {label:48} {inboxes / seconds:8.0f} deliveries/s", flush=True)
 
-            serve = [SHOAL, "serve"]
+            serve = [SHOAL_CLI, "serve"]
             if profile:
                 serve = [sys.executable, "-m", "cProfile", "-o", profile, *serve]
-            proc = start(serve, env, work / "serve.log")
-            worker = start([SHOAL, "worker"], env, work / "worker.log") if scaled else None
+            proc = start_process(serve, env, work / "serve.log")
+            worker = start_process([SHOAL_CLI, "worker"], env, work / "worker.log") if scaled else None
             try:
                 await wait_http(url + "/api/v1/config")
                 token = await token_for(session, url)
@@ -438,9 +425,9 @@ async def run(
                         await asyncio.sleep(4)
                 final = await receiver_stats(session, control)
             finally:
-                stop(proc)
+                stop_process(proc)
                 if worker is not None:
-                    stop(worker)
+                    stop_process(worker)
                 if dropper:
                     await drop_database(pg, dropper)
         return results, final

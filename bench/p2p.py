@@ -33,7 +33,6 @@ import asyncio
 import json
 import os
 import platform
-import socket
 import subprocess
 import sys
 import tempfile
@@ -50,20 +49,13 @@ sys.path.insert(0, str(ROOT))
 
 from instance.api.registry import SHOAL  # noqa: E402
 from instance.app import create_app  # noqa: E402
-from instance.models import Role  # noqa: E402
-from instance.services.users import create_user  # noqa: E402
 from instance.settings import load_settings  # noqa: E402
 from p2p.seeder import close_session, seeder_of  # noqa: E402
+from tests.support import free_port, new_user_client, publish, wait_for  # noqa: E402
 
 HOST = "127.0.0.1"
 # (web seed in the clients' torrent, seeder in BEP 16 super-seeding mode)
 MODES = [(False, False), (False, True), (True, False), (True, True)]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind((HOST, 0))
-        return sock.getsockname()[1]
 
 
 def make_clip(path: Path, seconds: float) -> None:
@@ -110,43 +102,23 @@ class Counter:
             self.bytes += int(response.headers.get("Content-Length", "0") or 0)
 
 
-async def publish(base: str, app: web.Application, workdir: Path, seconds: float) -> dict[str, Any]:
-    shoal = app[SHOAL]
-    async with shoal.db.write() as session:
-        await create_user(shoal, session, username="alice", email="alice@example.org",
-                          password="password123", role=Role.USER)  # fmt: skip
+async def publish_clip(base: str, app: web.Application, workdir: Path, seconds: float) -> dict[str, Any]:
     clip = workdir / "clip.mp4"
     make_clip(clip, seconds)
     async with aiohttp.ClientSession() as http:
-        async with http.get(f"{base}/api/v1/oauth-clients/local") as resp:
-            client = await resp.json()
-        form = {"client_id": client["client_id"], "client_secret": client["client_secret"],
-                "grant_type": "password", "username": "alice", "password": "password123"}  # fmt: skip
-        async with http.post(f"{base}/api/v1/users/token", data=form) as resp:
-            token = (await resp.json())["access_token"]
-        auth = {"Authorization": f"Bearer {token}"}
-        async with http.get(f"{base}/api/v1/users/me", headers=auth) as resp:
-            channel = (await resp.json())["videoChannels"][0]["id"]
-        data = aiohttp.FormData()
-        data.add_field("channelId", str(channel))
-        data.add_field("name", "Offload")
-        data.add_field("privacy", "1")
-        data.add_field("videofile", clip.read_bytes(), filename="clip.mp4")
-        async with http.post(f"{base}/api/v1/videos/upload", data=data, headers=auth) as resp:
-            video = (await resp.json())["video"]
-        deadline = time.monotonic() + 600
-        while time.monotonic() < deadline:
-            async with http.get(f"{base}/api/v1/videos/{video['id']}", headers=auth) as resp:
-                body = await resp.json()
-            if body.get("state", {}).get("id") not in (None, 1, 2, 3, 7, 9):
-                raise RuntimeError(f"the video failed: {body.get('state')}")
-            playlists = body.get("streamingPlaylists") or []
-            files = playlists[0]["files"] if playlists else []
-            if files and files[0]["torrentUrl"]:
-                async with http.get(files[0]["torrentUrl"]) as resp:
-                    return {"file": files[0], "torrent": await resp.read(), "duration": body["duration"]}
-            await asyncio.sleep(0.5)
-    raise RuntimeError("the video was not published in time")
+        alice = await new_user_client(app[SHOAL], http, base, "alice")
+        video = await publish(alice, clip, "Offload", timeout=600, privacy=1)
+
+        async def torrent() -> dict[str, Any] | None:
+            status, body = await alice.get(f"/api/v1/videos/{video['id']}")
+            assert status == 200, body
+            files = body["streamingPlaylists"][0]["files"]
+            return {"file": files[0], "body": body} if files and files[0]["torrentUrl"] else None
+
+        found = await wait_for(torrent, "the torrent", 600, interval=0.5)
+        async with http.get(found["file"]["torrentUrl"]) as resp:
+            torrent_bytes = await resp.read()
+        return {"file": found["file"], "torrent": torrent_bytes, "duration": found["body"]["duration"]}
 
 
 async def run_mode(
@@ -231,7 +203,7 @@ async def run_mode(
 async def main_async(args: argparse.Namespace) -> list[dict[str, Any]]:
     with tempfile.TemporaryDirectory(prefix="shoal-bench-p2p-") as tmp:
         workdir = Path(tmp)
-        port = free_port()
+        port = free_port(HOST)
         base = f"http://{HOST}:{port}"
         # The seeder's limit is set once the rung's bitrate is known (one viewer's worth).
         settings = load_settings(
@@ -248,7 +220,7 @@ async def main_async(args: argparse.Namespace) -> list[dict[str, Any]]:
         await runner.setup()
         await web.TCPSite(runner, HOST, port).start()
         try:
-            published = await publish(base, app, workdir, args.clip)
+            published = await publish_clip(base, app, workdir, args.clip)
             file = published["file"]
             size = int(file["size"])
             viewer_rate = int(size / max(float(published["duration"]), 1.0))

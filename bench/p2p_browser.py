@@ -106,36 +106,19 @@ class Egress:
         return {"fragments": self.fragments, "other": self.other, "requests": self.requests}
 
 
-async def publish(base: str, app: Any, workdir: Path, seconds: float, height: int) -> dict[str, Any]:
+async def publish_clip(base: str, app: Any, workdir: Path, seconds: float, height: int) -> dict[str, Any]:
     """A user uploads a generated clip through the API; returns the published video's details."""
     import aiohttp
 
-    from instance.models import Role
-    from instance.services.users import create_user
     from instance.web.context import SHOAL
-    from tests.conftest import ApiClient
-    from tests.instance.test_pipeline import upload, wait_done
     from tests.media import make_clip
+    from tests.support import new_user_client, publish
 
-    async with app[SHOAL].db.write() as session:
-        await create_user(
-            app[SHOAL],
-            session,
-            username="bench",
-            email="bench@example.org",
-            password="password123",
-            role=Role.USER,
-        )
     async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=600)) as http:
-        client = ApiClient(http, base)
-        user = client.as_user(await client.login("bench", "password123"))
+        user = await new_user_client(app[SHOAL], http, base, "bench")
         width = (height * 16 // 9 + 1) // 2 * 2
         clip = make_clip(workdir, f"bench-{height}p-{seconds:g}s.mp4", width, height, 25, seconds)
-        video = await upload(user, clip, "P2P offload benchmark", privacy=1)
-        details = await wait_done(user, video["id"], timeout=1800)
-        if details["state"]["id"] != 1:
-            raise RuntimeError(f"the clip was not published: {details['state']}")
-        return details
+        return await publish(user, clip, "P2P offload benchmark", timeout=1800, privacy=1)
 
 
 async def open_viewer(browser: Any, url: str, *, p2p: bool, timeout: float) -> tuple[Any, Any]:
@@ -285,7 +268,7 @@ async def inside(args: argparse.Namespace) -> dict[str, Any]:
     try:
         t0 = time.monotonic()
         height = max(int(r) for r in args.rungs.split(","))
-        details = await publish(base, app, workdir, args.seconds, height)
+        details = await publish_clip(base, app, workdir, args.seconds, height)
         result["publish_seconds"] = time.monotonic() - t0
         result["rungs"] = sorted(
             {f["resolution"]["id"] for p in details.get("streamingPlaylists", []) for f in p["files"]}

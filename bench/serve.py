@@ -22,17 +22,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import io
 import os
 import platform
 import re
 import shutil
-import signal
 import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -43,8 +40,16 @@ sys.path.insert(0, str(ROOT))
 
 from tests import media  # noqa: E402
 from tests.deploy import nginxconf  # noqa: E402
+from tests.support import (  # noqa: E402
+    ApiClient,
+    free_port,
+    publish,
+    serve_env,
+    start_process,
+    stop_process,
+    wait_http,
+)
 
-SHOAL = str(Path(sys.executable).parent / "shoal")
 SEGMENT = 2 * 1024 * 1024
 PLAYLIST = 2 * 1024
 CONNECTIONS = (32, 128)
@@ -98,21 +103,6 @@ def wrk(url: str, connections: int, duration: float) -> tuple[float, float, floa
     return parse_wrk(out)
 
 
-def start(argv: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
-    with log.open("ab") as out:
-        return subprocess.Popen(argv, env=env, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
-
-
-def stop(proc: subprocess.Popen[bytes]) -> None:
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-
-
 async def scratch_database(pg: str, name: str) -> str:
     """A fresh PostgreSQL database ``name`` beside ``pg`` (dropped first if left over); its
     SQLAlchemy URL (``postgresql+asyncpg://…``)."""
@@ -138,52 +128,11 @@ async def drop_database(pg: str, name: str) -> None:
         await conn.close()
 
 
-async def wait_http(url: str, seconds: float = 60) -> None:
-    deadline = time.monotonic() + seconds
-    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(ssl=False)) as session:
-        while time.monotonic() < deadline:
-            try:
-                async with session.get(url) as resp:
-                    if resp.status == 200:
-                        return
-            except aiohttp.ClientError:
-                pass
-            await asyncio.sleep(0.2)
-    raise RuntimeError(f"{url} did not answer")
-
-
 async def publish_video(url: str, clip: Path) -> str:
     """Log in as the admin, upload ``clip`` and wait until it is published; returns its UUID."""
     async with aiohttp.ClientSession() as session:
-        async with session.get(f"{url}/api/v1/oauth-clients/local") as resp:
-            client = await resp.json()
-        form = {
-            "client_id": client["client_id"],
-            "client_secret": client["client_secret"],
-            "grant_type": "password",
-            "username": "bench",
-            "password": "bench-password",
-        }
-        async with session.post(f"{url}/api/v1/users/token", data=form) as resp:
-            token = (await resp.json())["access_token"]
-        headers = {"Authorization": f"Bearer {token}"}
-        async with session.get(f"{url}/api/v1/users/me", headers=headers) as resp:
-            channel = (await resp.json())["videoChannels"][0]["id"]
-        data = aiohttp.FormData()
-        data.add_field("channelId", str(channel))
-        data.add_field("name", "bench")
-        data.add_field("videofile", io.BytesIO(clip.read_bytes()), filename=clip.name)
-        async with session.post(f"{url}/api/v1/videos/upload", data=data, headers=headers) as resp:
-            video = (await resp.json())["video"]
-        for _ in range(600):
-            async with session.get(f"{url}/api/v1/videos/{video['id']}", headers=headers) as resp:
-                body = await resp.json()
-            if "state" not in body:
-                raise RuntimeError(f"GET /api/v1/videos/{video['id']}: {body}")
-            if body["state"]["id"] == 1:
-                return body["uuid"]
-            await asyncio.sleep(0.5)
-    raise RuntimeError(f"the bench video was not published: {body.get('state')}")
+        admin = await ApiClient(session, url).logged_in("bench", "bench-password")
+        return (await publish(admin, clip, "bench", timeout=300))["uuid"]
 
 
 def baseline_nginx(directory: Path, storage: Path, http_port: int, https_port: int, tls: Path) -> Path:
@@ -232,26 +181,24 @@ async def run(
     work: Path, duration: float, rounds: int
 ) -> tuple[list[Result], dict[tuple[str, str, int], list[Result]]]:
     data = work / "data"
-    port = nginxconf.free_port()
+    port = free_port()
     url = f"http://127.0.0.1:{port}"
-    env = {
-        **{k: v for k, v in os.environ.items() if not k.startswith("SHOAL_")},
-        "SHOAL_DATA_DIR": str(data),
-        "SHOAL_LISTEN": f"127.0.0.1:{port}",
-        "SHOAL_PUBLIC_URL": url,
-        "SHOAL_ADMIN_USER": "bench",
-        "SHOAL_ADMIN_PASSWORD": "bench-password",
-        "SHOAL_LOG_LEVEL": "WARNING",
-        "SHOAL_TRANSCODING_RESOLUTIONS": "240",
-    }
+    env = serve_env(
+        data,
+        port,
+        admin_user="bench",
+        admin_password="bench-password",
+        log_level="WARNING",
+        transcoding_resolutions=240,
+    )
     clip = media.make_clip(work, "clip.mp4", 320, 240, 30, 2.0)
     log = work / "shoal.log"
-    shoal = start([SHOAL, "serve"], env, log)
+    shoal = start_process(["serve"], env, log)
     try:
         await wait_http(url + "/api/v1/config")
         uuid = await publish_video(url, clip)
     finally:
-        stop(shoal)
+        stop_process(shoal)
     folder = data / "storage" / "hls" / uuid
     (folder / "bench-segment.m4s").write_bytes(os.urandom(SEGMENT))
     lines = ["#EXTM3U", "#EXT-X-VERSION:7", "#EXT-X-TARGETDURATION:4", '#EXT-X-MAP:URI="init.mp4"']
@@ -271,9 +218,9 @@ async def run(
     plain_dir = work / "nginx-plain"
     tls = plain_dir / "tls"
     nginxconf.self_signed_cert(tls)
-    plain_http, plain_https = nginxconf.free_port(), nginxconf.free_port()
+    plain_http, plain_https = free_port(), free_port()
     main = baseline_nginx(plain_dir, data / "storage", plain_http, plain_https, tls)
-    accel_port = nginxconf.free_port()
+    accel_port = free_port()
     accel_env = {
         **env,
         "SHOAL_DATA_DIR": str(work / "data-accel"),
@@ -293,9 +240,9 @@ async def run(
         "nginx+shoal": site.https_url,
     }
     procs = [
-        start([nginxconf.NGINX, "-c", str(main), "-p", str(plain_dir)], env, plain_dir / "out.log"),
-        start([SHOAL, "serve"], env, log),
-        start([SHOAL, "serve"], accel_env, work / "shoal-accel.log"),
+        start_process([nginxconf.NGINX, "-c", str(main), "-p", str(plain_dir)], env, plain_dir / "out.log"),
+        start_process(["serve"], env, log),
+        start_process(["serve"], accel_env, work / "shoal-accel.log"),
     ]
     runs: dict[tuple[str, str, int], list[Result]] = {}
     try:
@@ -320,7 +267,7 @@ async def run(
                             )
     finally:
         for proc in procs:
-            stop(proc)
+            stop_process(proc)
     return [median_result(rs) for rs in runs.values()], runs
 
 

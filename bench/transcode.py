@@ -27,7 +27,6 @@ import os
 import platform
 import resource
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -44,6 +43,7 @@ sys.path.insert(0, str(ROOT))
 
 import transcoding  # noqa: E402
 from tests import media  # noqa: E402
+from tests.support import ApiClient, channel_of, free_port, serve_env, wait_http  # noqa: E402
 
 # PeerTube's reference ladder for this benchmark (see shared notes, performance.md).
 BASELINE_LADDER = ((1080, 4800), (720, 2400), (480, 1200), (360, 800))
@@ -167,19 +167,15 @@ async def shoal_end_to_end(bench: Bench) -> Measurement:
     spent in that window (from /proc). Starting the server and creating the user are not timed.
     """
     data = bench.fresh("e2e")
-    port = _free_port()
+    port = free_port()
     base = f"http://127.0.0.1:{port}"
-    env = {
-        **os.environ,
-        "SHOAL_DATA_DIR": str(data),
-        "SHOAL_LISTEN": f"127.0.0.1:{port}",
-        "SHOAL_PUBLIC_URL": base,
-        "SHOAL_TRANSCODING_RESOLUTIONS": ",".join(str(h) for h in BENCH_HEIGHTS),
-        "SHOAL_TRANSCODING_NICE": "0",
-        "SHOAL_LOG_LEVEL": os.environ.get("BENCH_SHOAL_LOG_LEVEL", "WARNING"),
-    }
-    for name in ("SHOAL_CONFIG", "SHOAL_DATABASE_URL", "SHOAL_REDIS_URL", "SHOAL_STORAGE_URL"):
-        env.pop(name, None)
+    env = serve_env(
+        data,
+        port,
+        transcoding_resolutions=",".join(str(h) for h in BENCH_HEIGHTS),
+        transcoding_nice=0,
+        log_level=os.environ.get("BENCH_SHOAL_LOG_LEVEL", "WARNING"),
+    )
     shoal = [sys.executable, "-m", "instance.cli"]
     password = "bench-password"
     create = await asyncio.create_subprocess_exec(
@@ -200,15 +196,11 @@ async def shoal_end_to_end(bench: Bench) -> Measurement:
         raise RuntimeError(f"shoal user create failed: {stderr.decode()[-2000:]}")
     server = await asyncio.create_subprocess_exec(*shoal, "serve", env=env, cwd=ROOT)
     try:
+        await wait_http(f"{base}/api/v1/config")
         async with aiohttp.ClientSession(base) as http:
-            await _until_up(http)
-            async with http.get("/api/v1/oauth-clients/local") as resp:
-                client = await resp.json()
-            form = {**client, "grant_type": "password", "username": "bench", "password": password}
-            async with http.post("/api/v1/users/token", data=form) as resp:
-                auth = {"Authorization": f"Bearer {(await resp.json())['access_token']}"}
-            async with http.get("/api/v1/users/me", headers=auth) as resp:
-                channel = (await resp.json())["videoChannels"][0]["id"]
+            bench_user = await ApiClient(http, "").logged_in("bench", password)
+            auth = {"Authorization": f"Bearer {bench_user.token}"}
+            channel = await channel_of(bench_user)
 
             cpu_before = _tree_cpu(server.pid)
             started = time.perf_counter()
@@ -246,26 +238,6 @@ APPROACHES: list[tuple[str, Approach]] = [
     ("(c) Shoal transcode_hls (plan + one ffmpeg)", shoal_transcode_hls),
     ("(d) Shoal end to end: upload → published (`shoal serve`)", shoal_end_to_end),
 ]
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-async def _until_up(http: aiohttp.ClientSession, timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            async with http.get("/api/v1/config") as resp:
-                if resp.status == 200:
-                    return
-        except aiohttp.ClientConnectionError:
-            pass
-        if time.monotonic() > deadline:
-            raise RuntimeError("shoal serve did not start")
-        await asyncio.sleep(0.2)
 
 
 def _tree_cpu(pid: int) -> float:

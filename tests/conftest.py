@@ -14,7 +14,6 @@ import itertools
 import json
 import os
 import shutil
-import socket
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
@@ -37,6 +36,7 @@ from instance.settings import Settings, load_settings
 from instance.web.context import SHOAL
 from instance.web.hotfiles import ShoalRunner
 from tests.s3server import MOTO_ACCESS_KEY, MOTO_SECRET_KEY, allow_anonymous_reads, run_moto_server
+from tests.support import ApiClient, create_user, free_port
 
 BACKEND = os.environ.get("SHOAL_TEST_BACKEND", "embedded")
 PG_URL = os.environ.get("SHOAL_TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test")
@@ -58,11 +58,26 @@ class ShoalTestServer(TestServer):
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "scaled_only: needs Redis/PostgreSQL; runs in the scaled run only")
     config.addinivalue_line("markers", "embedded_only: the embedded mode only; runs in the embedded run")
+    config.addinivalue_line(
+        "markers",
+        "start_early(module): the test's namespace scenario starts with the run (tests/netns.py)",
+    )
 
 
-# Tests that use no database, queue or storage backend: the same in both modes, so they run in
-# the embedded run only (pure media work with real ffmpeg, the conformance rules, the imports).
-BACKEND_FREE = ("transcoding/", "federation/test_conformance.py", "test_architecture.py")
+# Tests that use no instance's database, queue or storage backend: the same in both modes, so
+# they run in the embedded run only (pure media work with real ffmpeg, the conformance rules, the
+# imports, settings and deploy files, the CLI on its own SQLite file, the storage contract run on
+# local files and on its own S3 endpoint, the sendfile response on a bare app).
+BACKEND_FREE = (
+    "transcoding/",
+    "federation/test_conformance.py",
+    "test_architecture.py",
+    "deploy/test_compose.py",
+    "instance/test_settings.py",
+    "instance/test_cli.py",
+    "instance/test_storage.py",
+    "instance/test_sendfile.py",
+)
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -80,16 +95,28 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         items[:] = selected
 
 
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Start the scenarios of the selected ``start_early`` tests, to run beside the others."""
+    if session.config.option.collectonly:
+        return
+    from tests import netns
+
+    for item in session.items:
+        marker = item.get_closest_marker("start_early")
+        if marker is not None:
+            netns.start_early(marker.args[0])
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    from tests import netns
+
+    netns.stop_early()
+
+
 def pytest_report_header(config: pytest.Config) -> str:
     if SCALED:
         return f"shoal backend: scaled (PostgreSQL {PG_URL}, Redis {REDIS_URL}, S3 moto_server)"
     return "shoal backend: embedded (SQLite, local storage, in-process jobs)"
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def pg_dsn(database: str | None = None) -> str:
@@ -243,60 +270,6 @@ async def make_backend(template: str, data_dir: Path, services: dict[str, Any]) 
     )
 
 
-class ApiClient:
-    """A small JSON client for one test instance; ``token`` is sent as a bearer token."""
-
-    def __init__(self, session: aiohttp.ClientSession, base_url: str, token: str | None = None) -> None:
-        self.session = session
-        self.base_url = base_url
-        self.token = token
-
-    def as_user(self, token: str | None) -> ApiClient:
-        return ApiClient(self.session, self.base_url, token)
-
-    async def request(self, method: str, path: str, **kwargs: Any) -> tuple[int, Any]:
-        """Send a request; return the status and the decoded JSON body (or text, or None)."""
-        headers = dict(kwargs.pop("headers", {}) or {})
-        if self.token and "Authorization" not in headers:
-            headers["Authorization"] = f"Bearer {self.token}"
-        async with self.session.request(method, self.base_url + path, headers=headers, **kwargs) as resp:
-            raw = await resp.read()
-            if not raw:
-                return resp.status, None
-            if resp.content_type in ("application/json", "application/problem+json"):
-                return resp.status, await resp.json(content_type=None)
-            return resp.status, raw.decode(errors="replace")
-
-    async def get(self, path: str, **kwargs: Any) -> tuple[int, Any]:
-        return await self.request("GET", path, **kwargs)
-
-    async def post(self, path: str, **kwargs: Any) -> tuple[int, Any]:
-        return await self.request("POST", path, **kwargs)
-
-    async def put(self, path: str, **kwargs: Any) -> tuple[int, Any]:
-        return await self.request("PUT", path, **kwargs)
-
-    async def delete(self, path: str, **kwargs: Any) -> tuple[int, Any]:
-        return await self.request("DELETE", path, **kwargs)
-
-    async def login(self, username: str, password: str) -> str:
-        """Password grant through the real OAuth endpoints; returns the access token."""
-        status, client = await self.get("/api/v1/oauth-clients/local")
-        assert status == 200, client
-        status, body = await self.post(
-            "/api/v1/users/token",
-            data={
-                "client_id": client["client_id"],
-                "client_secret": client["client_secret"],
-                "grant_type": "password",
-                "username": username,
-                "password": password,
-            },
-        )
-        assert status == 200, body
-        return body["access_token"]
-
-
 @dataclass
 class Instance:
     """A running Shoal instance for a test: its settings, resources, URL and an anonymous client."""
@@ -314,19 +287,7 @@ class Instance:
 
     async def create_user(self, username: str, *, password: str = "password123", role: Any = None, **kw: Any):
         """Create a user directly through the service layer (fast path for tests)."""
-        from instance.models import Role
-        from instance.services.users import create_user
-
-        async with self.shoal.db.write() as session:
-            return await create_user(
-                self.shoal,
-                session,
-                username=username,
-                email=kw.pop("email", f"{username}@example.org"),
-                password=password,
-                role=role if role is not None else Role.USER,
-                **kw,
-            )
+        return await create_user(self.shoal, username, password=password, role=role, **kw)
 
     async def user_client(
         self, username: str, *, password: str = "password123", role: Any = None

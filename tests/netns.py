@@ -7,9 +7,11 @@ module prints its result as JSON on its last line of output.
 from __future__ import annotations
 
 import json
+import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -47,14 +49,63 @@ def namespace_settings(workdir: Path, secret_key: str, **overrides: Any) -> Sett
     return load_settings(**{**values, **overrides})
 
 
-def run_in_netns(module: str, workdir: Path, timeout: float) -> dict[str, Any]:
-    """``python -m module workdir`` inside the namespace; its last output line, parsed."""
-    proc = subprocess.run(
+def start_in_netns(module: str, workdir: Path) -> subprocess.Popen[str]:
+    """Start ``python -m module workdir`` inside the namespace; :func:`result_of` waits for it."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    return subprocess.Popen(
         [str(ROOT / "tests" / "netns-run.sh"), sys.executable, "-m", module, str(workdir)],
         cwd=ROOT,
-        capture_output=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        stdin=subprocess.DEVNULL,
         text=True,
-        timeout=timeout,
     )
-    assert proc.returncode == 0, f"scenario failed ({proc.returncode}):\n{proc.stderr[-6000:]}"
-    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def result_of(proc: subprocess.Popen[str], timeout: float) -> dict[str, Any]:
+    """The scenario's last output line, parsed, once it has ended (killed after ``timeout`` s)."""
+    try:
+        stdout, stderr = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        stdout, stderr = proc.communicate()
+        raise AssertionError(f"scenario still running after {timeout} s:\n{stderr[-6000:]}") from None
+    assert proc.returncode == 0, f"scenario failed ({proc.returncode}):\n{stderr[-6000:]}"
+    return json.loads(stdout.strip().splitlines()[-1])
+
+
+def run_in_netns(module: str, workdir: Path, timeout: float) -> dict[str, Any]:
+    """``python -m module workdir`` inside the namespace; its last output line, parsed."""
+    return result_of(start_in_netns(module, workdir), timeout)
+
+
+_EARLY: dict[str, tuple[subprocess.Popen[str], Path]] = {}
+
+
+def start_early(module: str) -> None:
+    """Start the scenario ``module`` now, in the background, for the test that asks for its result
+    later (:func:`early_result`): a scenario that mostly waits (on WebRTC, on a remote peer)
+    then overlaps the tests run meanwhile."""
+    if module not in _EARLY:
+        workdir = Path(tempfile.mkdtemp(prefix=f"shoal-{module.rsplit('.', 1)[-1]}-"))
+        _EARLY[module] = (start_in_netns(module, workdir / "run"), workdir)
+
+
+def early_result(module: str, timeout: float) -> dict[str, Any]:
+    """The result of the scenario started by :func:`start_early` (started now if it was not)."""
+    start_early(module)
+    proc, workdir = _EARLY.pop(module)
+    try:
+        return result_of(proc, timeout)
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+def stop_early() -> None:
+    """Kill the scenarios started early that no test collected (an interrupted run)."""
+    for proc, workdir in _EARLY.values():
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+        shutil.rmtree(workdir, ignore_errors=True)
+    _EARLY.clear()

@@ -16,7 +16,7 @@ import pytest
 from tests import media
 from tests.conftest import ApiClient, free_port
 from tests.deploy import nginxconf
-from tests.instance.test_pipeline import upload, wait_done
+from tests.support import upload, wait_done
 
 
 def test_nginx_accepts_the_deploy_config(tmp_path: Path) -> None:

@@ -24,16 +24,10 @@ from sqlalchemy import select
 
 from instance.models import WorkItem
 from tests import media
-from tests.conftest import ApiClient, Instance, free_port
+from tests.conftest import Instance
 from tests.deploy import nginxconf
-from tests.instance.test_restart import (
-    mid_transcode,
-    published,
-    start_process,
-    upload,
-    wait_for,
-    wait_http,
-)
+from tests.instance.test_restart import mid_transcode, published, wait_video
+from tests.support import ApiClient, backend_env, free_port, start_process, stop_process, upload, wait_http
 
 
 @pytest.fixture(scope="module")
@@ -44,35 +38,21 @@ def long_clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def shared_env(settings: Any, public_url: str) -> dict[str, str]:
     """The settings every process of the deployment shares (what deploy/.env holds)."""
-    secret = settings.s3_secret_key.get_secret_value() if settings.s3_secret_key else ""
-    return {
-        **{k: v for k, v in os.environ.items() if not k.startswith("SHOAL_")},
-        "SHOAL_DATABASE_URL": settings.effective_database_url,
-        "SHOAL_REDIS_URL": settings.redis_url or "",
-        "SHOAL_REDIS_PREFIX": settings.redis_prefix,
-        "SHOAL_STORAGE_URL": settings.effective_storage_url,
-        "SHOAL_S3_ENDPOINT_URL": settings.s3_endpoint_url or "",
-        "SHOAL_S3_ACCESS_KEY": settings.s3_access_key.get_secret_value() if settings.s3_access_key else "",
-        "SHOAL_S3_SECRET_KEY": secret,
-        "SHOAL_S3_PUBLIC_URL": f"{public_url}/s3",
-        "SHOAL_PUBLIC_URL": public_url,
-        "SHOAL_SECRET_KEY": settings.secret_key.get_secret_value() if settings.secret_key else "",
-        "SHOAL_WORKERS": "external",
-        "SHOAL_TRUST_PROXY": "true",
-        "SHOAL_JOBS_SWEEP_INTERVAL": "0.5",
-        "SHOAL_JOBS_CONCURRENCY": "1",
-        "SHOAL_FEDERATION_ALLOW_HOSTS": "127.0.0.1",
-    }
+    return backend_env(
+        settings,
+        public_url=public_url,
+        s3_public_url=f"{public_url}/s3",
+        workers="external",
+        trust_proxy="true",
+        jobs_sweep_interval=0.5,
+        jobs_concurrency=1,
+        federation_allow_hosts="127.0.0.1",
+    )
 
 
 def stop(proc: subprocess.Popen[bytes] | None) -> None:
-    if proc is not None and proc.poll() is None:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+    if proc is not None:
+        stop_process(proc)
 
 
 async def running_job_owner(instance: Instance, video_uuid: str) -> str | None:
@@ -129,8 +109,8 @@ async def test_scaled_topology_behind_nginx(make_instance, tmp_path: Path, long_
                 alice = front.as_user(await front.login("alice", "password123"))
 
                 # 1. a long upload through nginx; kill -9 whichever worker transcodes it
-                ref = await upload(alice, long_clip)
-                await wait_for(alice, ref["id"], mid_transcode, 180)
+                ref = await upload(alice, long_clip, "Survives a crash")
+                await wait_video(alice, ref["id"], mid_transcode, 180)
                 owner = None
                 for _ in range(50):
                     owner = await running_job_owner(base, ref["uuid"])
@@ -143,7 +123,7 @@ async def test_scaled_topology_behind_nginx(make_instance, tmp_path: Path, long_
                 os.kill(pid, signal.SIGKILL)
                 workers.pop(pid).wait(timeout=10)
                 survivor = next(iter(workers.values()))
-                body = await wait_for(alice, ref["id"], published, 240)
+                body = await wait_video(alice, ref["id"], published, 240)
                 assert body["state"]["id"] == 1, body.get("failureReason")
                 assert survivor.poll() is None
                 done: list[WorkItem] = []
@@ -163,7 +143,7 @@ async def test_scaled_topology_behind_nginx(make_instance, tmp_path: Path, long_
                 assert done[0].locked_by is None or done[0].locked_by.split(":")[1] != str(pid)
 
                 # 2. a second upload through nginx, followed live on the events stream (SSE) via nginx
-                second = await upload(alice, short)
+                second = await upload(alice, short, "Survives a crash")
                 events: list[dict[str, Any]] = []
                 url = f"{site.https_url}/api/v1/videos/{second['id']}/events"
                 headers = {"Authorization": f"Bearer {alice.token}"}

@@ -20,8 +20,8 @@ from instance.services.views import flush_views
 from tests import media
 from tests.conftest import InstanceFactory
 from tests.federation.conftest import follow_state, get_json, wait_for
-from tests.instance.test_pipeline import upload, wait_done
 from tests.instance.test_videos import add_renditions, new_video
+from tests.support import upload, wait_done
 
 AP = {"Accept": "application/activity+json"}
 

@@ -12,8 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import free_port
-from tests.instance.test_restart import start_process, wait_http
+from tests.support import free_port, serve_env, start_process, wait_http
 
 
 def children_of(pid: int) -> set[int]:
@@ -54,13 +53,7 @@ async def until(condition: Callable[[], bool], seconds: float) -> None:
 async def test_children_die_with_a_killed_serve(tmp_path: Path) -> None:
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    env = {
-        **{k: v for k, v in os.environ.items() if not k.startswith("SHOAL_")},
-        "SHOAL_DATA_DIR": str(tmp_path / "data"),
-        "SHOAL_LISTEN": f"127.0.0.1:{port}",
-        "SHOAL_PUBLIC_URL": url,
-    }
-    proc = start_process(["serve"], env, tmp_path / "serve.log")
+    proc = start_process(["serve"], serve_env(tmp_path / "data", port), tmp_path / "serve.log")
     try:
         await wait_http(url + "/api/v1/config")
         await until(lambda: len(children_of(proc.pid)) >= 2, 30)

@@ -17,7 +17,7 @@ from instance.web import hotfiles
 from instance.web.hotfiles import HOT_FILES, HOT_SECONDS
 from tests import media
 from tests.conftest import ApiClient, Instance, InstanceFactory
-from tests.instance.test_pipeline import PUBLISHED, upload, wait_done
+from tests.support import PUBLISHED, upload, wait_done
 
 # Headers that belong to one exchange, not to the file.
 PER_EXCHANGE = {"date"}

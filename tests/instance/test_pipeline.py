@@ -7,7 +7,6 @@ import hashlib
 import io
 import json
 import subprocess
-import time
 from pathlib import Path
 from typing import Any
 
@@ -18,45 +17,13 @@ from instance.models import Video
 from instance.services.files import make_file_token
 from instance.services.processing import work_dir
 from tests import media
-from tests.conftest import ApiClient, Instance
-
-PUBLISHED, FAILED = 1, 7
+from tests.conftest import Instance
+from tests.support import FAILED, PUBLISHED, channel_of, upload, wait_done
 
 
 @pytest.fixture(scope="session")
 def media_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("media")
-
-
-async def channel_of(client: ApiClient) -> int:
-    status, me = await client.get("/api/v1/users/me")
-    assert status == 200, me
-    return me["videoChannels"][0]["id"]
-
-
-async def upload(client: ApiClient, path: Path, name: str, **fields: Any) -> dict[str, Any]:
-    """Multipart upload through the API; returns ``{id, uuid, shortUUID}``."""
-    form = aiohttp.FormData()
-    form.add_field("channelId", str(await channel_of(client)))
-    form.add_field("name", name)
-    for key, value in fields.items():
-        form.add_field(key, str(value))
-    form.add_field("videofile", io.BytesIO(path.read_bytes()), filename=path.name)
-    status, body = await client.post("/api/v1/videos/upload", data=form)
-    assert status == 200, body
-    return body["video"]
-
-
-async def wait_done(client: ApiClient, video_id: int, timeout: float = 180) -> dict[str, Any]:
-    """Poll the video until it is published or failed; returns its details."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        status, body = await client.get(f"/api/v1/videos/{video_id}")
-        assert status == 200, body
-        if body["state"]["id"] in (PUBLISHED, FAILED):
-            return body
-        await asyncio.sleep(0.2)
-    raise AssertionError(f"video {video_id} still processing after {timeout} s: {body['state']}")
 
 
 async def stored_keys(instance: Instance, uuid: str) -> list[str]:

@@ -24,8 +24,8 @@ from instance.services.public_links import (
 )
 from tests import media
 from tests.conftest import Instance, InstanceFactory, free_port
-from tests.instance.test_pipeline import PUBLISHED, upload, wait_done
 from tests.instance.test_videos import login, new_video
+from tests.support import PUBLISHED, upload, wait_done
 
 
 async def local_instance(make_instance: InstanceFactory, tmp_path: Path, **overrides) -> Instance:

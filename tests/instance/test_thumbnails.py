@@ -12,9 +12,10 @@ import aiohttp
 from instance.models import Video
 from instance.services.thumbnails import MAX_BYTES
 from tests.conftest import ApiClient, Instance
-from tests.instance.test_pipeline import channel_of, fetch, wait_done
+from tests.instance.test_pipeline import fetch
 from tests.instance.test_videos import new_video
 from tests.media import make_clip
+from tests.support import channel_of, wait_done
 
 
 def picture(path: Path, color: str, codec: str = "png", size: str = "640x480") -> bytes:

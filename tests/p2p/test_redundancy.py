@@ -25,8 +25,8 @@ from p2p.mirrors import renew_mirrors
 from p2p.seeder import seeder_of
 from tests.conftest import Instance
 from tests.federation.conftest import follow_state, wait_for
-from tests.instance.test_pipeline import upload, wait_done
 from tests.p2p.test_seeding import download, get_bytes, small_clip, wait_torrents
+from tests.support import upload, wait_done
 
 
 async def url_list(torrent_url: str) -> list[str]:

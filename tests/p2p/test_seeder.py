@@ -14,10 +14,7 @@ before the last piece, calling again a minute later).
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote_from_bytes
@@ -29,48 +26,14 @@ from yarl import URL
 from p2p.seeder import Seeder
 from tests.conftest import Instance, free_port
 from tests.p2p.test_seeding import TIMEOUT, download, published_rung, small_clip, wait_for
+from tests.support import backend_env, start_process
 
-SHOAL = str(Path(sys.executable).parent / "shoal")
 LONE = 40.0
-
-
-def _secret(value: Any) -> str:
-    return value.get_secret_value() if value is not None else ""
 
 
 def seeder_env(instance: Instance, data_dir: Path) -> dict[str, str]:
     """The settings a separate `shoal seeder` process of ``instance`` shares with it."""
-    settings = instance.settings
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SHOAL_")}
-    env.update(
-        {
-            "SHOAL_DATA_DIR": str(data_dir),
-            "SHOAL_DATABASE_URL": settings.effective_database_url,
-            "SHOAL_STORAGE_URL": settings.effective_storage_url,
-            "SHOAL_PUBLIC_URL": settings.public_url,
-            "SHOAL_SECRET_KEY": _secret(settings.secret_key),
-            "SHOAL_SEEDER_STUN_SERVER": "",
-        }
-    )
-    if settings.redis_url:
-        env.update({"SHOAL_REDIS_URL": settings.redis_url, "SHOAL_REDIS_PREFIX": settings.redis_prefix})
-    if settings.s3_endpoint_url:
-        env.update(
-            {
-                "SHOAL_S3_ENDPOINT_URL": settings.s3_endpoint_url,
-                "SHOAL_S3_ACCESS_KEY": _secret(settings.s3_access_key),
-                "SHOAL_S3_SECRET_KEY": _secret(settings.s3_secret_key),
-            }
-        )
-    return env
-
-
-def start_seeder(argv: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
-    """`shoal seeder ARGV` in the background, its output in ``log``."""
-    with log.open("wb") as out:
-        return subprocess.Popen(
-            [SHOAL, "seeder", *argv], env=env, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
-        )
+    return backend_env(instance.settings, data_dir, seeder_stun_server="")
 
 
 async def seeders_announced(instance: Instance, info_hash: str) -> int:
@@ -139,7 +102,7 @@ async def test_shoal_seeder_command_seeds_for_real(make_instance: Any, tmp_path:
     assert rendition.info_hash
     port = free_port()
     log = tmp_path / "seeder.log"
-    proc = start_seeder(["--port", str(port)], seeder_env(instance, tmp_path / "seeder-data"), log)
+    proc = start_process(["seeder", "--port", str(port)], seeder_env(instance, tmp_path / "seeder-data"), log)
     try:
 
         async def listening() -> bool:

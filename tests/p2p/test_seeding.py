@@ -29,7 +29,7 @@ from p2p.service import make_torrents
 from p2p.swarm import swarm_ids
 from tests import media
 from tests.conftest import SCALED, Instance
-from tests.instance.test_pipeline import upload, wait_done
+from tests.support import upload, wait_done
 
 TIMEOUT = 120
 

@@ -24,15 +24,11 @@ import libtorrent as lt
 from aiohttp import web
 
 from instance.app import create_app
-from instance.models import Role
-from instance.services.users import create_user
 from instance.web.context import SHOAL
 from p2p.seeder import seeder_of
-from tests.conftest import ApiClient
-from tests.instance.test_pipeline import upload, wait_done
 from tests.media import make_clip
 from tests.netns import HOST, namespace_settings
-from tests.p2p.test_seeding import wait_for
+from tests.support import new_user_client, publish, wait_for
 
 CLIENT_DIR = Path(__file__).resolve().parent / "webtorrent"
 TIMEOUT = 240
@@ -59,15 +55,10 @@ async def run(workdir: Path) -> dict[str, Any]:
     result: dict[str, Any] = {}
     try:
         shoal = app[SHOAL]
-        async with shoal.db.write() as session:
-            await create_user(shoal, session, username="alice", email="alice@example.org",
-                              password="password123", role=Role.USER)  # fmt: skip
         async with aiohttp.ClientSession() as http:
-            alice = ApiClient(http, base)
-            alice = alice.as_user(await alice.login("alice", "password123"))
+            alice = await new_user_client(shoal, http, base, "alice")
             clip = make_clip(workdir, "webtorrent.mp4", 320, 180, 25, 3.0)
-            video = await upload(alice, clip, "Over WebRTC", privacy=1)
-            await wait_done(alice, video["id"], timeout=TIMEOUT)
+            video = await publish(alice, clip, "Over WebRTC", timeout=TIMEOUT, privacy=1)
 
             async def torrent_file() -> dict[str, Any] | None:
                 status, body = await alice.get(f"/api/v1/videos/{video['id']}")
@@ -75,7 +66,7 @@ async def run(workdir: Path) -> dict[str, Any]:
                 files = body["streamingPlaylists"][0]["files"] if body["streamingPlaylists"] else []
                 return files[0] if files and files[0]["torrentUrl"] else None
 
-            file = await wait_for(torrent_file, "the torrent", TIMEOUT)
+            file = await wait_for(torrent_file, "the torrent", TIMEOUT, interval=0.1)
             async with http.get(file["torrentUrl"]) as resp:
                 torrent = await resp.read()
             async with http.get(file["fileUrl"]) as resp:
@@ -87,7 +78,7 @@ async def run(workdir: Path) -> dict[str, Any]:
         async def seeding() -> bool:
             return info_hash in seeder.handles and seeder.handles[info_hash].status().is_seeding
 
-        await wait_for(seeding, "the seeder", TIMEOUT)
+        await wait_for(seeding, "the seeder", TIMEOUT, interval=0.1)
         (workdir / "webrtc.torrent").write_bytes(webrtc_only(torrent))
         out = workdir / "out"
         out.mkdir()

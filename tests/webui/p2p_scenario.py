@@ -1,7 +1,8 @@
 """Browser-to-browser P2P in Chromium, run inside ``tests/netns-run.sh`` (see test_p2p_browser.py).
 
 WebRTC never offers loopback candidates, so this script starts an embedded instance bound to
-198.18.0.1 (the namespace's veth), uploads a clip through the API, and drives Chromium:
+198.18.0.1 (the namespace's veth), uploads a clip twice through the API (two videos, so two
+swarms that cannot mix), and drives Chromium through two phases at once, one per video:
 
 1. ``share``: page A plays the video; page B joins the swarm later and must receive part of
    its segments from A over WebRTC; their view reports reach the instance's P2P totals.
@@ -30,14 +31,11 @@ from aiohttp import web
 from playwright.async_api import Browser, BrowserContext, Page, async_playwright
 
 from instance.app import create_app
-from instance.models import Role
 from instance.services import p2p_stats
-from instance.services.users import create_user
 from instance.web.context import SHOAL
-from tests.conftest import ApiClient
-from tests.instance.test_pipeline import upload, wait_done
 from tests.media import make_clip
 from tests.netns import HOST, namespace_settings
+from tests.support import PUBLISHED, new_user_client, upload, wait_done
 
 from .conftest import CHROMIUM_ARGS
 
@@ -145,25 +143,16 @@ async def open_player(browser: Browser, url: str, *, corrupt: bool = False) -> t
     return context, watched
 
 
-async def publish(base: str, instance: Any, workdir: Path) -> dict[str, Any]:
-    shoal = instance[SHOAL]
-    async with shoal.db.write() as session:
-        await create_user(
-            shoal,
-            session,
-            username="alice",
-            email="alice@example.org",
-            password="password123",
-            role=Role.USER,
-        )
+async def publish_clips(base: str, instance: Any, workdir: Path) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The clip published twice: the video of the ``share`` phase and that of ``corrupt``."""
     async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=300)) as http:
-        client = ApiClient(http, base)
-        alice = client.as_user(await client.login("alice", "password123"))
+        alice = await new_user_client(instance[SHOAL], http, base, "alice")
         clip = make_clip(workdir, "p2p-share.mp4", 426, 240, 25, CLIP_SECONDS)
-        video = await upload(alice, clip, "Shared by viewers", privacy=1)
-        details = await wait_done(alice, video["id"], timeout=600)
-        assert details["state"]["id"] == 1, details
-        return details
+        shared = await upload(alice, clip, "Shared by viewers", privacy=1)
+        corrupted = await upload(alice, clip, "Shared by a corrupting viewer", privacy=1)
+        done = [await wait_done(alice, video["id"], timeout=600) for video in (shared, corrupted)]
+        assert all(details["state"]["id"] == PUBLISHED for details in done), done
+        return done[0], done[1]
 
 
 async def run(workdir: Path) -> dict[str, Any]:
@@ -174,20 +163,27 @@ async def run(workdir: Path) -> dict[str, Any]:
     await runner.setup()
     await web.TCPSite(runner, HOST, port).start()
     result: dict[str, Any] = {}
+    started = time.monotonic()
     try:
-        details = await publish(base, app, workdir)
-        watch = f"{base}/w/{details['shortUUID']}"
+        shared, corrupted = await publish_clips(base, app, workdir)
+        watch = f"{base}/w/{shared['shortUUID']}"
         async with async_playwright() as p:
             browser = await p.chromium.launch(
                 executable_path="/usr/bin/chromium", headless=True, args=WEBRTC_ARGS
             )
             try:
                 result["config"] = await player_config(browser, watch)
-                result["share"] = await share(browser, watch)
-                result["totals"] = await p2p_stats.totals(app[SHOAL])
-                result["corrupt"] = await corrupt(browser, watch)
+                # Each phase waits on its pages' own conditions; run side by side they share
+                # nothing but the instance (C and D only ever add HTTP bytes to the totals).
+                corrupting = asyncio.create_task(corrupt(browser, f"{base}/w/{corrupted['shortUUID']}"))
+                try:
+                    result["share"] = await share(browser, watch)
+                    result["totals"] = await p2p_stats.totals(app[SHOAL])
+                finally:
+                    result["corrupt"] = await corrupting
             finally:
                 await browser.close()
+        result["seconds"] = round(time.monotonic() - started, 1)
     finally:
         await runner.cleanup()
     return result

@@ -3,29 +3,25 @@
 WebRTC never offers loopback candidates, so the scenario runs in a throwaway network
 namespace (``tests/netns-run.sh``) with its own embedded instance bound to 198.18.0.1, and
 reports what every page measured as JSON. The namespace cannot reach the host's PostgreSQL,
-Redis or S3 endpoint, so this test belongs to the embedded run.
+Redis or S3 endpoint, so this test belongs to the embedded run. Its pages mostly wait (playback
+at 2x, peers connecting: about a quarter of a core), so the scenario starts when the run starts
+(``start_early``) and runs beside the other tests; the test collects its result.
 """
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import Any
-
 import pytest
 
-from tests.netns import run_in_netns
+from tests.netns import early_result
 
-ROOT = Path(__file__).resolve().parents[2]
+SCENARIO = "tests.webui.p2p_scenario"
 TIMEOUT = 1500  # upload, transcode, four pages playing a minute of video at 2x, on a busy machine
 
 
-def run_scenario(workdir: Path) -> dict[str, Any]:
-    return run_in_netns("tests.webui.p2p_scenario", workdir, TIMEOUT)
-
-
 @pytest.mark.embedded_only
-def test_viewers_share_segments_and_reject_corrupted_ones(tmp_path: Path) -> None:
-    result = run_scenario(tmp_path)
+@pytest.mark.start_early(SCENARIO)
+def test_viewers_share_segments_and_reject_corrupted_ones() -> None:
+    result = early_result(SCENARIO, TIMEOUT)
 
     config = result["config"]["p2p"]
     assert config["trackers"] == [config["trackers"][0]] and config["trackers"][0].startswith(

@@ -16,8 +16,8 @@ from playwright.async_api import Browser, Page
 from instance.models import P2PStats, Privacy, Role, Video
 from instance.services import p2p_stats
 from tests.conftest import Instance
-from tests.instance.test_pipeline import upload, wait_done
 from tests.media import make_clip
+from tests.support import upload, wait_done
 
 from .conftest import Problems, new_context
 

@@ -9,8 +9,8 @@ import aiohttp
 
 from instance import db
 from tests.instance.test_auth import session_cookie, web_login
-from tests.instance.test_pipeline import upload, wait_done
 from tests.media import make_clip
+from tests.support import upload, wait_done
 from webui import pagecache
 
 

@@ -13,8 +13,8 @@ from pathlib import Path
 
 from playwright.async_api import Browser
 
-from tests.instance.test_pipeline import upload, wait_done
 from tests.media import make_clip
+from tests.support import upload, wait_done
 from webui.security import media_origins
 
 from .conftest import Problems, new_context

@@ -6,8 +6,8 @@ from pathlib import Path
 
 from playwright.async_api import Browser
 
-from tests.instance.test_pipeline import upload, wait_done
 from tests.media import make_clip, text_as_mp4
+from tests.support import upload, wait_done
 
 from .conftest import Problems, new_context
 

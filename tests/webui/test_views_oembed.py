@@ -10,8 +10,8 @@ from instance.core import open_shoal
 from instance.models import Video, VideoViewDay
 from instance.services.views import flush_views
 from tests.conftest import SCALED
-from tests.instance.test_pipeline import upload, wait_done
 from tests.media import make_clip
+from tests.support import upload, wait_done
 
 
 async def _published(inst, tmp_path: Path, **fields):

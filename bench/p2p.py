@@ -47,7 +47,7 @@ from aiohttp import web
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from instance.api.registry import SHOAL  # noqa: E402
+from instance.web.context import SHOAL  # noqa: E402
 from instance.app import create_app  # noqa: E402
 from instance.settings import load_settings  # noqa: E402
 from p2p.seeder import close_session, seeder_of  # noqa: E402

@@ -47,9 +47,9 @@ from aiohttp import web
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from instance.web.context import SHOAL  # noqa: E402
 from instance.app import create_app  # noqa: E402
 from instance.settings import load_settings  # noqa: E402
+from instance.web.context import SHOAL  # noqa: E402
 from p2p.seeder import close_session, seeder_of  # noqa: E402
 from tests.support import free_port, new_user_client, publish, wait_for  # noqa: E402
 

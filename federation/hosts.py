@@ -7,7 +7,9 @@ and once one gets through its whole backlog goes at once.
 
 from __future__ import annotations
 
+import asyncio
 import logging
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -27,8 +29,20 @@ PAUSE_AFTER = 3  # rounds with failures, in a row, before a host is paused
 ROUND = timedelta(minutes=1)  # failures this close together count once; one probe per round
 MAX_PAUSE = timedelta(days=1)
 
-_troubled: set[str] = set()
-_probed: dict[str, datetime] = {}
+
+@dataclass
+class HostMemory:
+    """What this Shoal's process has seen of remote hosts: those seen failing (only they need
+    their stored state read before a POST) and the last probe of each paused one."""
+
+    troubled: set[str] = field(default_factory=set)
+    probed: dict[str, datetime] = field(default_factory=dict)
+    slots: dict[str, asyncio.Semaphore] = field(default_factory=dict)
+
+
+def memory(shoal: Shoal) -> HostMemory:
+    """This Shoal's :class:`HostMemory` (two instances in one process keep their own)."""
+    return shoal.state("federation.hosts", HostMemory)
 
 
 async def host_state(shoal: Shoal, host: str) -> RemoteHost | None:
@@ -49,7 +63,7 @@ def pause_for(downtime: timedelta) -> timedelta:
 async def record_failure(shoal: Shoal, host: str, error: str, *, now: datetime | None = None) -> None:
     """One failed POST to ``host``. Failures within one :data:`ROUND` count once (a batch fails
     all its rows to a down host at once): the count, and so the pause, follow the downtime."""
-    _troubled.add(host)
+    memory(shoal).troubled.add(host)
     now = now or utcnow()
     async with shoal.db.write() as session:
         row = await session.get(RemoteHost, host)
@@ -69,7 +83,7 @@ async def record_failure(shoal: Shoal, host: str, error: str, *, now: datetime |
 
 async def record_success(shoal: Shoal, host: str) -> None:
     """A POST to ``host`` got through: its failures are forgotten, and a paused host resumes."""
-    if host not in _troubled:
+    if host not in memory(shoal).troubled:
         return
     async with shoal.db.write() as session:
         was_paused = await session.scalar(
@@ -80,10 +94,16 @@ async def record_success(shoal: Shoal, host: str) -> None:
         await session.execute(
             update(RemoteHost)
             .where(RemoteHost.host == host)
-            .values(failures=0, paused_until=None, failing_since=None, failed_at=None,
-                    last_success_at=utcnow(), last_error=None)  # fmt: skip
+            .values(
+                failures=0,
+                paused_until=None,
+                failing_since=None,
+                failed_at=None,
+                last_success_at=utcnow(),
+                last_error=None,
+            )  # fmt: skip
         )
-    _troubled.discard(host)
+    memory(shoal).troubled.discard(host)
     if was_paused is not None:
         # The host is back (a probe got through): its backlog goes now, not at each row's
         # own backed-off time, which may be hours away.
@@ -115,7 +135,7 @@ async def resume_host(shoal: Shoal, host: str) -> None:
         due = [row for row in rows if host_of(row.subject) == host]
         for row in due:
             row.next_attempt_at = utcnow()
-    _troubled.add(host)
+    memory(shoal).troubled.add(host)
     await _ring_early(shoal, due)
 
 
@@ -153,12 +173,13 @@ async def probe_paused_hosts(shoal: Shoal) -> int:
     return len(probes)
 
 
-def may_probe(host: str, now: datetime) -> bool:
+def may_probe(shoal: Shoal, host: str, now: datetime) -> bool:
     """One delivery per paused host and :data:`ROUND` goes out anyway, in this process."""
-    last = _probed.get(host)
+    probed = memory(shoal).probed
+    last = probed.get(host)
     if last is not None and now - last < ROUND:
         return False
-    _probed[host] = now
+    probed[host] = now
     return True
 
 
@@ -170,6 +191,6 @@ async def host_states(shoal: Shoal, hosts: set[str]) -> dict[str, RemoteHost]:
     return {row.host: row for row in rows}
 
 
-def seen_failing(host: str) -> None:
+def seen_failing(shoal: Shoal, host: str) -> None:
     """``host`` has failures on record: its next success is written (:func:`record_success`)."""
-    _troubled.add(host)
+    memory(shoal).troubled.add(host)

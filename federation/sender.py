@@ -23,7 +23,15 @@ from instance.models import Actor, RemoteHost, WorkItem, utcnow
 from .ap import host_of
 from .delivery import KIND, bodies_of, prune_now_and_then
 from .errors import FetchError, Refused
-from .hosts import host_state, host_states, may_probe, record_failure, record_success, seen_failing
+from .hosts import (
+    host_state,
+    host_states,
+    may_probe,
+    memory,
+    record_failure,
+    record_success,
+    seen_failing,
+)
 from .http import post_signed
 from .signatures import body_digest, key_id_of, sign_posts
 
@@ -37,8 +45,6 @@ BATCH_LEASE = timedelta(minutes=10)
 IN_FLIGHT = 96  # POSTs open at once, all hosts and batches together
 BATCHES_SENDING = 3  # batches whose POSTs may run at once (a new one starts as the last ends)
 PER_HOST = 8
-
-_host_slots: dict[str, asyncio.Semaphore] = {}
 
 
 async def _signer(shoal: Shoal, actor_id: int) -> Actor:
@@ -93,12 +99,12 @@ async def attempt(
     host = host_of(inbox)
     now = utcnow()
     if state is not None and state.failures:
-        seen_failing(host)
+        seen_failing(shoal, host)
     if state is not None and state.paused_until is not None and state.paused_until > now:
-        if not may_probe(host, now):
+        if not may_probe(shoal, host, now):
             raise TryAgainLater(f"{host} is paused after {state.failures} failures", state.paused_until - now)
     signer = await _signer(shoal, payload["signer"])
-    slot = _host_slots.setdefault(host, asyncio.Semaphore(PER_HOST))
+    slot = memory(shoal).slots.setdefault(host, asyncio.Semaphore(PER_HOST))
     async with slot, gate or contextlib.nullcontext():
         try:
             status, headers, text = await post_signed(

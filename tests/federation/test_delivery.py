@@ -11,7 +11,7 @@ from federation.actors import resolve_actor
 from federation.delivery import activity_of, deliver, followers_of, prune_bodies, ring_pending
 from federation.hosts import resume_host
 from instance.jobs import add_work_many
-from instance.models import Actor, ActorKind, DeliveryBody, RemoteHost
+from instance.models import Actor, ActorKind, DeliveryBody, RemoteHost, utcnow
 from tests.conftest import Instance, InstanceFactory
 from tests.federation.conftest import follow_state, wait_for, work_rows
 
@@ -328,3 +328,20 @@ async def test_a_fan_out_is_sent_in_signed_batches_exactly_once(make_instance: I
     finally:
         await steady.close()
         await flaky.close()
+
+
+async def test_what_one_instance_saw_of_a_host_stays_its_own(make_instance: InstanceFactory) -> None:
+    """Two instances in one process: a host failing for one is not troubled for the other, and
+    the other's success does not make the first forget it (nor do they share probes or slots)."""
+    from federation.hosts import may_probe, memory, record_failure, record_success
+
+    a, b = await make_instance(worker=False), await make_instance(worker=False)
+    await record_failure(a.shoal, "down.example", "connection refused")
+    assert "down.example" in memory(a.shoal).troubled
+    assert "down.example" not in memory(b.shoal).troubled
+    await record_success(b.shoal, "down.example")
+    assert "down.example" in memory(a.shoal).troubled
+    now = utcnow()
+    assert may_probe(a.shoal, "down.example", now) and not may_probe(a.shoal, "down.example", now)
+    assert may_probe(b.shoal, "down.example", now)
+    assert memory(a.shoal) is not memory(b.shoal) and memory(a.shoal).slots is not memory(b.shoal).slots

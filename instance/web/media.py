@@ -15,7 +15,8 @@ from typing import Any
 from urllib.parse import quote, urlencode, urlsplit
 
 from ..core import Shoal
-from ..models import Privacy, Rendition, Video
+from ..models import Rendition, Video
+from ..services.visibility import TOKEN_PRIVACIES
 from ..storage import keys
 
 
@@ -45,7 +46,7 @@ def _hls_key(video: Video, value: str) -> str:
 
 def needs_file_token(video: Video) -> bool:
     """Private, internal and hidden videos' files are served under ``hls/private/`` with a token."""
-    return video.privacy in (Privacy.PRIVATE, Privacy.INTERNAL) or video.hidden
+    return video.privacy in TOKEN_PRIVACIES or video.hidden
 
 
 def media_url(shoal: Shoal, video: Video, value: str | None) -> str | None:

@@ -70,7 +70,12 @@ async def store_remote_video(shoal: Shoal, parsed: ParsedVideo, channel: Actor, 
     now = utcnow()
     updated, stale = parse_date(raw.get("updated")), False
     async with shoal.db.write() as session:
-        video = await session.scalar(select(Video).where(Video.remote_url == parsed.remote_url))
+        # Locked until commit (PostgreSQL; SQLite's writers take turns anyway): Updates are
+        # applied by concurrent jobs, and two reading the same stored version would both pass
+        # the "not older" check below, the older one sometimes committing last.
+        video = await session.scalar(
+            select(Video).where(Video.remote_url == parsed.remote_url).with_for_update()
+        )
         if video is None:
             taken = await session.scalar(select(Video.id).where(Video.uuid == parsed.uuid))
             if taken is not None:

@@ -372,6 +372,10 @@ async def make_instance(
             "listen": f"127.0.0.1:{port}",
             "federation_allow_hosts": "127.0.0.1",
             "secret_key": f"test-secret-{name}",
+            # An embedded instance seeds by default; tests that need the seeder ask for it
+            # (seeder_enabled=True, or None for the default), so that the others' trackers and
+            # storage see only what the test does.
+            "seeder_enabled": False,
             **overrides,
         }
         settings = load_settings(**values)

@@ -61,8 +61,8 @@ class SocketPeer:
     """One WebSocket connection and the swarms it announced to, each under its peer id.
 
     One socket may carry several peer ids: libtorrent keeps one WebSocket per tracker for all
-    its torrents and gives each torrent its own peer id. A peer id belongs to the first open
-    socket that announced it.
+    its torrents and gives each torrent its own peer id. A peer id belongs to the last socket
+    that announced it from the address that first did, until that socket closes.
     """
 
     def __init__(self, tracker: Tracker, ws: web.WebSocketResponse, ip: str) -> None:
@@ -96,15 +96,21 @@ class SocketPeer:
             message["info_hash"] = raw_hash
         await self.ws.send_json(message)
 
+    def _owns(self, peer_id: str) -> bool:
+        return self.tracker.sockets.get(peer_id) is self.ws
+
     def _claim(self, peer_id: str) -> bool:
-        """Whether ``peer_id`` is this socket's (now or from now on), not another open socket's."""
-        if peer_id in self.peer_ids:
+        """Whether ``peer_id`` is this socket's, now or from now on: a peer id held by another
+        open socket is taken over only from the same address (libtorrent opens a new socket
+        when a torrent is paused and resumed, before the server sees the old one close)."""
+        if self._owns(peer_id):
             return True
-        sockets = self.tracker.sockets
-        other = sockets.get(peer_id)
-        if other is not None and other is not self.ws and not other.closed:
+        tracker = self.tracker
+        other = tracker.sockets.get(peer_id)
+        if other is not None and not other.closed and tracker.owners.get(peer_id) != self.ip:
             return False
-        sockets[peer_id] = self.ws
+        tracker.sockets[peer_id] = self.ws
+        tracker.owners[peer_id] = self.ip
         self.peer_ids.add(peer_id)
         return True
 
@@ -128,7 +134,7 @@ class SocketPeer:
                 to_peer = _binary(data.get("to_peer_id"))
             except TrackerError:
                 return True
-            if peer_id not in self.peer_ids or offer_id is None or not isinstance(data["answer"], dict):
+            if not self._owns(peer_id) or offer_id is None or not isinstance(data["answer"], dict):
                 return True
             await tracker.deliver(
                 to_peer,
@@ -201,11 +207,14 @@ class SocketPeer:
 
     async def closed(self) -> None:
         """The socket went away: leave every swarm it joined."""
-        for peer_id in self.peer_ids:
-            if self.tracker.sockets.get(peer_id) is self.ws:
-                del self.tracker.sockets[peer_id]
+        tracker = self.tracker
         for info_hash, peer_id in self.swarms.items():
-            await self.tracker.swarms.remove(WS, info_hash, peer_id)
+            if self._owns(peer_id):  # not taken over by a newer socket
+                await tracker.swarms.remove(WS, info_hash, peer_id)
+        for peer_id in self.peer_ids:
+            if self._owns(peer_id):
+                del tracker.sockets[peer_id]
+                tracker.owners.pop(peer_id, None)
 
 
 async def ws_tracker(request: web.Request) -> web.WebSocketResponse:

@@ -47,10 +47,10 @@ def namespace_settings(workdir: Path, secret_key: str, **overrides: Any) -> Sett
     return load_settings(**{**values, **overrides})
 
 
-def run_in_netns(module: str, workdir: Path, timeout: float) -> dict[str, Any]:
-    """``python -m module workdir`` inside the namespace; its last output line, parsed."""
+def run_in_netns(module: str, workdir: Path, timeout: float, *args: str) -> dict[str, Any]:
+    """``python -m module workdir args…`` inside the namespace; its last output line, parsed."""
     proc = subprocess.run(
-        [str(ROOT / "tests" / "netns-run.sh"), sys.executable, "-m", module, str(workdir)],
+        [str(ROOT / "tests" / "netns-run.sh"), sys.executable, "-m", module, str(workdir), *args],
         cwd=ROOT,
         capture_output=True,
         text=True,

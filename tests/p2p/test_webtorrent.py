@@ -1,11 +1,14 @@
-"""A Node WebTorrent client downloads a rendition from the seeder over WebRTC (webtorrent_scenario.py).
+"""WebTorrent clients download a rendition from the seeder over WebRTC (webtorrent_scenario.py).
 
-The client (npm ``webtorrent``, installed under ``tests/p2p/webtorrent`` by ``make test-deps``)
-gets a torrent reduced to the instance's WebSocket tracker: no web seed, no HTTP tracker, no
-DHT, so the bytes can only come from the libtorrent seeder over a WebRTC data channel.
-WebRTC never uses loopback, so the scenario runs in a throwaway network namespace
-(``tests/netns-run.sh``) with an embedded instance bound to 198.18.0.1; the namespace cannot
-reach the host's PostgreSQL, Redis or S3 endpoint, so this test belongs to the embedded run.
+Each client gets a torrent reduced to the instance's WebSocket tracker: no web seed, no HTTP
+tracker, no DHT, so the bytes can only come from the libtorrent seeder over a WebRTC data
+channel. The clients: Node WebTorrent 3 (npm ``webtorrent``, installed under
+``tests/p2p/webtorrent`` by ``make test-deps``), and the PyPI libtorrent 2.1, whose WebTorrent
+support shares one WebSocket among its torrents and expects its own dialect of the tracker
+protocol (:mod:`p2p.webtorrent`). WebRTC never uses loopback, so the scenario runs in a
+throwaway network namespace (``tests/netns-run.sh``) with an embedded instance bound to
+198.18.0.1; the namespace cannot reach the host's PostgreSQL, Redis or S3 endpoint, so these
+tests belong to the embedded run.
 """
 
 from __future__ import annotations
@@ -22,16 +25,11 @@ CLIENT_DIR = ROOT / "tests" / "p2p" / "webtorrent"
 TIMEOUT = 600
 
 
-def run_scenario(workdir: Path) -> dict[str, Any]:
-    assert (CLIENT_DIR / "node_modules" / "webtorrent").is_dir(), (
-        "the Node WebTorrent client is not installed: run `make test-deps`"
-    )
-    return run_in_netns("tests.p2p.webtorrent_scenario", workdir, TIMEOUT)
+def run_scenario(workdir: Path, client: str) -> dict[str, Any]:
+    return run_in_netns("tests.p2p.webtorrent_scenario", workdir, TIMEOUT, client)
 
 
-@pytest.mark.embedded_only
-def test_node_webtorrent_downloads_from_the_seeder_over_webrtc(tmp_path: Path) -> None:
-    result = run_scenario(tmp_path)
+def check_download(result: dict[str, Any]) -> None:
     client = result["client"]
     assert client["exit"] == 0, result
     assert client["wires"] == ["webrtc"], result  # the seeder was its only peer, over WebRTC
@@ -39,3 +37,23 @@ def test_node_webtorrent_downloads_from_the_seeder_over_webrtc(tmp_path: Path) -
     assert result["bytes_equal"] is True
     # The libtorrent session closes promptly even after a WebRTC exchange.
     assert result["seeder_stop_seconds"] < 8, result
+
+
+@pytest.mark.embedded_only
+def test_node_webtorrent_downloads_from_the_seeder_over_webrtc(tmp_path: Path) -> None:
+    assert (CLIENT_DIR / "node_modules" / "webtorrent").is_dir(), (
+        "the Node WebTorrent client is not installed: run `make test-deps`"
+    )
+    check_download(run_scenario(tmp_path, "node"))
+
+
+@pytest.mark.embedded_only
+def test_libtorrent_with_webtorrent_downloads_from_the_seeder_over_webrtc(tmp_path: Path) -> None:
+    """The super-seeding seeder shows a new WebRTC peer nothing at first, then switches to plain
+    seeding (a lone downloader), which drops the connection: the seeder announces again a second
+    later, on a new WebSocket that takes its peer id over, so the peer gets new offers (about
+    8 s in all; 24 s when the seeder waited for libtorrent's own retry, never when the tracker
+    kept the peer id on the old socket)."""
+    result = run_scenario(tmp_path, "libtorrent")
+    check_download(result)
+    assert result["client"]["seconds"] < 20, result

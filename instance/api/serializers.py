@@ -230,7 +230,10 @@ def _magnet(
         params.append(("xs", torrent_url))
     params += [("xt", f"urn:btih:{rendition.info_hash}"), ("dn", video.name)]
     if video.is_local:
-        params += [("tr", url) for url in tracker_urls(shoal)]
+        # HTTP tracker first, as in our torrents (p2p.torrents.announce_order): libtorrent puts
+        # each ``tr`` in a tier of its own and stops at the first tier that answers.
+        trackers = sorted(tracker_urls(shoal), key=lambda url: url.startswith(("ws://", "wss://")))
+        params += [("tr", url) for url in trackers]
     if file_url:
         params.append(("ws", file_url))
     return "magnet:?" + urlencode(params, safe=":", quote_via=quote)

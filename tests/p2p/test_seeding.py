@@ -78,10 +78,6 @@ def client_session() -> lt.session:
             "enable_natpmp": False,
             "allow_multiple_connections_per_ip": True,
             "webtorrent_stun_server": "",
-            # Our WebSocket tracker is the first tier and answers: a WebTorrent-capable client
-            # would stop there and find only WebRTC peers, which never connect on loopback.
-            "announce_to_all_tiers": True,
-            "announce_to_all_trackers": True,
             "ssrf_mitigation": False,  # the tracker is on 127.0.0.1
             "stop_tracker_timeout": 2,
         }
@@ -89,13 +85,13 @@ def client_session() -> lt.session:
 
 
 async def download(torrent: bytes, save_dir: Path, *, web_seed: bool, timeout: float = TIMEOUT) -> Path:
-    """Download with a fresh libtorrent session; without ``web_seed`` the url-list is removed."""
+    """Download with a fresh libtorrent session (WebTorrent-capable, default tier rules);
+    without ``web_seed`` the url-list is removed."""
     meta = lt.bdecode(torrent)
     if not web_seed:
+        # The trackers as published: the HTTP tracker is the first tier, so the client stops
+        # there and never tries WebRTC (which never connects on loopback).
         meta.pop(b"url-list", None)
-    # A desktop client: no WebTorrent (WebRTC never connects on loopback, and a libtorrent
-    # 2.1.1 session that tried may block when closed).
-    meta[b"announce-list"] = [t for t in meta[b"announce-list"] if not t[0].startswith(b"ws")]
     if web_seed:
         # The web seed alone: no tracker, so no peer at all.
         meta.pop(b"announce-list")
@@ -182,7 +178,8 @@ async def test_torrents_seeder_web_seed_and_aria2c(
     assert info[b"length"] == rendition.size
     web_seed = shoal.storage.public_url(rendition.file_path) if SCALED else file["fileUrl"]
     assert meta[b"url-list"] in (web_seed.encode(), [web_seed.encode()])
-    assert meta[b"announce-list"] == [[trackers[0].encode()], [trackers[1].encode()]]
+    # The HTTP tracker is the first tier: libtorrent stops at the first tier that answers.
+    assert meta[b"announce-list"] == [[trackers[1].encode()], [trackers[0].encode()]]
     assert str(lt.torrent_info(torrent).info_hashes().v1) == rendition.info_hash
 
     magnet = urlsplit(file["magnetUri"])
@@ -190,7 +187,7 @@ async def test_torrents_seeder_web_seed_and_aria2c(
     assert magnet.scheme == "magnet"
     assert params["xt"] == [f"urn:btih:{rendition.info_hash}"]
     assert params["dn"] == [details["name"]]
-    assert params["tr"] == trackers
+    assert params["tr"] == trackers[::-1]
     assert params["xs"] == [file["torrentUrl"]] and params["ws"] == [file["fileUrl"]]
 
     # The seeder picks the torrent up (from local storage, or its cache filled from S3).

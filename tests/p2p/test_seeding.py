@@ -1,10 +1,10 @@
 """Torrents of published videos, seeded by the instance, fetched by real clients.
 
 A real upload goes through the pipeline; the ``make_torrents`` job makes a v1 torrent per
-rendition; a libtorrent client downloads a rendition from the seeder alone (web seed
-removed from its copy) and from the web seed alone once the seeder is stopped; aria2c
-downloads one from the .torrent. In the scaled mode storage is S3 (moto): the web seed is
-the object's URL and the seeder fills its cache from S3. Restarts and ``shoal seeder`` as
+rendition; a libtorrent client and aria2c download a rendition from the seeder alone (web
+seed removed from their copy) and from the web seed alone once the seeder is stopped. In the
+scaled mode storage is S3 (moto): the web seed is the object's URL and the seeder fills its
+cache from S3. Restarts and ``shoal seeder`` as
 its own process are in ``test_seeder.py``.
 """
 
@@ -117,6 +117,25 @@ async def download(torrent: bytes, save_dir: Path, *, web_seed: bool, timeout: f
     return save_dir / meta[b"info"][b"name"].decode()
 
 
+def seeder_only(torrent: bytes) -> bytes:
+    """The torrent as published without its web seed: only a peer can serve it."""
+    meta = lt.bdecode(torrent)
+    meta.pop(b"url-list", None)
+    return lt.bencode(meta)
+
+
+async def aria2c(torrent: bytes, out: Path) -> Path:
+    """Download ``torrent`` with aria2c (no DHT, LPD or PEX); the downloaded file."""
+    out.mkdir()
+    (out / "r.torrent").write_bytes(torrent)
+    proc = await asyncio.create_subprocess_exec(
+        "aria2c", "--seed-time=0", "--enable-dht=false", "--bt-enable-lpd=false",
+        "--enable-peer-exchange=false", "--quiet=true", "-d", str(out / "data"), str(out / "r.torrent"),
+    )  # fmt: skip
+    assert await asyncio.wait_for(proc.wait(), TIMEOUT) == 0
+    return out / "data" / lt.bdecode(torrent)[b"info"][b"name"].decode()
+
+
 async def published_rung(instance: Instance, clip: Path, title: str) -> tuple[Rendition, bytes, bytes]:
     """Upload ``clip``, wait for its torrents; the first rung's row, its .torrent and its file's bytes."""
     alice = await instance.user_client("alice")
@@ -206,16 +225,9 @@ async def test_torrents_seeder_web_seed_and_aria2c(
     got = await download(torrent, tmp_path / "from-seeder", web_seed=False)
     assert got.read_bytes() == expected
 
-    # 2. aria2c, from the .torrent (tracker → seeder, and the web seed).
-    out = tmp_path / "aria2c"
-    out.mkdir()
-    (tmp_path / "r.torrent").write_bytes(torrent)
-    proc = await asyncio.create_subprocess_exec(
-        "aria2c", "--seed-time=0", "--enable-dht=false", "--bt-enable-lpd=false",
-        "--enable-peer-exchange=false", "--quiet=true", "-d", str(out), str(tmp_path / "r.torrent"),
-    )  # fmt: skip
-    assert await asyncio.wait_for(proc.wait(), TIMEOUT) == 0
-    assert (out / info[b"name"].decode()).read_bytes() == expected
+    # 2. aria2c, from the seeder alone (the HTTP tracker; it skips the ws:// one).
+    got = await aria2c(seeder_only(torrent), tmp_path / "aria2c")
+    assert got.read_bytes() == expected
 
 
 async def test_web_seed_alone_with_the_seeder_stopped(
@@ -235,6 +247,11 @@ async def test_web_seed_alone_with_the_seeder_stopped(
     await seeder.stop()
     assert seeder.session is None and time.monotonic() - started < TIMEOUT
     got = await download(torrent, tmp_path / "from-web-seed", web_seed=True)
+    assert got.read_bytes() == expected
+    meta = lt.bdecode(torrent)
+    for key in (b"announce", b"announce-list"):
+        meta.pop(key, None)
+    got = await aria2c(lt.bencode(meta), tmp_path / "aria2c")
     assert got.read_bytes() == expected
 
 

@@ -29,10 +29,11 @@ def run_scenario(workdir: Path, client: str) -> dict[str, Any]:
     return run_in_netns("tests.p2p.webtorrent_scenario", workdir, TIMEOUT, client)
 
 
-def check_download(result: dict[str, Any]) -> None:
+def check_download(result: dict[str, Any], wires: list[str] | None = ["webrtc"]) -> None:  # noqa: B006
     client = result["client"]
     assert client["exit"] == 0, result
-    assert client["wires"] == ["webrtc"], result  # the seeder was its only peer, over WebRTC
+    if wires is not None:
+        assert client["wires"] == wires, result  # the seeder was its only peer, over WebRTC
     assert client["downloaded"] == client["length"] == result["size"] > 0
     assert result["bytes_equal"] is True
     # The libtorrent session closes promptly even after a WebRTC exchange.
@@ -57,3 +58,11 @@ def test_libtorrent_with_webtorrent_downloads_from_the_seeder_over_webrtc(tmp_pa
     result = run_scenario(tmp_path, "libtorrent")
     check_download(result)
     assert result["client"]["seconds"] < 20, result
+
+
+@pytest.mark.embedded_only
+def test_transmission_downloads_from_the_seeder_alone(tmp_path: Path) -> None:
+    """transmission-cli 3.00 with the torrent as published minus its web seed: it skips the
+    WebSocket tracker, finds the seeder through the HTTP tracker (the first tier) and gets every
+    byte from it over TCP (it ignores peers on loopback, hence the namespace)."""
+    check_download(run_scenario(tmp_path, "transmission"), wires=None)

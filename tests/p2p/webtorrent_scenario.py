@@ -71,7 +71,44 @@ async def libtorrent_client(torrent: Path, out: Path) -> dict[str, Any]:
     return {**report, "exit": report["exit"] or proc.returncode}
 
 
-CLIENTS = {"node": node_client, "libtorrent": libtorrent_client}
+def seeder_only(torrent: bytes) -> bytes:
+    """The torrent as published without its web seed (its trackers: HTTP, then WebSocket)."""
+    meta = lt.bdecode(torrent)
+    meta.pop(b"url-list", None)
+    return lt.bencode(meta)
+
+
+async def transmission_client(torrent: Path, out: Path) -> dict[str, Any]:
+    """transmission-cli (3.00; it ignores peers on 127.0.0.0/8, hence the namespace): it never
+    exits by itself, so a script it runs when done leaves a mark, then it is stopped."""
+    done = out.parent / "transmission-done"
+    script = out.parent / "transmission-done.sh"
+    script.write_text(f"#!/bin/sh\ntouch {done}\n")
+    script.chmod(0o755)
+    proc = await asyncio.create_subprocess_exec(
+        "transmission-cli", "-w", str(out), "-g", str(out.parent / "transmission-config"),
+        "-f", str(script), "-p", "51413", str(torrent),
+        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
+    )  # fmt: skip
+    deadline = time.monotonic() + TIMEOUT
+    while time.monotonic() < deadline:
+        if done.exists():
+            break
+        await asyncio.sleep(0.3)
+    proc.terminate()
+    await proc.wait()
+    info = lt.torrent_info(str(torrent))
+    path = out / info.name()
+    return {
+        "path": str(path),
+        "downloaded": path.stat().st_size if path.is_file() else 0,
+        "length": info.total_size(),
+        "exit": 0 if done.exists() else 1,
+    }
+
+
+CLIENTS = {"node": node_client, "libtorrent": libtorrent_client, "transmission": transmission_client}
+PREPARE = {"node": webrtc_only, "libtorrent": webrtc_only, "transmission": seeder_only}
 
 
 async def run(workdir: Path, client: str) -> dict[str, Any]:
@@ -114,11 +151,11 @@ async def run(workdir: Path, client: str) -> dict[str, Any]:
             return info_hash in seeder.handles and seeder.handles[info_hash].status().is_seeding
 
         await wait_for(seeding, "the seeder", TIMEOUT)
-        (workdir / "webrtc.torrent").write_bytes(webrtc_only(torrent))
+        (workdir / "client.torrent").write_bytes(PREPARE[client](torrent))
         out = workdir / "out"
         out.mkdir()
         started = time.monotonic()
-        report = await CLIENTS[client](workdir / "webrtc.torrent", out)
+        report = await CLIENTS[client](workdir / "client.torrent", out)
         result["client"] = {**report, "seconds": time.monotonic() - started}
         if report["exit"] == 0:
             got = Path(report["path"]).read_bytes()

@@ -166,8 +166,6 @@ class Seeder:
         assert self.session is not None
         session = self.session
         session.pause()
-        if not self.handles:
-            return  # no torrent: nothing to say goodbye to
         for handle in self.handles.values():
             session.remove_torrent(handle)
         deadline = time.monotonic() + CLOSE_TIMEOUT / 2

@@ -16,6 +16,7 @@ offers and answers need a 20-byte ``offer_id`` and ``peer_id``.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import random
 from typing import Any
@@ -208,13 +209,14 @@ class SocketPeer:
     async def closed(self) -> None:
         """The socket went away: leave every swarm it joined."""
         tracker = self.tracker
+        owned = {peer_id for peer_id in self.peer_ids if self._owns(peer_id)}  # not taken over
+        # Forget the socket before any await: the handler may be cancelled while it waits.
+        for peer_id in owned:
+            del tracker.sockets[peer_id]
+            tracker.owners.pop(peer_id, None)
         for info_hash, peer_id in self.swarms.items():
-            if self._owns(peer_id):  # not taken over by a newer socket
+            if peer_id in owned:
                 await tracker.swarms.remove(WS, info_hash, peer_id)
-        for peer_id in self.peer_ids:
-            if self._owns(peer_id):
-                del tracker.sockets[peer_id]
-                tracker.owners.pop(peer_id, None)
 
 
 async def ws_tracker(request: web.Request) -> web.WebSocketResponse:
@@ -236,6 +238,7 @@ async def ws_tracker(request: web.Request) -> web.WebSocketResponse:
             if not await peer.handle(data):
                 break
     finally:
-        await peer.closed()
+        # Shielded: the handler may be cancelled (the client went away) while it leaves its swarms.
+        await asyncio.shield(peer.closed())
         await ws.close()
     return ws

@@ -1,16 +1,17 @@
 #!/usr/bin/env bash
 # Installs the Debian/Ubuntu packages Shoal needs, only those missing.
 #   deploy/system-deps.sh run    -> ffmpeg, npm (to run an instance; npm builds the web UI bundle)
-#   deploy/system-deps.sh test   -> ffmpeg, chromium, nginx, aria2, wrk, iproute2 (to run the test suite;
+#   deploy/system-deps.sh test   -> ffmpeg, chromium, nginx, aria2, transmission-cli, wrk, iproute2 (to run
+#                                   the test suite; aria2c and transmission-cli are the BitTorrent clients;
 #                                   `ip` builds the network namespace of the WebRTC tests)
 set -euo pipefail
 
 want=(ffmpeg npm)
 if [[ ${1:-run} == test ]]; then
-  want+=(chromium nginx aria2 wrk iproute2)
+  want+=(chromium nginx aria2 transmission-cli wrk iproute2)
 fi
 
-declare -A binary=([ffmpeg]=ffmpeg [npm]=npm [chromium]=chromium [nginx]=nginx [aria2]=aria2c [wrk]=wrk [iproute2]=ip)
+declare -A binary=([ffmpeg]=ffmpeg [npm]=npm [chromium]=chromium [nginx]=nginx [aria2]=aria2c [transmission-cli]=transmission-cli [wrk]=wrk [iproute2]=ip)
 missing=()
 for pkg in "${want[@]}"; do
   command -v "${binary[$pkg]}" >/dev/null 2>&1 || [[ -x /usr/sbin/${binary[$pkg]} ]] || missing+=("$pkg")

@@ -150,7 +150,9 @@ class Settings(BaseSettings):
         "120/60", description="tracker announces and scrapes per client IP (HTTP and WebSocket): `N/seconds`"
     )
     seeder_enabled: bool | None = Field(
-        None, description="run the BitTorrent seeder inside the web process; unset = no (use `shoal seeder`)"
+        None,
+        description="run the BitTorrent seeder inside the web process; unset = yes without Redis (one "
+        "process), no with Redis (run `shoal seeder`)",
     )
     seeder_port: int = Field(
         0, description="BitTorrent listen port of the seeder; 0 = any free port", ge=0, le=65535
@@ -345,10 +347,14 @@ class Settings(BaseSettings):
 
     @property
     def seeder_in_web(self) -> bool:
-        """Whether the web process runs the seeder (``seeder_enabled``; off unless asked for)."""
+        """Whether the web process runs the seeder: ``seeder_enabled`` if set, else when the
+        instance is one process (no Redis); with Redis there may be several web processes, and
+        one ``shoal seeder`` seeds for them all."""
         if not self.p2p_enabled:
             return False
-        return bool(self.seeder_enabled)
+        if self.seeder_enabled is None:
+            return self.redis_url is None
+        return self.seeder_enabled
 
     @property
     def allow_hosts(self) -> list[str]:

@@ -12,8 +12,8 @@ STUN server from settings.
 Which renditions: :mod:`p2p.seeding`; when a torrent is super-seeded (BEP 16,
 ``seeder_super_seeding``) and how libtorrent's edges are worked around: :mod:`p2p.superseeding`.
 
-It runs inside the web process in the embedded mode (``seeder_enabled``) and as
-``shoal seeder`` otherwise.
+It runs inside the web process of a one-process instance (no Redis; ``seeder_enabled``
+overrides) and as ``shoal seeder`` otherwise.
 """
 
 from __future__ import annotations
@@ -415,7 +415,7 @@ def seeder_of(shoal: Shoal) -> Seeder | None:
 
 
 async def start_in_web(shoal: Shoal, app: Any) -> None:
-    """Startup hook: the seeder inside the web process (embedded mode, or ``seeder_enabled``)."""
+    """Startup hook: the seeder inside the web process (``Settings.seeder_in_web``)."""
     if not shoal.settings.seeder_in_web:
         return
     seeder = Seeder(shoal)

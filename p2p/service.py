@@ -31,7 +31,7 @@ from instance.web.media import media_url, tracker_urls
 
 from .redundancy import redundancy_urls
 from .swarm import swarm_ids
-from .torrents import make_torrent, torrent_file_name, torrent_name
+from .torrents import announce_order, make_torrent, torrent_file_name, torrent_name
 
 log = logging.getLogger("shoal.p2p")
 
@@ -64,7 +64,7 @@ async def make_torrents(shoal: Shoal, video_id: int) -> int:
         await remove_torrents(shoal, video, renditions)
         return 0
     prefix = video.storage_prefix or video.uuid
-    trackers = tracker_urls(shoal)
+    trackers = announce_order(tracker_urls(shoal))
     made: dict[int, tuple[str, str]] = {}
     # A CacheFile may come or go while the torrents are made (and a second run of this job is
     # deduplicated into this one): make them again until the mirrors they list are current.

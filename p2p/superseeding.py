@@ -11,8 +11,11 @@ peer got no piece at all in four minutes. And turning super-seeding off only res
 bitfield to peers that were shown a piece.
 
 Hence: a peer that hangs up is dialled back at once, whatever the torrent's mode (at most
-``CALL_BACKS`` times a minute); shown only the pieces it lacks, it takes them (if it was the
-only downloader, the torrent first goes to plain seeding, so it gets them at once). And a
+``CALL_BACKS`` times a minute; a WebTorrent peer, which has no address to dial, gets new offers
+through the trackers instead: the torrent announces again ``REANNOUNCE_DELAY`` later, as it
+does after every switch that disconnected its peers); shown only the pieces it lacks, it
+takes them (if it was the only downloader, the torrent first goes to plain seeding, so it gets
+them at once). And a
 torrent is super-seeded only while it is shared and its peers are being served: it switches to
 plain seeding when one downloading peer has been alone with it for ``LONE_GRACE`` seconds, or
 when a downloading peer has received nothing after ``STUCK_GRACE`` seconds; the switch pauses
@@ -37,10 +40,13 @@ STUCK_GRACE = 15.0  # more than libtorrent's ten seconds before a new peer's fir
 IDLE_GRACE = 20.0
 CALL_BACKS = 3  # at most, per peer and CALL_BACK_WINDOW seconds (a failed call is a hang-up too)
 CALL_BACK_WINDOW = 60.0
+REANNOUNCE_DELAY = 1.0
+RTC_SOCKET = 5  # libtorrent's socket_type_t::rtc (a WebRTC data channel), unnamed in its Python bindings
 
 
-def plain(handle: lt.torrent_handle) -> None:
-    """Plain seeding; peers are connected again, so that each gets the full bitfield."""
+def plain(handle: lt.torrent_handle) -> bool:
+    """Plain seeding; peers are connected again, so that each gets the full bitfield. True when
+    the torrent was paused and resumed for that (its peers were disconnected)."""
     handle.unset_flags(lt.torrent_flags.super_seeding)
     status = handle.status()
     if status.num_peers > status.num_seeds:
@@ -52,6 +58,8 @@ def plain(handle: lt.torrent_handle) -> None:
         for endpoint in downloaders:
             with contextlib.suppress(RuntimeError):
                 handle.connect_peer(endpoint)
+        return True
+    return False
 
 
 class SuperSeeding:
@@ -63,6 +71,16 @@ class SuperSeeding:
         self._idle_since: dict[str, float] = {}  # info_hash → since when no downloader (plain seeding)
         self._peer_since: dict[tuple[str, Any], float] = {}  # (info_hash, endpoint) → first seen
         self._called_back: dict[tuple[str, Any], list[float]] = {}  # (info_hash, endpoint) → when
+        self._reannounce_at: dict[str, float] = {}  # info_hash → when to announce again
+
+    def _plain(self, info_hash: str, handle: lt.torrent_handle, now: float) -> None:
+        """:func:`plain`, then, if its peers were disconnected, an announce to every tracker soon:
+        WebTorrent peers (WebRTC) cannot be dialled back, they come back through the WebSocket
+        tracker's offers. Not at once: the announces of the resume itself are still under way
+        (libtorrent fails a WebSocket announce made then with "torrent aborted" and retries it
+        only after a while)."""
+        if plain(handle):
+            self._reannounce_at[info_hash] = now + REANNOUNCE_DELAY
 
     def start_flags(self, params: lt.add_torrent_params) -> None:
         """A torrent starts with no peer: super-seeded if the setting says so (resume data may
@@ -76,6 +94,7 @@ class SuperSeeding:
         """A torrent left the session."""
         self._lone_since.pop(info_hash, None)
         self._idle_since.pop(info_hash, None)
+        self._reannounce_at.pop(info_hash, None)
 
     def set(self, on: bool, handles: Mapping[str, lt.torrent_handle]) -> None:
         """Turn super-seeding on or off for every torrent now (and for the policy from now on)."""
@@ -83,11 +102,12 @@ class SuperSeeding:
         self._lone_since.clear()
         self._idle_since.clear()
         self._peer_since.clear()
-        for handle in handles.values():
+        now = time.monotonic()
+        for info_hash, handle in handles.items():
             if on:
                 handle.set_flags(lt.torrent_flags.super_seeding)
             else:
-                plain(handle)
+                self._plain(info_hash, handle, now)
 
     def hung_up(self, alert: lt.peer_disconnected_alert, handles: Mapping[str, lt.torrent_handle]) -> None:
         """Dial a peer that left back, once in a while: a libtorrent downloader hangs up on a
@@ -110,7 +130,11 @@ class SuperSeeding:
         status = handle.status()
         if status.num_peers == status.num_seeds:
             # It was alone: plain seeding, so that it gets the full bitfield when called back.
-            plain(handle)
+            self._plain(info_hash, handle, now)
+        if int(alert.socket_type) == RTC_SOCKET:
+            # A WebTorrent peer has no address to dial: it comes back through the tracker.
+            self._reannounce_at.setdefault(info_hash, now + REANNOUNCE_DELAY)
+            return
         log.debug("%s: calling %s back (%s)", info_hash, alert.endpoint, alert.message())
         with contextlib.suppress(RuntimeError):
             handle.connect_peer(alert.endpoint)
@@ -121,6 +145,13 @@ class SuperSeeding:
         now = time.monotonic() if now is None else now
         flag = lt.torrent_flags.super_seeding
         seen: set[tuple[str, Any]] = set()
+        for info_hash, due in list(self._reannounce_at.items()):
+            handle = handles.get(info_hash)
+            if handle is None or now >= due:
+                del self._reannounce_at[info_hash]
+            if handle is not None and now >= due:
+                with contextlib.suppress(RuntimeError):
+                    handle.force_reannounce(0, -1, lt.reannounce_flags_t.ignore_min_interval)
         for info_hash, handle in handles.items():
             try:
                 status = handle.status()
@@ -151,7 +182,7 @@ class SuperSeeding:
                 since = self._peer_since.setdefault(key, now)
                 stuck = stuck or (peer.total_upload == 0 and now - since >= STUCK_GRACE)
             if lone or stuck or not self.on:
-                plain(handle)
+                self._plain(info_hash, handle, now)
                 self._lone_since.pop(info_hash, None)
                 log.debug("%s: plain seeding (%s)", info_hash, "stuck peer" if stuck else "lone downloader")
         for key in [k for k in self._peer_since if k not in seen]:

@@ -3,8 +3,9 @@
 Every torrent is a single-file **v1** torrent (hybrid and v2 break aria2c, transmission and
 web seeds): the rendition's fragmented MP4, exactly the bytes HLS serves as byte ranges.
 Its ``url-list`` (BEP 19) is the file's public URL so storage is always a seed, and its
-announce list is the instance's WebSocket tracker then its HTTP tracker, one tier each, as
-PeerTube writes them. Hashing reads the whole file: call :func:`make_torrent` in a thread.
+announce list is the instance's HTTP tracker then its WebSocket tracker, one tier each
+(:func:`announce_order`; PeerTube writes them the other way round). Hashing reads the whole
+file: call :func:`make_torrent` in a thread.
 Magnet links are built by the REST serializer from the stored infohash.
 """
 
@@ -70,6 +71,19 @@ def make_torrent(
     creator.set_creator(CREATED_BY)
     data = lt.bencode(creator.generate())
     return Torrent(data=data, info_hash=info_hash_of(data), name=name)
+
+
+def announce_order(trackers: list[str]) -> list[str]:
+    """The trackers as a torrent lists them: HTTP(S) first, then WebSocket (WebTorrent).
+
+    libtorrent (2.x builds with WebTorrent support included) announces tier by tier and stops
+    at the first tier that answers (BEP 12): with the WebSocket tracker first it looks only for
+    WebRTC peers, which a desktop client often cannot reach (no common network, no STUN), and
+    never learns the seeder's TCP address. Plain clients (aria2c, transmission) skip ``ws://``
+    either way, and WebTorrent (browsers, Node) announces to every WebSocket tracker listed,
+    whatever its tier.
+    """
+    return sorted(trackers, key=lambda url: url.startswith(("ws://", "wss://")))
 
 
 def info_hash_of(data: bytes) -> str:

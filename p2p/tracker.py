@@ -60,7 +60,8 @@ class Tracker:
         self.shoal = shoal
         redis = shoal.redis
         self.swarms: Swarms = RedisSwarms(redis, shoal.settings.redis_prefix) if redis else MemorySwarms()
-        self.sockets: dict[str, web.WebSocketResponse] = {}
+        self.sockets: dict[str, web.WebSocketResponse] = {}  # peer id → its socket, here
+        self.owners: dict[str, str] = {}  # peer id → the address of its socket
         self.channel = f"{shoal.settings.redis_prefix}:trk:relay"
         self._listener: asyncio.Task[None] | None = None
 

@@ -4,11 +4,19 @@ A peer announces over one WebSocket with the offers of its WebRTC connections; t
 hands each offer to another peer of the swarm and relays that peer's answer back, through
 Redis when the other peer's socket is held by another web process (:class:`p2p.tracker.Tracker`).
 An announce for an infohash this instance does not know closes the socket, as PeerTube's
-tracker does. Ids (``info_hash``, ``peer_id``) travel as JSON strings of code points 0–255.
+tracker does. Ids (``info_hash``, ``peer_id``, ``offer_id``) travel as JSON strings of 20
+code points 0–255.
+
+What libtorrent's WebTorrent support (``websocket_tracker_connection.cpp``) needs besides the
+browsers' protocol: one socket carries all its torrents, each with its own peer id; a message
+without a valid ``info_hash`` is dropped as an "invalid tracker response" (so every refusal of
+an announce names its swarm); only a message with an integer ``interval`` answers an announce;
+offers and answers need a 20-byte ``offer_id`` and ``peer_id``.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import random
 from typing import Any
@@ -42,13 +50,26 @@ def _text(hex_id: str) -> str:
     return bytes.fromhex(hex_id).decode("latin-1")
 
 
+def _offer_id(value: Any) -> str | None:
+    """An offer id as sent (20 code points 0–255), or None: libtorrent refuses any other."""
+    with contextlib.suppress(TrackerError):
+        _binary(value)
+        return value
+    return None
+
+
 class SocketPeer:
-    """One WebSocket connection: its peer id (from its first announce) and its swarms."""
+    """One WebSocket connection and the swarms it announced to, each under its peer id.
+
+    One socket may carry several peer ids: libtorrent keeps one WebSocket per tracker for all
+    its torrents and gives each torrent its own peer id. A peer id belongs to the last socket
+    that announced it from the address that first did, until that socket closes.
+    """
 
     def __init__(self, tracker: Tracker, ws: web.WebSocketResponse, ip: str) -> None:
         self.tracker, self.ws, self.ip = tracker, ws, ip
-        self.peer_id: str | None = None
-        self.swarms: set[str] = set()
+        self.peer_ids: set[str] = set()
+        self.swarms: dict[str, str] = {}  # info_hash → the peer id announced in that swarm
 
     async def handle(self, data: dict[str, Any]) -> bool:
         """Answer one message; False to close the socket (an unknown infohash, as PeerTube)."""
@@ -68,33 +89,60 @@ class SocketPeer:
         await self.ws.send_json({"failure reason": "invalid action"})
         return True
 
+    async def _refuse(self, reason: str, raw_hash: Any = None) -> None:
+        # libtorrent drops (as "invalid tracker response") a message without a valid info_hash:
+        # name the swarm whenever the request did.
+        message: dict[str, Any] = {"action": "announce", "failure reason": reason}
+        if raw_hash is not None:
+            message["info_hash"] = raw_hash
+        await self.ws.send_json(message)
+
+    def _owns(self, peer_id: str) -> bool:
+        return self.tracker.sockets.get(peer_id) is self.ws
+
+    def _claim(self, peer_id: str) -> bool:
+        """Whether ``peer_id`` is this socket's, now or from now on: a peer id held by another
+        open socket is taken over only from the same address (libtorrent opens a new socket
+        when a torrent is paused and resumed, before the server sees the old one close)."""
+        if self._owns(peer_id):
+            return True
+        tracker = self.tracker
+        other = tracker.sockets.get(peer_id)
+        if other is not None and not other.closed and tracker.owners.get(peer_id) != self.ip:
+            return False
+        tracker.sockets[peer_id] = self.ws
+        tracker.owners[peer_id] = self.ip
+        self.peer_ids.add(peer_id)
+        return True
+
     async def _announce(self, data: dict[str, Any]) -> bool:
         tracker = self.tracker
         raw_hash = data.get("info_hash")
         try:
             info_hash = _binary(raw_hash)
+        except TrackerError as exc:
+            await self._refuse(str(exc))
+            return True
+        try:
             peer_id = _binary(data.get("peer_id"))
         except TrackerError as exc:
-            await self.ws.send_json({"action": "announce", "failure reason": str(exc)})
-            return True
-        if self.peer_id is None:
-            self.peer_id = peer_id
-            tracker.sockets[peer_id] = self.ws
-        elif peer_id != self.peer_id:
-            await self.ws.send_json({"action": "announce", "failure reason": "one peer id per socket"})
+            await self._refuse(str(exc), raw_hash)
             return True
         if "answer" in data:
             # An answer to an offer is relayed to the peer that made it; it is not an announce.
+            offer_id = _offer_id(data.get("offer_id"))
             try:
                 to_peer = _binary(data.get("to_peer_id"))
             except TrackerError:
+                return True
+            if not self._owns(peer_id) or offer_id is None or not isinstance(data["answer"], dict):
                 return True
             await tracker.deliver(
                 to_peer,
                 {
                     "action": "announce",
                     "answer": data["answer"],
-                    "offer_id": data.get("offer_id"),
+                    "offer_id": offer_id,
                     "peer_id": _text(peer_id),
                     "info_hash": raw_hash,
                 },
@@ -103,21 +151,28 @@ class SocketPeer:
         try:
             await tracker.check(self.ip, info_hash)
         except TrackerError as exc:
-            await self.ws.send_json({"action": "announce", "failure reason": str(exc), "info_hash": raw_hash})
+            await self._refuse(str(exc), raw_hash)
             return str(exc) != "unknown infohash"
+        if not self._claim(peer_id):
+            await self._refuse("peer id in use", raw_hash)
+            return True
         swarms = tracker.swarms
         left = data.get("left")
         left = left if isinstance(left, int) else 1
         if data.get("event") == "stopped":
             await swarms.remove(WS, info_hash, peer_id)
-            self.swarms.discard(info_hash)
+            self.swarms.pop(info_hash, None)
         else:
+            former = self.swarms.get(info_hash)
+            if former is not None and former != peer_id:
+                await swarms.remove(WS, info_hash, former)
             await swarms.put(WS, info_hash, peer_id, {"left": left}, PEER_TTL)
-            self.swarms.add(info_hash)
+            self.swarms[info_hash] = peer_id
             if data.get("event") == "completed":
                 await swarms.completed(info_hash)
         peers = await swarms.peers(WS, info_hash)
         complete, incomplete = counts(peers)
+        # libtorrent takes a message with an integer ``interval`` for the answer to its announce.
         await self.ws.send_json(
             {
                 "action": "announce",
@@ -129,17 +184,22 @@ class SocketPeer:
         )
         offers = data.get("offers")
         if isinstance(offers, list) and data.get("event") != "stopped":
+            valid = [
+                (offer_id, o["offer"])
+                for o in offers[:MAX_OFFERS]
+                if isinstance(o, dict)
+                and isinstance(o.get("offer"), dict)
+                and (offer_id := _offer_id(o.get("offer_id"))) is not None
+            ]
             others = [p for p in peers if p != peer_id]
             random.shuffle(others)
-            for target, offer in zip(others, offers[:MAX_OFFERS], strict=False):
-                if not isinstance(offer, dict):
-                    continue
+            for target, (offer_id, offer) in zip(others, valid, strict=False):
                 await tracker.deliver(
                     target,
                     {
                         "action": "announce",
-                        "offer": offer.get("offer"),
-                        "offer_id": offer.get("offer_id"),
+                        "offer": offer,
+                        "offer_id": offer_id,
                         "peer_id": _text(peer_id),
                         "info_hash": raw_hash,
                     },
@@ -148,12 +208,15 @@ class SocketPeer:
 
     async def closed(self) -> None:
         """The socket went away: leave every swarm it joined."""
-        if self.peer_id is None:
-            return
-        if self.tracker.sockets.get(self.peer_id) is self.ws:
-            del self.tracker.sockets[self.peer_id]
-        for info_hash in self.swarms:
-            await self.tracker.swarms.remove(WS, info_hash, self.peer_id)
+        tracker = self.tracker
+        owned = {peer_id for peer_id in self.peer_ids if self._owns(peer_id)}  # not taken over
+        # Forget the socket before any await: the handler may be cancelled while it waits.
+        for peer_id in owned:
+            del tracker.sockets[peer_id]
+            tracker.owners.pop(peer_id, None)
+        for info_hash, peer_id in self.swarms.items():
+            if peer_id in owned:
+                await tracker.swarms.remove(WS, info_hash, peer_id)
 
 
 async def ws_tracker(request: web.Request) -> web.WebSocketResponse:
@@ -175,6 +238,7 @@ async def ws_tracker(request: web.Request) -> web.WebSocketResponse:
             if not await peer.handle(data):
                 break
     finally:
-        await peer.closed()
+        # Shielded: the handler may be cancelled (the client went away) while it leaves its swarms.
+        await asyncio.shield(peer.closed())
         await ws.close()
     return ws

@@ -60,7 +60,7 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "embedded_only: the embedded mode only; runs in the embedded run")
     config.addinivalue_line(
         "markers",
-        "start_early(module): the test's namespace scenario starts with the run (tests/netns.py)",
+        "start_early(module, *args): the test's namespace scenario starts with the run (tests/netns.py)",
     )
 
 
@@ -104,7 +104,7 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     for item in session.items:
         marker = item.get_closest_marker("start_early")
         if marker is not None:
-            netns.start_early(marker.args[0])
+            netns.start_early(*marker.args)
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:
@@ -333,6 +333,10 @@ async def make_instance(
             "listen": f"127.0.0.1:{port}",
             "federation_allow_hosts": "127.0.0.1",
             "secret_key": f"test-secret-{name}",
+            # An embedded instance seeds by default; tests that need the seeder ask for it
+            # (seeder_enabled=True, or None for the default), so that the others' trackers and
+            # storage see only what the test does.
+            "seeder_enabled": False,
             **overrides,
         }
         settings = load_settings(**values)

@@ -49,11 +49,12 @@ def namespace_settings(workdir: Path, secret_key: str, **overrides: Any) -> Sett
     return load_settings(**{**values, **overrides})
 
 
-def start_in_netns(module: str, workdir: Path) -> subprocess.Popen[str]:
-    """Start ``python -m module workdir`` inside the namespace; :func:`result_of` waits for it."""
+def start_in_netns(module: str, workdir: Path, *args: str) -> subprocess.Popen[str]:
+    """Start ``python -m module workdir args…`` inside the namespace; :func:`result_of` waits
+    for it."""
     workdir.mkdir(parents=True, exist_ok=True)
     return subprocess.Popen(
-        [str(ROOT / "tests" / "netns-run.sh"), sys.executable, "-m", module, str(workdir)],
+        [str(ROOT / "tests" / "netns-run.sh"), sys.executable, "-m", module, str(workdir), *args],
         cwd=ROOT,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -74,27 +75,27 @@ def result_of(proc: subprocess.Popen[str], timeout: float) -> dict[str, Any]:
     return json.loads(stdout.strip().splitlines()[-1])
 
 
-def run_in_netns(module: str, workdir: Path, timeout: float) -> dict[str, Any]:
-    """``python -m module workdir`` inside the namespace; its last output line, parsed."""
-    return result_of(start_in_netns(module, workdir), timeout)
+def run_in_netns(module: str, workdir: Path, timeout: float, *args: str) -> dict[str, Any]:
+    """``python -m module workdir args…`` inside the namespace; its last output line, parsed."""
+    return result_of(start_in_netns(module, workdir, *args), timeout)
 
 
-_EARLY: dict[str, tuple[subprocess.Popen[str], Path]] = {}
+_EARLY: dict[tuple[str, ...], tuple[subprocess.Popen[str], Path]] = {}
 
 
-def start_early(module: str) -> None:
+def start_early(module: str, *args: str) -> None:
     """Start the scenario ``module`` now, in the background, for the test that asks for its result
     later (:func:`early_result`): a scenario that mostly waits (on WebRTC, on a remote peer)
     then overlaps the tests run meanwhile."""
-    if module not in _EARLY:
+    if (module, *args) not in _EARLY:
         workdir = Path(tempfile.mkdtemp(prefix=f"shoal-{module.rsplit('.', 1)[-1]}-"))
-        _EARLY[module] = (start_in_netns(module, workdir / "run"), workdir)
+        _EARLY[(module, *args)] = (start_in_netns(module, workdir / "run", *args), workdir)
 
 
-def early_result(module: str, timeout: float) -> dict[str, Any]:
+def early_result(module: str, timeout: float, *args: str) -> dict[str, Any]:
     """The result of the scenario started by :func:`start_early` (started now if it was not)."""
-    start_early(module)
-    proc, workdir = _EARLY.pop(module)
+    start_early(module, *args)
+    proc, workdir = _EARLY.pop((module, *args))
     try:
         return result_of(proc, timeout)
     finally:

@@ -1,10 +1,10 @@
 """Torrents of published videos, seeded by the instance, fetched by real clients.
 
 A real upload goes through the pipeline; the ``make_torrents`` job makes a v1 torrent per
-rendition; a libtorrent client downloads a rendition from the seeder alone (web seed
-removed from its copy) and from the web seed alone once the seeder is stopped; aria2c
-downloads one from the .torrent. In the scaled mode storage is S3 (moto): the web seed is
-the object's URL and the seeder fills its cache from S3. Restarts and ``shoal seeder`` as
+rendition; a libtorrent client and aria2c download a rendition from the seeder alone (web
+seed removed from their copy) and from the web seed alone once the seeder is stopped. In the
+scaled mode storage is S3 (moto): the web seed is the object's URL and the seeder fills its
+cache from S3. Restarts and ``shoal seeder`` as
 its own process are in ``test_seeder.py``.
 """
 
@@ -78,10 +78,6 @@ def client_session() -> lt.session:
             "enable_natpmp": False,
             "allow_multiple_connections_per_ip": True,
             "webtorrent_stun_server": "",
-            # Our WebSocket tracker is the first tier and answers: a WebTorrent-capable client
-            # would stop there and find only WebRTC peers, which never connect on loopback.
-            "announce_to_all_tiers": True,
-            "announce_to_all_trackers": True,
             "ssrf_mitigation": False,  # the tracker is on 127.0.0.1
             "stop_tracker_timeout": 2,
         }
@@ -89,13 +85,13 @@ def client_session() -> lt.session:
 
 
 async def download(torrent: bytes, save_dir: Path, *, web_seed: bool, timeout: float = TIMEOUT) -> Path:
-    """Download with a fresh libtorrent session; without ``web_seed`` the url-list is removed."""
+    """Download with a fresh libtorrent session (WebTorrent-capable, default tier rules);
+    without ``web_seed`` the url-list is removed."""
     meta = lt.bdecode(torrent)
     if not web_seed:
+        # The trackers as published: the HTTP tracker is the first tier, so the client stops
+        # there and never tries WebRTC (which never connects on loopback).
         meta.pop(b"url-list", None)
-    # A desktop client: no WebTorrent (WebRTC never connects on loopback, and a libtorrent
-    # 2.1.1 session that tried may block when closed).
-    meta[b"announce-list"] = [t for t in meta[b"announce-list"] if not t[0].startswith(b"ws")]
     if web_seed:
         # The web seed alone: no tracker, so no peer at all.
         meta.pop(b"announce-list")
@@ -121,6 +117,25 @@ async def download(torrent: bytes, save_dir: Path, *, web_seed: bool, timeout: f
     return save_dir / meta[b"info"][b"name"].decode()
 
 
+def seeder_only(torrent: bytes) -> bytes:
+    """The torrent as published without its web seed: only a peer can serve it."""
+    meta = lt.bdecode(torrent)
+    meta.pop(b"url-list", None)
+    return lt.bencode(meta)
+
+
+async def aria2c(torrent: bytes, out: Path) -> Path:
+    """Download ``torrent`` with aria2c (no DHT, LPD or PEX); the downloaded file."""
+    out.mkdir()
+    (out / "r.torrent").write_bytes(torrent)
+    proc = await asyncio.create_subprocess_exec(
+        "aria2c", "--seed-time=0", "--enable-dht=false", "--bt-enable-lpd=false",
+        "--enable-peer-exchange=false", "--quiet=true", "-d", str(out / "data"), str(out / "r.torrent"),
+    )  # fmt: skip
+    assert await asyncio.wait_for(proc.wait(), TIMEOUT) == 0
+    return out / "data" / lt.bdecode(torrent)[b"info"][b"name"].decode()
+
+
 async def published_rung(instance: Instance, clip: Path, title: str) -> tuple[Rendition, bytes, bytes]:
     """Upload ``clip``, wait for its torrents; the first rung's row, its .torrent and its file's bytes."""
     alice = await instance.user_client("alice")
@@ -142,7 +157,9 @@ async def published_rung(instance: Instance, clip: Path, title: str) -> tuple[Re
 async def test_torrents_seeder_web_seed_and_aria2c(
     make_instance: Any, media_dir: Path, tmp_path: Path
 ) -> None:
-    instance: Instance = await make_instance(seeder_enabled=True, transcoding_resolutions="144")
+    # Embedded, the seeder runs in the web process by default; with Redis only when asked for.
+    seeder_enabled = True if SCALED else None
+    instance: Instance = await make_instance(seeder_enabled=seeder_enabled, transcoding_resolutions="144")
     shoal = instance.shoal
     alice = await instance.user_client("alice")
     video = await upload(alice, small_clip(media_dir), 'Garden: a tour / "part" 1', privacy=1)
@@ -180,7 +197,8 @@ async def test_torrents_seeder_web_seed_and_aria2c(
     assert info[b"length"] == rendition.size
     web_seed = shoal.storage.public_url(rendition.file_path) if SCALED else file["fileUrl"]
     assert meta[b"url-list"] in (web_seed.encode(), [web_seed.encode()])
-    assert meta[b"announce-list"] == [[trackers[0].encode()], [trackers[1].encode()]]
+    # The HTTP tracker is the first tier: libtorrent stops at the first tier that answers.
+    assert meta[b"announce-list"] == [[trackers[1].encode()], [trackers[0].encode()]]
     assert str(lt.torrent_info(torrent).info_hashes().v1) == rendition.info_hash
 
     magnet = urlsplit(file["magnetUri"])
@@ -188,6 +206,8 @@ async def test_torrents_seeder_web_seed_and_aria2c(
     assert magnet.scheme == "magnet"
     assert params["xt"] == [f"urn:btih:{rendition.info_hash}"]
     assert params["dn"] == [details["name"]]
+    # Magnets keep PeerTube's order (they travel in ActivityPub Video objects too); a
+    # WebTorrent-capable client that stops at the WebSocket tier still reaches the seeder there.
     assert params["tr"] == trackers
     assert params["xs"] == [file["torrentUrl"]] and params["ws"] == [file["fileUrl"]]
 
@@ -207,16 +227,9 @@ async def test_torrents_seeder_web_seed_and_aria2c(
     got = await download(torrent, tmp_path / "from-seeder", web_seed=False)
     assert got.read_bytes() == expected
 
-    # 2. aria2c, from the .torrent (tracker → seeder, and the web seed).
-    out = tmp_path / "aria2c"
-    out.mkdir()
-    (tmp_path / "r.torrent").write_bytes(torrent)
-    proc = await asyncio.create_subprocess_exec(
-        "aria2c", "--seed-time=0", "--enable-dht=false", "--bt-enable-lpd=false",
-        "--enable-peer-exchange=false", "--quiet=true", "-d", str(out), str(tmp_path / "r.torrent"),
-    )  # fmt: skip
-    assert await asyncio.wait_for(proc.wait(), TIMEOUT) == 0
-    assert (out / info[b"name"].decode()).read_bytes() == expected
+    # 2. aria2c, from the seeder alone (the HTTP tracker; it skips the ws:// one).
+    got = await aria2c(seeder_only(torrent), tmp_path / "aria2c")
+    assert got.read_bytes() == expected
 
 
 async def test_web_seed_alone_with_the_seeder_stopped(
@@ -236,6 +249,11 @@ async def test_web_seed_alone_with_the_seeder_stopped(
     await seeder.stop()
     assert seeder.session is None and time.monotonic() - started < TIMEOUT
     got = await download(torrent, tmp_path / "from-web-seed", web_seed=True)
+    assert got.read_bytes() == expected
+    meta = lt.bdecode(torrent)
+    for key in (b"announce", b"announce-list"):
+        meta.pop(key, None)
+    got = await aria2c(lt.bencode(meta), tmp_path / "aria2c")
     assert got.read_bytes() == expected
 
 

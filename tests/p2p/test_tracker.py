@@ -236,6 +236,111 @@ async def test_websocket_peers_receive_each_others_offers_and_answers(instance: 
     await ws_exchange(url, url)
 
 
+def libtorrent_takes(message: dict[str, Any]) -> bool:
+    """Whether libtorrent 2.1 (parse_websocket_tracker_response) makes sense of a tracker message:
+    a 20-byte info_hash always; offers and answers with 20-byte offer_id and peer_id; otherwise
+    an integer interval (the reply to an announce) or a failure reason."""
+
+    def twenty(value: Any) -> bool:
+        return isinstance(value, str) and len(value.encode("latin-1", "replace")) == 20
+
+    if not twenty(message.get("info_hash")):
+        return False
+    if "offer" in message or "answer" in message:
+        return twenty(message.get("offer_id")) and twenty(message.get("peer_id"))
+    return isinstance(message.get("interval"), int) or isinstance(message.get("failure reason"), str)
+
+
+async def test_one_websocket_carries_several_torrents_as_libtorrent_does(make_instance: Any) -> None:
+    """libtorrent announces every torrent over one WebSocket, each torrent with its own peer id;
+    every message it gets back must name its swarm (else it is an "invalid tracker response").
+    A torrent paused and resumed announces on a new socket before the old one is seen closing."""
+    instance = await make_instance(trust_proxy=True)  # two client addresses on loopback
+    await published(instance)
+    url = instance.url.replace("http://", "ws://") + "/tracker/socket"
+    first, second = binary(KNOWN), binary(bytes.fromhex(f"{360:040x}"))
+    pid_1, pid_2, pid_b = (binary(os.urandom(20)) for _ in range(3))
+    base = {"action": "announce", "numwant": 10, "uploaded": 0, "downloaded": 0}
+    seeder_ip = {"X-Forwarded-For": "192.0.2.10"}
+    tracker = instance.shoal.extras["p2p.tracker"]
+
+    async def got(ws: aiohttp.ClientWebSocketResponse, **match: Any) -> dict[str, Any]:
+        message = await receive(ws, **match)
+        assert libtorrent_takes(message), message
+        return message
+
+    async with aiohttp.ClientSession() as session:
+        async with (
+            session.ws_connect(url, headers=seeder_ip) as seeder,
+            session.ws_connect(url, headers={"X-Forwarded-For": "192.0.2.20"}) as peer,
+        ):
+            for info_hash, pid in ((first, pid_1), (second, pid_2)):
+                started = {**base, "info_hash": info_hash, "peer_id": pid, "left": 0, "event": "started"}
+                await seeder.send_json(started)
+                reply = await got(seeder, info_hash=info_hash)
+                assert reply["interval"] > 0 and reply["complete"] == 1 and "failure reason" not in reply
+            # A peer's offer in the second swarm reaches the seeder's torrent of that swarm.
+            offers = [
+                {"offer_id": "short", "offer": {"type": "offer", "sdp": "refused: its id is not 20 bytes"}},
+                {"offer_id": binary(os.urandom(20)), "offer": {"type": "offer", "sdp": "sdp of b"}},
+            ]
+            await peer.send_json({**base, "info_hash": second, "peer_id": pid_b, "left": 5, "offers": offers})
+            reply = await got(peer, info_hash=second)
+            assert reply["complete"] == 1 and reply["incomplete"] == 1
+            offer = await got(seeder, peer_id=pid_b)
+            assert offer["info_hash"] == second and offer["offer"]["sdp"] == "sdp of b"
+            assert offer["offer_id"] == offers[1]["offer_id"]
+            # The seeder answers under that torrent's peer id; the peer gets it.
+            answer = {"type": "answer", "sdp": "answer of the seeder"}
+            await seeder.send_json(
+                {**base, "info_hash": second, "peer_id": pid_2, "to_peer_id": pid_b,
+                 "offer_id": offer["offer_id"], "answer": answer}
+            )  # fmt: skip
+            answered = await got(peer, peer_id=pid_2)
+            assert answered["answer"] == answer and answered["offer_id"] == offer["offer_id"]
+            # Refusals name the swarm: another address cannot take a peer id in use; a bad peer id.
+            await peer.send_json({**base, "info_hash": first, "peer_id": pid_1, "left": 5})
+            refused = await got(peer, info_hash=first)
+            assert refused["failure reason"] == "peer id in use"
+            await peer.send_json({**base, "info_hash": first, "peer_id": "short", "left": 5})
+            refused = await got(peer, info_hash=first)
+            assert refused["failure reason"] == "invalid id"
+            # A torrent stopped leaves its swarm only.
+            stopped = {**base, "info_hash": first, "peer_id": pid_1, "left": 0, "event": "stopped"}
+            await seeder.send_json(stopped)
+            await got(seeder, info_hash=first)
+            files = await tracker.scrape([KNOWN.hex(), f"{360:040x}"])
+            assert files[KNOWN.hex()]["complete"] == 0 and files[f"{360:040x}"]["complete"] == 1
+            # The seeder's torrent resumes on a new socket while the old one is still open: the
+            # new socket takes its peer id over, answers and offers go there.
+            async with session.ws_connect(url, headers=seeder_ip) as resumed:
+                again = {**base, "info_hash": second, "peer_id": pid_2, "left": 0, "event": "started"}
+                await resumed.send_json(again)
+                await got(resumed, info_hash=second, interval=120)
+                offer_id = binary(os.urandom(20))
+                offers = [{"offer_id": offer_id, "offer": {"type": "offer", "sdp": "sdp of b #2"}}]
+                announce_b = {**base, "info_hash": second, "peer_id": pid_b, "left": 5, "offers": offers}
+                await peer.send_json(announce_b)
+                offer = await got(resumed, peer_id=pid_b)
+                assert offer["offer_id"] == offer_id
+                await seeder.close()  # the old socket closes: the swarm keeps the seeder
+                for _ in range(50):
+                    if seeder.closed and tracker.sockets.get(pid_1) is None:
+                        break
+                    await asyncio.sleep(0.1)
+                await asyncio.sleep(0.3)  # its swarms are left after its peer ids
+                files = await tracker.scrape([f"{360:040x}"])
+                assert files[f"{360:040x}"]["complete"] == 1
+        # Every socket closed: the swarms are empty.
+        for _ in range(50):
+            files = await tracker.scrape([f"{360:040x}"])
+            if not tracker.sockets and files[f"{360:040x}"]["complete"] == 0:
+                break
+            await asyncio.sleep(0.1)
+        assert not tracker.sockets and not tracker.owners
+        assert files[f"{360:040x}"]["complete"] == 0
+
+
 @pytest.mark.scaled_only
 async def test_any_web_process_answers_any_peer(instance: Instance) -> None:
     """Two web processes of one instance (same database, Redis and bucket): swarms are shared."""

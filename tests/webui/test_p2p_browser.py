@@ -43,7 +43,7 @@ def test_viewers_share_segments_and_reject_corrupted_ones() -> None:
     assert b["httpBytes"] + b["peerBytes"] >= b["bytes"] * 0.9, b
     # The tracker told B that A was there, so B waited for A even for its first segments instead
     # of fetching the start over HTTP (at most the playing and the next segment of 15 go over HTTP
-    # should A be slow to connect; with the HTTP start window of old, four or five).
+    # should A be slow to connect).
     assert b["httpBytes"] <= b["bytes"] * 0.2, b
     assert a["rejectedSegments"] == 0 and b["rejectedSegments"] == 0, share
     assert share["a_errors"] == [] and share["b_errors"] == [], share

@@ -25,6 +25,7 @@ from .uploads import (
     create_uploaded_video,
     discard_upload,
     get_upload,
+    new_upload_session,
     safe_filename,
 )
 
@@ -58,15 +59,13 @@ async def start_direct(
             parts.append({"partNumber": number, "url": url})
         async with shoal.db.write() as session:
             await check_upload_allowed(shoal, session, user, attrs.channel_id, size)
-            upload = UploadSession(
+            upload = new_upload_session(
+                user,
+                attrs,
+                size,
+                content_type,
                 id=upload_id,
                 kind="s3",
-                user_id=user.id,
-                channel_id=attrs.channel_id,
-                filename=attrs.filename or "",
-                size=size,
-                content_type=content_type,
-                attributes=attrs.model_dump(mode="json", by_alias=True),
                 s3_key=key,
                 s3_upload_id=s3_upload_id,
                 part_size=part_size,

@@ -28,6 +28,7 @@ from .uploads import (
     check_upload_allowed,
     create_uploaded_video,
     get_upload,
+    new_upload_session,
     resumable_path,
     safe_filename,
 )
@@ -63,15 +64,13 @@ async def start_resumable(
         if existing is not None and existing.attributes.get("name") == attrs.name:
             return existing, False
         await check_upload_allowed(shoal, session, user, attrs.channel_id, size)
-        upload = UploadSession(
+        upload = new_upload_session(
+            user,
+            attrs,
+            size,
+            content_type,
             id=secrets.token_urlsafe(18),
             kind="resumable",
-            user_id=user.id,
-            channel_id=attrs.channel_id,
-            filename=attrs.filename or "",
-            size=size,
-            content_type=content_type,
-            attributes=attrs.model_dump(mode="json", by_alias=True),
             expires_at=utcnow() + timedelta(seconds=shoal.settings.upload_session_ttl),
         )
         session.add(upload)
@@ -165,7 +164,12 @@ async def _release(shoal: Shoal, upload_id: str, start: int, written: int) -> in
 
 
 async def write_at(
-    shoal: Shoal, upload_id: str, chunks: AsyncIterator[bytes], path: Path, start: int, length: int,
+    shoal: Shoal,
+    upload_id: str,
+    chunks: AsyncIterator[bytes],
+    path: Path,
+    start: int,
+    length: int,
     written: list[int],
 ) -> None:
     """Write ``chunks`` into ``path`` from byte ``start`` on (never appending), at most ``length``

@@ -30,7 +30,6 @@ from ..errors import BadRequest, Forbidden, NotFound, PayloadTooLarge
 from ..models import Actor, ActorKind, Privacy, UploadSession, User, Video, VideoState, utcnow
 from ..storage import keys
 from ..web.validation import Body, validation_problem
-from . import processing  # noqa: F401  (registers the process_video job)
 from .video_fields import (
     CategoryField,
     DescriptionField,
@@ -107,6 +106,22 @@ async def used_quota(session: AsyncSession, user: User, *, excluding: str | None
     if excluding is not None:
         pending = pending.where(UploadSession.id != excluding)
     return int(videos or 0) + int(await session.scalar(pending) or 0)
+
+
+def new_upload_session(
+    user: User, attrs: VideoAttributes, size: int, content_type: str, **fields: Any
+) -> UploadSession:
+    """The row of an upload in progress, whatever its kind (``fields``: kind, id, expiry and the
+    kind's own columns): who sends what into which channel, and the video's attributes."""
+    return UploadSession(
+        user_id=user.id,
+        channel_id=attrs.channel_id,
+        filename=attrs.filename or "",
+        size=size,
+        content_type=content_type,
+        attributes=attrs.model_dump(mode="json", by_alias=True),
+        **fields,
+    )
 
 
 async def check_upload_allowed(
@@ -301,9 +316,7 @@ async def expire_uploads(shoal: Shoal) -> int:
     no longer processing, working folders under ``scratch``). Returns the count."""
     async with shoal.db.read() as session:
         expired = list(
-            await session.scalars(
-                select(UploadSession).where(UploadSession.expires_at <= utcnow())
-            )
+            await session.scalars(select(UploadSession).where(UploadSession.expires_at <= utcnow()))
         )
         known = set(await session.scalars(select(UploadSession.id)))
     for upload in expired:
@@ -328,5 +341,3 @@ async def expire_uploads(shoal: Shoal) -> int:
     removed += await asyncio.to_thread(_sweep_folders, data / "work", cutoff, keep=processing)
     removed += await asyncio.to_thread(_sweep_folders, data / "scratch", cutoff)
     return removed
-
-

@@ -11,6 +11,8 @@ viewing, renaming and deleting videos both ways:
   and collections), by path;
 - ``outbound.json``: what Shoal POSTed to PeerTube and what PeerTube answered;
 - ``keys.json``: the private keys of that throwaway PeerTube's actors, to sign replays.
+- ``run-seams.json``: a later run both ways (follows, videos, a rename, comments): the
+  activities PeerTube sent, its Video document, and every activity Shoal sent (all taken).
 
 Hosts and the Shoal video's UUID are placeholders (``{peertube}``, ``{shoal}``,
 ``{video_uuid}`` …). :class:`RecordedPeerTube` serves the documents on a loopback port,

@@ -323,3 +323,35 @@ async def test_every_url_we_name_answers_activitypub_json(
                      "followers", "following"):  # fmt: skip
         assert expected in kinds, (expected, sorted(seen))
     assert any("/likes/" in url for url in seen) and any("/comments/" in url for url in seen)
+
+
+def test_a_second_peertube_run_parses_and_what_shoal_sent_conforms() -> None:
+    """``run-seams.json``: a later run of Shoal and PeerTube 6.3 following each other both ways
+    (PeerTube follows a Shoal channel, gets its video and its rename, comments on it; Shoal
+    follows a PeerTube channel, gets its video, comments on it). Every activity PeerTube sent
+    and its Video document read as they did then; every activity Shoal sent (all answered 2xx)
+    passes PeerTube's validators."""
+    from federation.note_store import parse_note
+    from federation.video_parse import parse_video
+
+    names = {"shoal": "http://127.0.0.1:9000", "peertube": "http://127.0.0.1:9001",
+             "shoal_host": "127.0.0.1:9000", "peertube_host": "127.0.0.1:9001"}  # fmt: skip
+    run = fill(load("run-seams.json"), names)
+    kinds = [(a["type"], (a.get("object") or {}).get("type") if isinstance(a.get("object"), dict) else None)
+             for a in run["inbound"]]  # fmt: skip
+    assert ("Create", "Note") in kinds and ("Update", "Video") in kinds and ("Follow", None) in kinds
+    for activity in run["inbound"]:
+        obj = activity.get("object")
+        if isinstance(obj, dict) and obj.get("type") == "Video":
+            assert parse_video(obj).uuid
+        if isinstance(obj, dict) and obj.get("type") == "Note":
+            assert parse_note(obj).text == "Hello from PeerTube"
+    video = parse_video(run["peertube_video"], fetched_from=run["peertube_video"]["id"])
+    assert video.fields["name"] == "PeerTube to Shoal" and video.renditions
+    assert [a["type"] for a in run["outbound"]].count("Update") >= 1
+    for body in run["outbound"]:
+        assert conformance.problems(body) == [], body["id"]
+    renamed = [
+        b["object"] for b in run["outbound"] if b["type"] == "Update" and b["object"]["type"] == "Video"
+    ]
+    assert any(v["name"] == "Shoal to PeerTube, renamed" for v in renamed)

@@ -109,7 +109,9 @@ PREPARE = {"node": webrtc_only, "libtorrent": webrtc_only, "transmission": seede
 
 async def run(workdir: Path, client: str) -> dict[str, Any]:
     # The seeder runs in the web process of an instance without Redis by default.
-    settings = namespace_settings(workdir, "webtorrent-scenario", transcoding_resolutions="144")
+    settings = namespace_settings(
+        workdir, "webtorrent-scenario", transcoding_resolutions="144", seeder_enabled=True
+    )
     base, port = settings.public_url, settings.listen_port
     app = create_app(settings)
     runner = web.AppRunner(app)

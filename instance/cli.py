@@ -36,29 +36,26 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
 
 
 async def _run_server(app: Any, host: str, port: int, announce: Callable[[], None]) -> None:
-    """Serve ``app`` until SIGINT or SIGTERM, then close gracefully (requests in flight get 10 s).
+    """Serve ``app`` until SIGINT or SIGTERM, then close gracefully (requests in flight get 10 s;
+    the whole stop gets ``lifecycle.STOP_GRACE``).
 
     ``aiohttp.web.run_app`` with the server's handler wrapped by the hot-file short path
     (``instance/api/hotfiles.py``).
     """
-    import signal
-
     from aiohttp import web
 
+    from .lifecycle import stopped, until_stopped
     from .web.hotfiles import ShoalRunner
 
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(signum, stop.set)
     runner = ShoalRunner(app, access_log=None, handler_cancellation=True, shutdown_timeout=10)
     await runner.setup()
     try:
         await web.TCPSite(runner, host, port).start()
         announce()
-        await stop.wait()
+        await until_stopped("shoal serve")
     finally:
         await runner.cleanup()
+    stopped()
 
 
 async def _db(settings: Settings, args: argparse.Namespace) -> int:

@@ -151,8 +151,8 @@ class Settings(BaseSettings):
     )
     seeder_enabled: bool | None = Field(
         None,
-        description="run the BitTorrent seeder inside the web process (true); unset = no (with Redis, "
-        "run `shoal seeder`)",
+        description="run the BitTorrent seeder inside the web process; unset = yes without Redis (one "
+        "process), no with Redis (run `shoal seeder`)",
     )
     seeder_port: int = Field(
         0, description="BitTorrent listen port of the seeder; 0 = any free port", ge=0, le=65535
@@ -347,11 +347,14 @@ class Settings(BaseSettings):
 
     @property
     def seeder_in_web(self) -> bool:
-        """Whether the web process runs the seeder (``seeder_enabled``). Off unless asked for:
-        closing a libtorrent session that has seeded can stall the process's stop (its destructor
-        holds the GIL while its network thread winds down), and `shoal serve` must stop on
-        SIGTERM. With Redis, one ``shoal seeder`` seeds for every web process."""
-        return self.p2p_enabled and bool(self.seeder_enabled)
+        """Whether the web process runs the seeder: ``seeder_enabled`` if set, else when the
+        instance is one process (no Redis); with Redis there may be several web processes, and
+        one ``shoal seeder`` seeds for them all."""
+        if not self.p2p_enabled:
+            return False
+        if self.seeder_enabled is None:
+            return self.redis_url is None
+        return self.seeder_enabled
 
     @property
     def allow_hosts(self) -> list[str]:

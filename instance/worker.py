@@ -11,13 +11,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
-import signal
 import sys
 
 from redis.exceptions import RedisError
 from sqlalchemy.exc import SQLAlchemyError
 
 from . import migrate
+from .lifecycle import until_stopped
 from .settings import Settings
 
 log = logging.getLogger("shoal.worker")
@@ -91,10 +91,6 @@ async def run_worker(settings: Settings, args: argparse.Namespace) -> int:
             print(f"shoal worker: cannot reach Redis for the job queue: {exc}", file=sys.stderr)
             return 1
         shoal.jobs = queue
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for signum in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(signum, stop.set)
         log.info(
             "worker %s consuming %s, concurrency %d, kinds %s",
             queue.worker_id,
@@ -103,13 +99,13 @@ async def run_worker(settings: Settings, args: argparse.Namespace) -> int:
             ",".join(sorted(shoal.ext.jobs)),
             extra={"worker_id": queue.worker_id, "queue": queue.queue_name},
         )
-        stopping = asyncio.create_task(stop.wait())
+        stopping = asyncio.create_task(until_stopped("shoal worker"))
         assert queue.consumer is not None
         try:
             await asyncio.wait({stopping, queue.consumer}, return_when=asyncio.FIRST_COMPLETED)
         finally:
+            crashed = queue.consumer.done() and not stopping.done()
             stopping.cancel()
-            crashed = queue.consumer.done() and not stop.is_set()
             error = queue.consumer.exception() if crashed and not queue.consumer.cancelled() else None
             await queue.close()
         if crashed:

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import logging
-import signal
 import sys
 
+from instance.lifecycle import stopped, until_stopped
 from instance.settings import Settings
 
 log = logging.getLogger("shoal.p2p.seeder")
@@ -40,12 +39,9 @@ async def run_seeder(settings: Settings, args: argparse.Namespace) -> int:
         await seeder.start()
         print(f"shoal seeder listening on port {seeder.listen_port}")
         sys.stdout.flush()
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for signum in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(signum, stop.set)
         try:
-            await stop.wait()
+            await until_stopped("shoal seeder")
         finally:
             await seeder.stop()
+    stopped()
     return 0

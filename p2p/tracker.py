@@ -25,7 +25,7 @@ from typing import Any
 from urllib.parse import unquote_to_bytes
 
 import libtorrent as lt
-from aiohttp import web
+from aiohttp import WSCloseCode, web
 
 from instance import pubsub
 from instance.core import Shoal
@@ -61,6 +61,7 @@ class Tracker:
         redis = shoal.redis
         self.swarms: Swarms = RedisSwarms(redis, shoal.settings.redis_prefix) if redis else MemorySwarms()
         self.sockets: dict[str, web.WebSocketResponse] = {}  # peer id → its socket, here
+        self.connections: set[web.WebSocketResponse] = set()  # every open socket, announced or not
         self.owners: dict[str, str] = {}  # peer id → the address of its socket
         self.channel = f"{shoal.settings.redis_prefix}:trk:relay"
         self._listener: asyncio.Task[None] | None = None
@@ -72,12 +73,20 @@ class Tracker:
             )
 
     async def close(self) -> None:
+        """Stop relaying and close every WebSocket, announced or not, with "going away".
+
+        Every one: a socket left open holds its client's close — and libtorrent's session, when
+        the client is this process's own seeder, cannot be destroyed until its socket is
+        closed, while the destructor holds the GIL this tracker would need to answer.
+        """
         if self._listener is not None:
             self._listener.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._listener
-        for ws in list(self.sockets.values()):
-            await ws.close()
+        await asyncio.gather(
+            *(ws.close(code=WSCloseCode.GOING_AWAY) for ws in list(self.connections)),
+            return_exceptions=True,
+        )
 
     async def _relay(self, raw: bytes) -> None:
         """A message another process relays to a WebSocket peer, if the peer is connected here."""

@@ -31,6 +31,7 @@ from .tracker import INTERVAL, PEER_TTL, WS, Tracker, TrackerError, tracker_of
 
 MAX_OFFERS = 10
 WS_MAX_MESSAGE = 64 * 1024
+CLOSE_TIMEOUT = 5.0  # how long a closing socket waits for the peer's close frame
 
 
 def _binary(value: Any) -> str:
@@ -222,9 +223,10 @@ class SocketPeer:
 async def ws_tracker(request: web.Request) -> web.WebSocketResponse:
     """The WebTorrent tracker protocol over one WebSocket (JSON text messages)."""
     tracker = tracker_of(request)
-    ws = web.WebSocketResponse(heartbeat=30, max_msg_size=WS_MAX_MESSAGE)
+    ws = web.WebSocketResponse(heartbeat=30, max_msg_size=WS_MAX_MESSAGE, timeout=CLOSE_TIMEOUT)
     await ws.prepare(request)
     peer = SocketPeer(tracker, ws, client_ip(request))
+    tracker.connections.add(ws)
     try:
         async for message in ws:
             if message.type != WSMsgType.TEXT:
@@ -239,6 +241,7 @@ async def ws_tracker(request: web.Request) -> web.WebSocketResponse:
                 break
     finally:
         # Shielded: the handler may be cancelled (the client went away) while it leaves its swarms.
+        tracker.connections.discard(ws)
         await asyncio.shield(peer.closed())
         await ws.close()
     return ws

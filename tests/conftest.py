@@ -77,6 +77,7 @@ BACKEND_FREE = (
     "instance/test_cli.py",
     "instance/test_storage.py",
     "instance/test_sendfile.py",
+    "instance/test_lifecycle.py",
 )
 
 

@@ -60,7 +60,7 @@ def test_defaults_are_embedded(tmp_path: Path) -> None:
 
 
 def test_the_seeder_runs_in_the_web_process_of_a_one_process_instance() -> None:
-    assert not load_settings().seeder_in_web  # off unless asked for
+    assert load_settings().seeder_in_web
     assert not load_settings(redis_url="redis://127.0.0.1:6379/0").seeder_in_web  # `shoal seeder`
     assert load_settings(seeder_enabled=True).seeder_in_web
     assert load_settings(redis_url="redis://127.0.0.1:6379/0", seeder_enabled=True).seeder_in_web

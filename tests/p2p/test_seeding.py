@@ -158,7 +158,8 @@ async def test_torrents_seeder_web_seed_and_aria2c(
     make_instance: Any, media_dir: Path, tmp_path: Path
 ) -> None:
     # Embedded, the seeder runs in the web process by default; with Redis only when asked for.
-    instance: Instance = await make_instance(seeder_enabled=True, transcoding_resolutions="144")
+    seeder_enabled = True if SCALED else None
+    instance: Instance = await make_instance(seeder_enabled=seeder_enabled, transcoding_resolutions="144")
     shoal = instance.shoal
     alice = await instance.user_client("alice")
     video = await upload(alice, small_clip(media_dir), 'Garden: a tour / "part" 1', privacy=1)

@@ -408,3 +408,26 @@ async def test_a_closed_video_is_refused_at_once_by_every_web_process(instance: 
     finally:
         if other is not None:
             await other.close()
+
+
+async def test_closing_the_tracker_closes_every_socket_announced_or_not(instance: Instance) -> None:
+    """At shutdown every WebSocket is closed with "going away", also one that never announced:
+    a socket left open would hold its client (the in-process seeder's libtorrent among them)."""
+    await published(instance)
+    url = instance.url.replace("http://", "ws://") + "/tracker/socket"
+    tracker = instance.shoal.extras["p2p.tracker"]
+    async with aiohttp.ClientSession() as session:
+        async with session.ws_connect(url) as silent, session.ws_connect(url) as announced:
+            peer_id = binary(os.urandom(20))
+            started = {"action": "announce", "info_hash": binary(KNOWN), "peer_id": peer_id, "left": 0,
+                       "event": "started", "numwant": 5, "uploaded": 0, "downloaded": 0}  # fmt: skip
+            await announced.send_json(started)
+            await receive(announced, action="announce", interval=120)
+            assert len(tracker.connections) == 2 and len(tracker.sockets) == 1
+            closing = asyncio.create_task(tracker.close())
+            for ws in (silent, announced):
+                async with asyncio.timeout(10):
+                    message = await ws.receive()
+                assert message.type == aiohttp.WSMsgType.CLOSE and message.data == 1001, message
+            await asyncio.wait_for(closing, 10)
+    assert not tracker.connections and not tracker.sockets

@@ -1,7 +1,8 @@
 """Torrents, the seeder, the built-in tracker and redundancy.
 
 ``setup(app)`` (called by the app factory) adds the tracker routes (``/tracker/announce``,
-``/tracker/scrape``, ``/tracker/socket``), ``/download/torrents/<file>``, the mirrored files
+``/tracker/scrape``, ``/tracker/socket``), ``/download/torrents/<file>``, the web seed of local
+storage (``/p2p/web-seed/<uuid>/<file>``), the mirrored files
 (``/static/redundancy/hls/…``) and the redundancy admin routes, the tracker and seeder
 startup hooks, and the peer-expiry and redundancy chores. ``install(surface)`` handles the core's
 publish and update events, answers its ``swarm_ids`` port and registers the ``make_torrents``
@@ -27,12 +28,14 @@ def setup(app: web.Application) -> None:
     from .redundancy_api import add_routes as add_redundancy_routes
     from .seeder import start_in_web
     from .tracker import http_announce, http_scrape, start_tracker, sweep_peers
+    from .webseed import ROUTE, serve_web_seed
     from .webtorrent import ws_tracker
 
     app.router.add_get("/tracker/announce", http_announce)
     app.router.add_get("/tracker/scrape", http_scrape)
     app.router.add_get("/tracker/socket", ws_tracker)
     app.router.add_get("/download/torrents/{file}", download_torrent)
+    app.router.add_get(ROUTE, serve_web_seed)
     app.router.add_get("/static/redundancy/hls/{uuid}/{file}", serve_mirrored_file)
     add_redundancy_routes(app)
     for hook in (start_tracker, start_in_web):

@@ -36,6 +36,7 @@ from instance.storage import keys
 
 from .seeding import Wanted, unwatch, wanted_renditions, watch
 from .superseeding import SuperSeeding
+from .webseed import Serving, publish, state_key
 
 log = logging.getLogger("shoal.p2p.seeder")
 
@@ -101,6 +102,8 @@ class Seeder:
         self._lock = asyncio.Lock()
         # Super-seed torrents when they are idle or shared (p2p.superseeding).
         self._super = SuperSeeding(shoal.settings.seeder_super_seeding)
+        # Which addresses it serves, per torrent: the web seed stands back for them (p2p.webseed).
+        self.serving = Serving()
 
     @property
     def super_seeding(self) -> bool:
@@ -132,6 +135,10 @@ class Seeder:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
+        self.serving.served = {}  # storage serves every client from now on
+        if self.shoal.redis is not None:
+            with contextlib.suppress(Exception):
+                await self.shoal.redis.delete(state_key(self.shoal))
         if self.session is None:
             return
         with contextlib.suppress(Exception):
@@ -237,6 +244,7 @@ class Seeder:
                 if now - last_policy >= POLICY_INTERVAL:
                     last_policy = now
                     self._super.apply(self.handles, now)
+                    await self._update_serving(now)
                 if self.wake.is_set() or now - last_refresh >= REFRESH_INTERVAL:
                     self.wake.clear()
                     last_refresh = now
@@ -251,6 +259,13 @@ class Seeder:
                 log.exception("seeder loop failed")
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.wake.wait(), ALERT_POLL)
+
+    async def _update_serving(self, now: float) -> None:
+        if self.session is None:
+            return
+        limit = int(self.session.get_settings().get("upload_rate_limit", 0))
+        self.serving.update(self.handles, limit, now)
+        await publish(self.shoal, self.serving)
 
     def _handle_alerts(self) -> None:
         if self.session is None:

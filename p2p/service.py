@@ -29,6 +29,7 @@ from instance.services.visibility import SHARED_PRIVACIES, shared
 from instance.storage import keys
 from instance.web.media import media_url, tracker_urls
 
+from . import webseed
 from .redundancy import redundancy_urls
 from .swarm import swarm_ids
 from .torrents import announce_order, make_torrent, torrent_file_name, torrent_name
@@ -46,7 +47,10 @@ def may_have_torrents(video: Video) -> bool:
 
 
 def web_seed_url(shoal: Shoal, video: Video, rendition: Rendition) -> str:
-    """The rendition file's public URL: the object's own URL with S3 storage, else ours."""
+    """The web seed of a rendition: with local storage our web-seed route, which stands back
+    while the seeder serves the client (:mod:`p2p.webseed`); with S3 the object's own URL."""
+    if shoal.storage.local_path(rendition.file_path) is not None:
+        return webseed.web_seed_url(shoal, video.uuid, posixpath.basename(rendition.file_path))
     public = shoal.storage.public_url(rendition.file_path)
     return public or media_url(shoal, video, rendition.file_path) or ""
 

@@ -11,6 +11,7 @@ its own process are in ``test_seeder.py``.
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import time
 from pathlib import Path
@@ -27,6 +28,7 @@ from instance.models import Privacy, Rendition, Video
 from p2p.seeder import close_session, seeder_of
 from p2p.service import make_torrents
 from p2p.swarm import swarm_ids
+from p2p.webseed import RETRY_AFTER, Serving, state_key
 from tests import media
 from tests.conftest import SCALED, Instance
 from tests.support import upload, wait_done
@@ -195,7 +197,10 @@ async def test_torrents_seeder_web_seed_and_aria2c(
     assert b"pieces" in info and b"meta version" not in info and b"files" not in info
     assert info[b"name"] == f"Garden- a tour - -part- 1 {rendition.height}p.mp4".encode()
     assert info[b"length"] == rendition.size
-    web_seed = shoal.storage.public_url(rendition.file_path) if SCALED else file["fileUrl"]
+    # Local storage: the web-seed route, which stands back while the seeder serves the client.
+    file_name = rendition.file_path.rsplit("/", 1)[1]
+    route = f"{instance.url}/p2p/web-seed/{details['uuid']}/{file_name}"
+    web_seed = shoal.storage.public_url(rendition.file_path) if SCALED else route
     assert meta[b"url-list"] in (web_seed.encode(), [web_seed.encode()])
     # The HTTP tracker is the first tier: libtorrent stops at the first tier that answers.
     assert meta[b"announce-list"] == [[trackers[1].encode()], [trackers[0].encode()]]
@@ -229,6 +234,11 @@ async def test_torrents_seeder_web_seed_and_aria2c(
 
     # 2. aria2c, from the seeder alone (the HTTP tracker; it skips the ws:// one).
     got = await aria2c(seeder_only(torrent), tmp_path / "aria2c")
+    assert got.read_bytes() == expected
+
+    # 3. aria2c with the torrent as published: the web seed may answer 503 (aria2c then
+    #    drops it), the seeder serves the rest.
+    got = await aria2c(torrent, tmp_path / "aria2c-published")
     assert got.read_bytes() == expected
 
 
@@ -309,3 +319,110 @@ async def announced_ok(instance: Instance, info_hash: bytes) -> bool:
         assert body[b"failure reason"] == b"unknown infohash"
         return False
     return True
+
+
+async def test_the_web_seed_stands_back_while_the_seeder_serves(
+    make_instance: Any, media_dir: Path, tmp_path: Path
+) -> None:
+    """``/p2p/web-seed/…`` sends the file to an address the seeder is not serving, ``503`` +
+    ``Retry-After`` to one it is, and the file again once the seeder is gone."""
+    instance: Instance = await make_instance(seeder_enabled=True, transcoding_resolutions="144")
+    shoal = instance.shoal
+    rendition, torrent, expected = await published_rung(instance, small_clip(media_dir), "Stand back")
+    seeder = seeder_of(shoal)
+    assert seeder is not None and rendition.info_hash
+    info_hash = rendition.info_hash
+
+    async def seeding() -> bool:
+        return info_hash in seeder.handles
+
+    await wait_for(seeding, "the seeder")
+    uuid, file_name = rendition.file_path.split("/")[-2:]
+    route = f"{instance.url}/p2p/web-seed/{uuid}/{file_name}"
+
+    async def ask() -> tuple[int, bytes, Any]:
+        async with aiohttp.ClientSession() as http, http.get(route, headers={"Range": "bytes=0-99"}) as resp:
+            return resp.status, await resp.read(), resp.headers
+
+    status, body, _ = await ask()  # nobody is served by the seeder yet
+    assert status == 206 and body == expected[:100]
+    for wrong in (f"/p2p/web-seed/{uuid}/nope.mp4", f"/p2p/web-seed/{uuid[:-1]}0/{file_name}",
+                  f"/p2p/web-seed/{uuid}/{file_name.replace('.mp4', '.m3u8')}"):  # fmt: skip
+        status, _, _ = await get_bytes(instance.url + wrong)
+        assert status == 404, wrong
+
+    # A slow client downloading from the seeder alone: the web seed stands back for its address.
+    meta = lt.bdecode(seeder_only(torrent))
+    params = lt.add_torrent_params()
+    params.ti = lt.torrent_info(lt.bencode(meta))
+    params.save_path = str(tmp_path / "slow")
+    params.flags &= ~(lt.torrent_flags.paused | lt.torrent_flags.auto_managed)
+    holder = [client_session()]
+    holder[0].apply_settings({"download_rate_limit": max(1000, rendition.size // 20)})
+    handles = [holder[0].add_torrent(params)]
+    try:
+
+        async def served() -> bool:
+            holder[0].pop_alerts()
+            return "127.0.0.1" in seeder.serving.served.get(info_hash, ())
+
+        await wait_for(served, "the seeder serving the client")
+        status, body, headers = await ask()
+        assert status == 503 and headers["Retry-After"] == str(RETRY_AFTER), body
+        assert b'"seeded_over_bittorrent"' in body
+        if SCALED:  # what `shoal seeder` publishes for the web processes
+            assert shoal.redis is not None
+            raw = await shoal.redis.get(state_key(shoal))
+            assert raw is not None and "127.0.0.1" in json.loads(raw)[info_hash]
+
+        async def complete() -> bool:
+            holder[0].pop_alerts()
+            return handles[0].status().is_seeding
+
+        await wait_for(complete, "the slow client")
+    finally:
+        holder[0].remove_torrent(handles.pop())
+        await asyncio.to_thread(close_session, holder)
+    assert (tmp_path / "slow" / meta[b"info"][b"name"].decode()).read_bytes() == expected
+
+    # The seeder gone, storage serves everyone again.
+    await seeder.stop()
+    status, body, _ = await ask()
+    assert status == 206 and body == expected[:100]
+    if SCALED:
+        assert await shoal.redis.get(state_key(shoal)) is None
+
+
+class FakePeer:
+    """What ``Serving`` reads of a libtorrent peer."""
+
+    def __init__(self, ip: str, progress: float, up: int, seed: bool = False) -> None:
+        self.ip, self.progress, self.payload_up_speed = (ip, 6881), progress, up
+        self.flags = lt.peer_info.seed if seed else 0
+
+
+class FakeHandle:
+    def __init__(self, peers: list[FakePeer]) -> None:
+        self.peers = peers
+
+    def get_peer_info(self) -> list[FakePeer]:
+        return self.peers
+
+
+def test_a_saturated_seeder_leaves_its_stalled_peers_to_storage() -> None:
+    """Below its cap the seeder serves every downloading peer; at its cap, an address whose
+    download has not moved for STALL seconds is starving and storage serves it."""
+    serving = Serving()
+    moving, stalled = FakePeer("192.0.2.1", 0.1, 400), FakePeer("::ffff:192.0.2.2", 0.1, 500)
+    done = FakePeer("192.0.2.3", 1.0, 0, seed=True)
+    handles = {"h": FakeHandle([moving, stalled, done])}
+    serving.update(handles, 0, 0.0)  # no cap: never saturated
+    assert serving.served == {"h": frozenset({"192.0.2.1", "192.0.2.2"})} and not serving.saturated
+    serving.update(handles, 1000, 1.0)  # 900 B/s of 1000: saturated, both just seen
+    assert serving.saturated and serving.served["h"] == {"192.0.2.1", "192.0.2.2"}
+    for second in range(2, 13):
+        moving.progress += 0.05
+        serving.update(handles, 1000, float(second))
+    assert serving.served["h"] == {"192.0.2.1"}  # 192.0.2.2 has not moved for 11 s
+    serving.update(handles, 2000, 13.0)  # a higher cap: no longer saturated
+    assert serving.served["h"] == {"192.0.2.1", "192.0.2.2"}

@@ -33,9 +33,12 @@ import libtorrent as lt
 
 from instance.core import USER_AGENT, Shoal
 from instance.storage import keys
+from instance.web.media import tracker_urls
 
 from .seeding import Wanted, unwatch, wanted_renditions, watch
 from .superseeding import SuperSeeding
+from .torrents import announce_order
+from .tracker import seeder_announce_url
 from .webseed import Serving, publish, state_key
 
 log = logging.getLogger("shoal.p2p.seeder")
@@ -340,6 +343,12 @@ class Seeder:
         params.flags &= ~(lt.torrent_flags.paused | lt.torrent_flags.auto_managed)
         self._super.start_flags(params)
         params.url_seeds = []  # the seeder has every piece: no need for the web seed
+        # Our own trackers (every torrent lists them; the seeder announces to all tiers), with
+        # the seeder's token: its announces are not rate limited.
+        trackers = announce_order(tracker_urls(self.shoal))
+        params.trackers = [seeder_announce_url(self.shoal, url) for url in trackers]
+        params.tracker_tiers = list(range(len(trackers)))
+        params.flags |= lt.torrent_flags.override_trackers
         self.handles[info_hash] = self.session.add_torrent(params)
         self.files[info_hash] = file_key
 

@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
+import hmac
 import ipaddress
 import json
 import logging
@@ -44,6 +46,26 @@ DEFAULT_NUMWANT = 50
 MAX_NUMWANT = 200
 HTTP, WS = "http", "ws"
 _STATE = "p2p.tracker"
+SEEDER_PARAM = "seeder"
+
+
+def seeder_token(shoal: Shoal) -> str:
+    """What the instance's own seeder adds to its announce URLs (``?seeder=``): its announces
+    do not count against the per-address limit, which would otherwise cap how many torrents it
+    may seed from one address."""
+    return hmac.new(shoal.secret, b"shoal seeder announces", hashlib.sha256).hexdigest()[:32]
+
+
+def seeder_announce_url(shoal: Shoal, url: str) -> str:
+    """``url`` (one of this instance's trackers) as the seeder announces to it."""
+    return f"{url}{'&' if '?' in url else '?'}{SEEDER_PARAM}={seeder_token(shoal)}"
+
+
+def is_seeder(shoal: Shoal, token: str | bytes | None) -> bool:
+    if not token:
+        return False
+    given = token.encode("latin-1") if isinstance(token, str) else token
+    return hmac.compare_digest(given, seeder_token(shoal).encode())
 
 
 class TrackerError(Exception):
@@ -103,13 +125,14 @@ class Tracker:
         elif self.shoal.redis is not None:
             await self.shoal.redis.publish(self.channel, json.dumps({"to": peer_id, "message": message}))
 
-    async def check(self, ip: str, info_hash: str) -> None:
-        """Refuse when P2P is off, the client announces too often, or the infohash is unknown."""
+    async def check(self, ip: str, info_hash: str, *, seeder: bool = False) -> None:
+        """Refuse when P2P is off, the client announces too often (never the instance's own
+        ``seeder``), or the infohash is unknown."""
         settings = self.shoal.settings
         if not settings.p2p_enabled:
             raise TrackerError("P2P is disabled on this instance")
         limit, window = settings.rate("tracker")
-        if await self.shoal.limiter.hit("tracker", ip, limit, window):
+        if not seeder and await self.shoal.limiter.hit("tracker", ip, limit, window):
             raise TrackerError("too many announces, slow down")
         if not await is_known(self.shoal, info_hash):
             raise TrackerError("unknown infohash")
@@ -230,7 +253,8 @@ async def http_announce(request: web.Request) -> web.Response:
         numwant = min(max(_int(query, "numwant", DEFAULT_NUMWANT), 0), MAX_NUMWANT)
         compact = query.get("compact", [b"1"])[0] != b"0"
         ip = client_ip(request)
-        await tracker.check(ip, info_hash)
+        seeder = is_seeder(tracker.shoal, query.get(SEEDER_PARAM, [b""])[0])
+        await tracker.check(ip, info_hash, seeder=seeder)
     except TrackerError as exc:
         return _bencoded({"failure reason": str(exc).encode()})
     swarms = tracker.swarms

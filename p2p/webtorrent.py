@@ -27,7 +27,7 @@ from instance import safejson
 from instance.web.context import client_ip
 
 from .peers import counts
-from .tracker import INTERVAL, PEER_TTL, WS, Tracker, TrackerError, tracker_of
+from .tracker import INTERVAL, PEER_TTL, SEEDER_PARAM, WS, Tracker, TrackerError, is_seeder, tracker_of
 
 MAX_OFFERS = 10
 WS_MAX_MESSAGE = 64 * 1024
@@ -67,8 +67,9 @@ class SocketPeer:
     that announced it from the address that first did, until that socket closes.
     """
 
-    def __init__(self, tracker: Tracker, ws: web.WebSocketResponse, ip: str) -> None:
+    def __init__(self, tracker: Tracker, ws: web.WebSocketResponse, ip: str, seeder: bool = False) -> None:
         self.tracker, self.ws, self.ip = tracker, ws, ip
+        self.seeder = seeder  # the instance's own seeder (``?seeder=``): no announce limit
         self.peer_ids: set[str] = set()
         self.swarms: dict[str, str] = {}  # info_hash → the peer id announced in that swarm
 
@@ -150,7 +151,7 @@ class SocketPeer:
             )
             return True
         try:
-            await tracker.check(self.ip, info_hash)
+            await tracker.check(self.ip, info_hash, seeder=self.seeder)
         except TrackerError as exc:
             await self._refuse(str(exc), raw_hash)
             return str(exc) != "unknown infohash"
@@ -225,7 +226,8 @@ async def ws_tracker(request: web.Request) -> web.WebSocketResponse:
     tracker = tracker_of(request)
     ws = web.WebSocketResponse(heartbeat=30, max_msg_size=WS_MAX_MESSAGE, timeout=CLOSE_TIMEOUT)
     await ws.prepare(request)
-    peer = SocketPeer(tracker, ws, client_ip(request))
+    seeder = is_seeder(tracker.shoal, request.query.get(SEEDER_PARAM))
+    peer = SocketPeer(tracker, ws, client_ip(request), seeder)
     tracker.connections.add(ws)
     try:
         async for message in ws:

@@ -28,6 +28,7 @@ from instance.models import Privacy, Rendition, Video
 from p2p.seeder import close_session, seeder_of
 from p2p.service import make_torrents
 from p2p.swarm import swarm_ids
+from p2p.tracker import seeder_token
 from p2p.webseed import RETRY_AFTER, Serving, state_key
 from tests import media
 from tests.conftest import SCALED, Instance
@@ -224,6 +225,10 @@ async def test_torrents_seeder_web_seed_and_aria2c(
         return rendition.info_hash in seeder.handles
 
     await wait_for(seeding, "the seeder")
+    # It announces to our trackers with its token (not rate limited), in the torrent's order.
+    token = seeder_token(shoal)
+    announced = [(t["url"], t["tier"]) for t in seeder.handles[rendition.info_hash].trackers()]
+    assert announced == [(f"{trackers[1]}?seeder={token}", 0), (f"{trackers[0]}?seeder={token}", 1)]
     if SCALED:
         cached = seeder.cache_dir / rendition.file_path.split("/")[-1]
         assert cached.read_bytes() == expected

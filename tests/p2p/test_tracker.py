@@ -20,6 +20,7 @@ from yarl import URL
 from instance.app import create_app
 from instance.models import Privacy, Rendition, Video
 from p2p.swarm import swarm_id, swarm_ids
+from p2p.tracker import seeder_token
 from tests.conftest import SCALED, Instance, free_port
 from tests.instance.test_videos import add_renditions, new_video
 
@@ -106,6 +107,21 @@ async def test_announces_are_rate_limited_per_ip(make_instance: Any) -> None:
             assert b"failure reason" not in ok
         limited = await announce(session, instance.url, KNOWN, os.urandom(20), 6881)
         assert b"slow down" in limited[b"failure reason"]
+        # The instance's own seeder announces with its token and is never limited; a wrong one is.
+        token = seeder_token(instance.shoal)
+        for _ in range(5):
+            ok = await announce(session, instance.url, KNOWN, os.urandom(20), 6881, seeder=token)
+            assert b"failure reason" not in ok
+        limited = await announce(session, instance.url, KNOWN, os.urandom(20), 6881, seeder=token[::-1])
+        assert b"slow down" in limited[b"failure reason"]
+        # The same over the WebSocket tracker.
+        socket = instance.url.replace("http://", "ws://") + "/tracker/socket"
+        for query, refused in (("", True), (f"?seeder={token}", False)):
+            async with session.ws_connect(socket + query) as ws:
+                await ws.send_json({"action": "announce", "info_hash": binary(KNOWN), "left": 0,
+                                    "peer_id": binary(os.urandom(20)), "numwant": 1})  # fmt: skip
+                reply = await receive(ws, info_hash=binary(KNOWN))
+                assert ("failure reason" in reply) is refused, reply
 
 
 async def test_private_video_ids_are_refused(instance: Instance) -> None:

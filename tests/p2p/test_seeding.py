@@ -32,6 +32,7 @@ from p2p.tracker import seeder_token
 from p2p.webseed import RETRY_AFTER, Serving, state_key
 from tests import media
 from tests.conftest import SCALED, Instance
+from tests.p2p.webtorrent_scenario import transmission_client
 from tests.support import upload, wait_done
 
 TIMEOUT = 120
@@ -270,6 +271,13 @@ async def test_web_seed_alone_with_the_seeder_stopped(
         meta.pop(key, None)
     got = await aria2c(lt.bencode(meta), tmp_path / "aria2c")
     assert got.read_bytes() == expected
+    # transmission-cli 3.00 too (it ignores loopback peers, not loopback web seeds).
+    work = tmp_path / "transmission"
+    (work / "out").mkdir(parents=True)
+    (work / "r.torrent").write_bytes(lt.bencode(meta))
+    report = await transmission_client(work / "r.torrent", work / "out")
+    assert report["exit"] == 0, report
+    assert Path(report["path"]).read_bytes() == expected
 
 
 async def test_private_videos_have_no_torrents(make_instance: Any, media_dir: Path) -> None:

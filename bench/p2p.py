@@ -8,20 +8,23 @@ buffers ahead), and stay in the swarm after completing (as a player keeps its se
 seeder's upload is limited to what one such viewer takes, so the other copies must come from
 the viewers themselves.
 
-Four modes, one after the other, against the same instance and rung:
+Five modes, one after the other, against the same instance and rung:
 
 - ``seeding``: the clients' torrent has no web seed; the origin's only egress is the seeder.
 - ``super-seeding``: the same, the seeder in BEP 16 super-seeding mode (``seeder_super_seeding``,
   the default): it hands each peer pieces nobody has yet and waits until they are passed on, so
   it sends each piece about once (plain seeding for a downloader left alone with it, or not served).
-- ``web seed + …``: the torrent as published (``url-list`` = the file in storage); the origin
-  also sends whatever the clients fetch over HTTP.
+- ``web seed + …``: the torrent as published: with local storage its ``url-list`` is the
+  web-seed route (``p2p/webseed.py``), which answers ``503`` while the seeder serves the client;
+  the origin also sends whatever the clients fetch over HTTP.
+- ``file URL web seed + super-seeding``: the baseline, the ``url-list`` as PeerTube (and Shoal
+  before the route) publishes it: the file's plain URL, an always-unchoked fast peer.
 
 Measured: **origin sent** = the seeder's payload upload (libtorrent's counter) + the bytes of
 the rung's file route answered over HTTP (the Content-Length of every 200/206, counted by the
 instance); **delivered** = what the clients downloaded (their payload counters); **offload** =
-1 − origin / delivered; **copies** = origin / file size. Target of the issue: ≤ 1.5 copies for
-6 viewers (≥ 75 % offload).
+1 − origin / delivered; **copies** = origin / file size. Target: ≤ 1.5 copies for 6 viewers
+(≥ 75 % offload), with the web seed listed.
 
     python bench/p2p.py [--clients 6] [--interval 3] [--seconds 30] [--speed 2] [--json FILE]
 """
@@ -54,8 +57,11 @@ from p2p.seeder import close_session, seeder_of  # noqa: E402
 from tests.support import free_port, new_user_client, publish, wait_for  # noqa: E402
 
 HOST = "127.0.0.1"
-# (web seed in the clients' torrent, seeder in BEP 16 super-seeding mode)
-MODES = [(False, False), (False, True), (True, False), (True, True)]
+# (the clients' web seed: none, the torrent's own (local storage: /p2p/web-seed/…, which stands
+# back while the seeder serves the client) or the file's plain URL (PeerTube's web seed, and ours
+# before); the seeder in BEP 16 super-seeding mode)
+MODES = [(None, False), (None, True), ("route", False), ("route", True), ("file", True)]
+WEB_SEED_NAMES = {None: "", "route": "web seed + ", "file": "file URL web seed + "}
 
 
 def make_clip(path: Path, seconds: float) -> None:
@@ -70,8 +76,17 @@ def make_clip(path: Path, seconds: float) -> None:
     )  # fmt: skip
 
 
+def limit_local_peers(session: lt.session) -> None:
+    """Rate limits for loopback peers too: libtorrent exempts peers on the local network (its
+    ``local`` peer class), and every peer here is on loopback."""
+    rules = lt.ip_filter()
+    rules.add_rule("0.0.0.0", "255.255.255.255", 1 << lt.session.global_peer_class_id)
+    rules.add_rule("::", "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff", 1 << lt.session.global_peer_class_id)
+    session.set_peer_class_filter(rules)
+
+
 def client_session(download_limit: int) -> lt.session:
-    return lt.session(
+    session = lt.session(
         {
             "listen_interfaces": f"{HOST}:0",
             "enable_dht": False,
@@ -88,6 +103,8 @@ def client_session(download_limit: int) -> lt.session:
             "alert_mask": 0,
         }
     )
+    limit_local_peers(session)
+    return session
 
 
 class Counter:
@@ -126,8 +143,9 @@ async def run_mode(
     app: web.Application,
     counter: Counter,
     torrent: bytes,
-    web_seed: bool,
+    web_seed: str | None,
     super_seeding: bool,
+    file_url: str,
     size: int,
     viewer_rate: int,
     workdir: Path,
@@ -137,8 +155,10 @@ async def run_mode(
     # Desktop clients: the HTTP tracker only (WebRTC never connects on loopback).
     meta[b"announce-list"] = [t for t in meta[b"announce-list"] if not t[0].startswith(b"ws")]
     meta[b"announce"] = meta[b"announce-list"][0][0]
-    if not web_seed:
+    if web_seed is None:
         meta.pop(b"url-list", None)
+    elif web_seed == "file":
+        meta[b"url-list"] = [file_url.encode()]
     info = lt.torrent_info(lt.bencode(meta))
     seeder = seeder_of(app[SHOAL])
     assert seeder is not None
@@ -160,7 +180,7 @@ async def run_mode(
             session = client_session(int(viewer_rate * args.speed))
             params = lt.add_torrent_params()
             params.ti = lt.torrent_info(info)
-            params.save_path = str(workdir / f"{'web' if web_seed else 'bt'}-{super_seeding}-{len(sessions)}")
+            params.save_path = str(workdir / f"{web_seed or 'bt'}-{super_seeding}-{len(sessions)}")
             params.flags &= ~(lt.torrent_flags.paused | lt.torrent_flags.auto_managed)
             sessions.append(session)
             handles.append(session.add_torrent(params))
@@ -186,7 +206,7 @@ async def run_mode(
         await asyncio.to_thread(close_session, holder)
     origin = seeder_sent + http_sent
     return {
-        "mode": ("web seed + " if web_seed else "") + ("super-seeding" if super_seeding else "seeding"),
+        "mode": WEB_SEED_NAMES[web_seed] + ("super-seeding" if super_seeding else "seeding"),
         "clients": args.clients,
         "completed": len(done_at),
         "seconds": [round(done_at[i] - joined[i], 1) for i in sorted(done_at)],
@@ -232,6 +252,7 @@ async def main_async(args: argparse.Namespace) -> list[dict[str, Any]]:
             while info_hash not in seeder.handles and time.monotonic() < deadline:  # noqa: ASYNC110
                 await asyncio.sleep(0.3)
             seeder.session.apply_settings({"upload_rate_limit": int(viewer_rate * args.speed)})
+            limit_local_peers(seeder.session)
             print(
                 f"rung: {size} bytes, {published['duration']} s, one viewer = "
                 f"{viewer_rate * args.speed / 1000:.0f} kB/s ({args.speed}x the bitrate); "
@@ -248,6 +269,7 @@ async def main_async(args: argparse.Namespace) -> list[dict[str, Any]]:
                         published["torrent"],
                         web_seed,
                         super_seeding,
+                        file["fileUrl"],
                         size,
                         viewer_rate,
                         workdir,
@@ -259,11 +281,11 @@ async def main_async(args: argparse.Namespace) -> list[dict[str, Any]]:
 
 
 def print_table(results: list[dict[str, Any]]) -> None:
-    print(f"{'mode':<25} {'viewers':>7} {'done':>5} {'delivered':>11} {'seeder':>10} {'http':>10} "
+    print(f"{'mode':<34} {'viewers':>7} {'done':>5} {'delivered':>11} {'seeder':>10} {'http':>10} "
           f"{'origin':>10} {'copies':>6} {'offload':>8}")  # fmt: skip
     for r in results:
         print(
-            f"{r['mode']:<25} {r['clients']:>7} {r['completed']:>5} {r['delivered_bytes']:>11,} "
+            f"{r['mode']:<34} {r['clients']:>7} {r['completed']:>5} {r['delivered_bytes']:>11,} "
             f"{r['seeder_bytes']:>10,} {r['http_bytes']:>10,} {r['origin_bytes']:>10,} "
             f"{r['copies']:>6} {r['offload']:>7.1%}"
         )

@@ -119,7 +119,9 @@ async def test_mirror_cachefile_web_seed_renewal_and_expiry(make_instance: Any, 
 
     await wait_for(seeded_by_b, timeout=120, what="B's URL in A's torrent")
     seeds = await url_list(file["torrentUrl"])
-    assert seeds[0] == (a.shoal.storage.public_url(f"hls/{video['uuid']}/{file_name}") or file["fileUrl"])
+    # First A's own web seed: its S3 object, or with local storage its web-seed route.
+    own = a.shoal.storage.public_url(f"hls/{video['uuid']}/{file_name}")
+    assert seeds[0] == (own or f"{a.url}/p2p/web-seed/{video['uuid']}/{file_name}")
     [row] = await redundancy_rows(a)
     assert row.base_url == base and row.expires_at > utcnow() + timedelta(minutes=50)
     status, details = await a_admin.get(f"/api/v1/videos/{video['uuid']}")

@@ -1,5 +1,6 @@
 // The P2P loader: see p2p.js for what it does and when it is loaded.
 import { Engine } from "@peertube/p2p-media-loader-hlsjs";
+import { endWaitWhenPeersFail } from "./p2p-peer-wait.js";
 import { sha256Hex } from "./sha256.js";
 
 const MANIFEST_ATTEMPTS = 10;
@@ -78,7 +79,9 @@ export function createP2P(config, stats) {
   // At start, while the tracker reports other viewers, HTTP waits for peers: for the first
   // segment up to httpDownloadInitialTimeoutPerSegment, for the whole start-up at most
   // httpDownloadInitialTimeout. A tracker answer with no other viewer (the first one) lifts the
-  // wait at once, so the first viewer starts as fast as without the wait.
+  // wait at once, so the first viewer starts as fast as without the wait; so does the failure
+  // of every viewer the tracker listed (p2p-peer-wait.js: connections that close, offers not
+  // answered or answers not connected within 1 s).
   //
   // No random HTTP downloads of segments nobody holds yet (httpDownloadProbability 0): they
   // move origin bytes from one viewer to another without saving any, and an HTTP download
@@ -108,6 +111,7 @@ export function createP2P(config, stats) {
     },
     segments: { swarmId: config.playlistUrl, forwardSegmentCount: 50 },
   });
+  endWaitWhenPeersFail(engine);
   engine.on("piece_bytes_downloaded", (method, _segment, bytes) => {
     if (method === "http") stats.httpBytes += bytes;
   });

@@ -112,6 +112,7 @@ export function createP2P(config, stats) {
     segments: { swarmId: config.playlistUrl, forwardSegmentCount: 50 },
   });
   endWaitWhenPeersFail(engine);
+  if (swarmPerVideo()) joinOneSwarmPerVideo(engine);
   engine.on("piece_bytes_downloaded", (method, _segment, bytes) => {
     if (method === "http") stats.httpBytes += bytes;
   });
@@ -134,6 +135,27 @@ export function createP2P(config, stats) {
       hls.on(Events.DESTROYING, () => { engine.destroy().catch(() => {}); });
     },
   };
+}
+
+// A measurement switch for bench/p2p_browser.py (--swarm video), off unless this browser's
+// localStorage has shoal-p2p-swarm=video: every rung announces in one swarm per video instead of
+// PeerTube's one per rung (its wire contract: a PeerTube player would not find these viewers
+// but on the first rung). Left off in normal use.
+function swarmPerVideo() {
+  try { return localStorage.getItem("shoal-p2p-swarm") === "video"; } catch { return false; }
+}
+
+// The loader joins the tracker swarm of the rung it loads (P2PMediaManager.setStreamSwarmId,
+// with `${swarmId}+V${index}`) and drops its peers when the rung changes. Giving it the first
+// rung's id for every rung keeps one swarm (an infohash the tracker knows) and the peers across
+// rung switches; segment ids and the segment maps peers exchange still name each segment's own
+// rung, so peers only ask each other for segments they hold.
+function joinOneSwarmPerVideo(engine) {
+  const p2p = engine.loader && engine.loader.p2pManager;
+  if (!p2p || typeof p2p.setStreamSwarmId !== "function") return;
+  const setStreamSwarmId = p2p.setStreamSwarmId;
+  p2p.setStreamSwarmId = (_streamSwarmId, masterSwarmId) =>
+    setStreamSwarmId(`${masterSwarmId}+V0`, masterSwarmId);
 }
 
 // hls.js 1.6+ tags fragment contexts with `type: "fragment"`; this loader takes any context with

@@ -21,10 +21,14 @@ the instance bound to 198.18.0.1, reusing the browser P2P test's scenario helper
 (``tests/webui/p2p_scenario.py``).
 
     python bench/p2p_browser.py [--pages 4] [--interval 5] [--seconds 60] [--rungs 480,360,240]
-                                [--modes off,on] [--json FILE]
+                                [--modes off,on] [--swarm rung|video] [--viewports 960x600,...]
+                                [--json FILE]
 
 ``--modes on`` runs only the P2P mode (quicker, while tuning the player); the comparison lines
-need both modes.
+need both modes. ``--swarm video`` makes the P2P pages announce every rung in one swarm per video
+(the player's measurement switch, see webui/src/p2p-loader.js) instead of PeerTube's one swarm
+per rung. ``--viewports`` gives the pages' window sizes, in turn (the player starts on the
+tallest rung it shows in full); each page's seconds played per rung are reported.
 """
 
 from __future__ import annotations
@@ -77,6 +81,20 @@ STALLS_READ_JS = """() => {
            startup: s.firstPlaying === null ? null : s.firstPlaying / 1000 };
 }"""
 P2P_OFF_JS = "localStorage.setItem('shoal-p2p', 'off');"
+SWARM_PER_VIDEO_JS = "localStorage.setItem('shoal-p2p-swarm', 'video');"
+# Seconds played on each rung (by height), sampled every half second while the video plays.
+RUNGS_JS = """
+(() => {
+  const played = window.__rungSeconds = {};
+  setInterval(() => {
+    const p = window.shoalPlayer;
+    if (!p || !p.hls || p.video.paused || p.video.ended || p.hls.currentLevel < 0) return;
+    const level = p.hls.levels[p.hls.currentLevel];
+    const key = level ? `${level.height}p` : "?";
+    played[key] = (played[key] || 0) + 0.5;
+  }, 500);
+})();
+"""
 RANGE_QUERY = re.compile(r"[?&]range=(\d+)-(\d+)")
 RANGE_HEADER = re.compile(r"bytes=(\d+)-(\d+)")
 
@@ -121,15 +139,26 @@ async def publish_clip(base: str, app: Any, workdir: Path, seconds: float, heigh
         return await publish(user, clip, "P2P offload benchmark", timeout=1800, privacy=1)
 
 
-async def open_viewer(browser: Any, url: str, *, p2p: bool, timeout: float) -> tuple[Any, Any]:
+async def open_viewer(
+    browser: Any,
+    url: str,
+    *,
+    p2p: bool,
+    timeout: float,
+    swarm: str = "rung",
+    viewport: tuple[int, int] = (960, 600),
+) -> tuple[Any, Any]:
     """A fresh profile on the watch page with stall bookkeeping, playing muted at normal speed."""
     from tests.webui.p2p_scenario import Watched
 
-    context = await browser.new_context(viewport={"width": 960, "height": 600})
+    context = await browser.new_context(viewport={"width": viewport[0], "height": viewport[1]})
     context.set_default_timeout(timeout * 1000)
     await context.add_init_script(STALLS_JS)
+    await context.add_init_script(RUNGS_JS)
     if not p2p:
         await context.add_init_script(P2P_OFF_JS)
+    elif swarm == "video":
+        await context.add_init_script(SWARM_PER_VIDEO_JS)
     page = await context.new_page()
     watched = Watched(page)
     track_fragments(page, fetched := [])
@@ -181,6 +210,8 @@ async def run_mode(
     pages: int,
     interval: float,
     timeout: float,
+    swarm: str = "rung",
+    viewports: list[tuple[int, int]] | None = None,
 ) -> dict[str, Any]:
     """Pages join ``interval`` s apart and play to the end; what they received and what the origin sent."""
     from instance.services import p2p_stats
@@ -191,11 +222,16 @@ async def run_mode(
     before, totals_before = egress.snapshot(), await p2p_stats.totals(shoal)
     started = time.monotonic()
     viewers: list[tuple[Any, Any, float]] = []
+    viewports = viewports or [(960, 600)]
 
     async def join(index: int) -> None:
         await asyncio.sleep(max(0.0, started + index * interval - time.monotonic()))
         joined = time.monotonic() - started
-        context, watched = await open_viewer(browser, watch, p2p=p2p, timeout=timeout)
+        viewport = viewports[index % len(viewports)]
+        context, watched = await open_viewer(
+            browser, watch, p2p=p2p, timeout=timeout, swarm=swarm, viewport=viewport
+        )
+        watched.viewport = viewport  # type: ignore[attr-defined]
         viewers.append((context, watched, joined))
 
     try:
@@ -211,6 +247,8 @@ async def run_mode(
                 {
                     "joined": joined,
                     **stats,
+                    "viewport": "x".join(map(str, watched.viewport)),
+                    "rungSeconds": await watched.page.evaluate("() => window.__rungSeconds"),
                     "stalls": stalls,
                     "errors": watched.errors,
                     "fragments": watched.fragments,
@@ -234,6 +272,7 @@ async def run_mode(
         await asyncio.sleep(0.5)
     return {
         "p2p": p2p,
+        "swarm": swarm if p2p else None,
         "elapsed": elapsed,
         "pages": results,
         "origin": {key: after[key] - before[key] for key in after},
@@ -290,12 +329,23 @@ async def inside(args: argparse.Namespace) -> dict[str, Any]:
                         pages=args.pages,
                         interval=args.interval,
                         timeout=timeout,
+                        swarm=args.swarm,
+                        viewports=parse_viewports(args.viewports),
                     )
             finally:
                 await browser.close()
     finally:
         await runner.cleanup()
     return result
+
+
+def parse_viewports(text: str) -> list[tuple[int, int]]:
+    """``960x600,480x320`` → [(960, 600), (480, 320)]."""
+    sizes = []
+    for item in text.split(","):
+        width, height = item.lower().split("x")
+        sizes.append((int(width), int(height)))
+    return sizes
 
 
 def summarize(mode: dict[str, Any]) -> dict[str, Any]:
@@ -352,6 +402,7 @@ def table(result: dict[str, Any], args: argparse.Namespace) -> str:
     lines = [
         f"{args.pages} Chromium pages joining {args.interval:g} s apart, {args.seconds:g} s clip, rungs "
         f"{','.join(f'{r}p' for r in result['rungs'])}; publish took {result['publish_seconds']:.0f} s",
+        f"windows {args.viewports} in turn; P2P swarms: one per {args.swarm}",
         "",
         "| P2P | pages ended | delivered to players MB | from peers MB | origin sent MB "
         "| players' HTTP MB | origin copies | offload | stalls | stalled s (all pages) "
@@ -371,7 +422,11 @@ def table(result: dict[str, Any], args: argparse.Namespace) -> str:
     )
     if len(modes) == len(MODES):
         lines += compare(rows["off"], rows["on"], target, args)
-    lines += ["", "Per page (joined s, HTTP MB, peers MB, uploaded MB, stalls, stalled s, startup s):"]
+    lines += [
+        "",
+        "Per page (joined s, window, HTTP MB, peers MB, uploaded MB, stalls, stalled s, startup s; "
+        "seconds played per rung):",
+    ]
     sizes: dict[str, int] = {}  # a file's size, as far as the fragments fetched show it
     for mode in modes:
         for p in result[mode]["pages"]:
@@ -380,10 +435,12 @@ def table(result: dict[str, Any], args: argparse.Namespace) -> str:
     for mode in modes:
         for i, p in enumerate(result[mode]["pages"]):
             s = p["stalls"]
+            rungs = " ".join(f"{k} {v:g}" for k, v in sorted((p.get("rungSeconds") or {}).items()))
             lines.append(
-                f"  {mode} #{i + 1}: {p['joined']:.1f} s, {mb(p['httpBytes'])}, {mb(p['peerBytes'])}, "
-                f"{mb(p['uploadedBytes'])}, {s['count']}, {s['seconds']:.1f}, "
-                f"{s['startup'] if s['startup'] is None else round(s['startup'], 1)}"
+                f"  {mode} #{i + 1}: {p['joined']:.1f} s, {p.get('viewport', '960x600')}, "
+                f"{mb(p['httpBytes'])}, {mb(p['peerBytes'])}, {mb(p['uploadedBytes'])}, "
+                f"{s['count']}, {s['seconds']:.1f}, "
+                f"{s['startup'] if s['startup'] is None else round(s['startup'], 1)}; {rungs}"
                 + (f"  errors: {p['errors'][:3]}" if p["errors"] else "")
             )
             lines.append(f"      {http_profile(p, sizes)}")
@@ -420,11 +477,24 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=60.0, help="length of the generated clip")
     parser.add_argument("--rungs", default="480,360,240", help="transcoding ladder (heights)")
     parser.add_argument("--modes", default="off,on", help="which modes to run (P2P off, on), in order")
+    parser.add_argument(
+        "--swarm",
+        choices=("rung", "video"),
+        default="rung",
+        help="P2P swarms: one per rung (PeerTube's ids, the player's default) or one per video",
+    )
+    parser.add_argument(
+        "--viewports", default="960x600", help="window sizes of the pages, in turn (WxH,WxH...)"
+    )
     parser.add_argument("--json", help="also write the raw measurements to this file")
     parser.add_argument("--inside", help=argparse.SUPPRESS)  # work dir, inside the namespace
     args = parser.parse_args()
     if not args.modes or any(mode not in MODES for mode in args.modes.split(",")):
         parser.error(f"--modes: a comma-separated list of {', '.join(MODES)}")
+    try:
+        parse_viewports(args.viewports)
+    except ValueError:
+        parser.error("--viewports: comma-separated WIDTHxHEIGHT sizes")
     if args.inside:
         print(json.dumps(asyncio.run(inside(args)), default=str))
         return
@@ -445,6 +515,10 @@ def main() -> None:
             args.rungs,
             "--modes",
             args.modes,
+            "--swarm",
+            args.swarm,
+            "--viewports",
+            args.viewports,
         ]
         proc = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True)
     if proc.returncode != 0:

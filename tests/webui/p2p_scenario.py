@@ -121,12 +121,16 @@ async def wait_until(watched: Watched, condition: str, what: str, timeout: float
     raise AssertionError(f"timed out waiting for {what}: {await watched.stats()} {watched.console[-30:]}")
 
 
-async def open_player(browser: Browser, url: str, *, corrupt: bool = False) -> tuple[BrowserContext, Watched]:
-    """A fresh profile on the watch page, playing muted."""
+async def open_player(
+    browser: Browser, url: str, *, corrupt: bool = False, init_scripts: tuple[str, ...] = ()
+) -> tuple[BrowserContext, Watched]:
+    """A fresh profile on the watch page, playing muted; ``init_scripts`` run before the page's own."""
     context = await browser.new_context(viewport={"width": 960, "height": 600})
     context.set_default_timeout(STEP * 1000)
     if corrupt:
         await context.add_init_script(CORRUPT_UPLOADS)
+    for script in init_scripts:
+        await context.add_init_script(script)
     if os.environ.get("P2P_SCENARIO_DEBUG"):
         await context.add_init_script("localStorage.debug = 'p2pml:*,bittorrent-tracker:*,simple-peer'")
     page = await context.new_page()

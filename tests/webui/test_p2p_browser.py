@@ -1,6 +1,7 @@
-"""Viewers share segments in Chromium over WebRTC through the instance's tracker (p2p_scenario.py).
+"""Viewers share segments in Chromium over WebRTC through the instance's tracker (p2p_scenario.py),
+and a viewer whose listed peers cannot connect stops waiting for them (p2p_unreachable_scenario.py).
 
-WebRTC never offers loopback candidates, so the scenario runs in a throwaway network
+WebRTC never offers loopback candidates, so each scenario runs in a throwaway network
 namespace (``tests/netns-run.sh``) with its own embedded instance bound to 198.18.0.1, and
 reports what every page measured as JSON. The namespace cannot reach the host's PostgreSQL,
 Redis or S3 endpoint, so this test belongs to the embedded run. Its pages mostly wait (playback
@@ -16,6 +17,20 @@ from tests.netns import early_result
 
 SCENARIO = "tests.webui.p2p_scenario"
 TIMEOUT = 1500  # upload, transcode, four pages playing a minute of video at 2x, on a busy machine
+UNREACHABLE = "tests.webui.p2p_unreachable_scenario"
+UNREACHABLE_TIMEOUT = 900  # upload, transcode, five pages opening a 20 s video
+# The loader's start-up wait for peers (webui/src/p2p-loader.js) and, once the tracker has
+# answered, how long an unanswered or unconnected peer is waited for (p2p-peer-wait.js).
+PEER_WAIT_MS = 2000
+ANSWER_WAIT_MS = 1000
+
+
+def http_wait(timing: dict[str, float]) -> tuple[float, float]:
+    """How long the page held its first segment back from HTTP: from its first segment request
+    (when its loader opened the tracker's socket), and from the tracker's answer."""
+    first = timing["firstHttpSegment"]
+    assert first is not None, timing
+    return first - timing["socket"], first - timing["trackerAnswer"]
 
 
 @pytest.mark.embedded_only
@@ -62,3 +77,35 @@ def test_viewers_share_segments_and_reject_corrupted_ones() -> None:
     assert d["peerBytes"] == 0, d
     assert d["ended"] and d["httpBytes"] >= d["bytes"], d
     assert corrupt["c_errors"] == [] and corrupt["d_errors"] == [], corrupt
+
+
+@pytest.mark.embedded_only
+@pytest.mark.start_early(UNREACHABLE)
+def test_viewer_stops_waiting_for_peers_once_every_listed_peer_failed() -> None:
+    result = early_result(UNREACHABLE, UNREACHABLE_TIMEOUT)
+    for case in ("refused", "silent", "unreachable", "mixed"):
+        outcome = result[case]
+        # The tracker listed the page and two others, so the loader waited for peers; each of the
+        # fake peers got the page's offer (and answered it, but for the silent ones).
+        assert outcome["timing"]["incomplete"] == 3, outcome
+        assert outcome["offers"] and all(n >= 1 for n in outcome["offers"]), outcome
+        assert outcome["errors"] == [], outcome
+
+    # Connections that fail at once end the wait at once: before, the loader waited its 2 s
+    # (2.1 s from the first segment request, 1.9 s from the tracker's answer).
+    from_request, from_answer = http_wait(result["refused"]["timing"])
+    assert result["refused"]["answered"] == [1, 1], result["refused"]
+    assert from_answer < 500 and from_request < PEER_WAIT_MS / 2, result["refused"]["timing"]
+    # Offers nobody answers, and answers whose candidates lead nowhere (Chromium never reports
+    # that ICE failed in time), fail 1 s after the tracker's answer.
+    for case in ("silent", "unreachable"):
+        from_request, from_answer = http_wait(result[case]["timing"])
+        assert ANSWER_WAIT_MS <= from_answer < ANSWER_WAIT_MS + 400, (case, result[case]["timing"])
+        assert from_request < PEER_WAIT_MS, (case, result[case]["timing"])
+
+    # One listed peer failing is not all of them: the page waited for the one holding the video,
+    # started on its segments and fetched nothing over HTTP.
+    mixed = result["mixed"]
+    assert mixed["playing"]["peerBytes"] > 0 and mixed["playing"]["httpBytes"] == 0, mixed
+    assert mixed["timing"]["firstHttpSegment"] is None, mixed["timing"]
+    assert mixed["timing"]["stats"]["httpBytes"] == 0, mixed["timing"]

@@ -1,5 +1,6 @@
 // The P2P loader: see p2p.js for what it does and when it is loaded.
 import { Engine } from "@peertube/p2p-media-loader-hlsjs";
+import { endWaitWhenPeersFail } from "./p2p-peer-wait.js";
 import { sha256Hex } from "./sha256.js";
 
 const MANIFEST_ATTEMPTS = 10;
@@ -78,7 +79,9 @@ export function createP2P(config, stats) {
   // At start, while the tracker reports other viewers, HTTP waits for peers: for the first
   // segment up to httpDownloadInitialTimeoutPerSegment, for the whole start-up at most
   // httpDownloadInitialTimeout. A tracker answer with no other viewer (the first one) lifts the
-  // wait at once, so the first viewer starts as fast as without the wait.
+  // wait at once, so the first viewer starts as fast as without the wait; so does the failure
+  // of every viewer the tracker listed (p2p-peer-wait.js: connections that close, offers not
+  // answered or answers not connected within 1 s).
   //
   // No random HTTP downloads of segments nobody holds yet (httpDownloadProbability 0): they
   // move origin bytes from one viewer to another without saving any, and an HTTP download
@@ -108,6 +111,8 @@ export function createP2P(config, stats) {
     },
     segments: { swarmId: config.playlistUrl, forwardSegmentCount: 50 },
   });
+  endWaitWhenPeersFail(engine);
+  if (swarmPerVideo()) joinOneSwarmPerVideo(engine);
   engine.on("piece_bytes_downloaded", (method, _segment, bytes) => {
     if (method === "http") stats.httpBytes += bytes;
   });
@@ -130,6 +135,27 @@ export function createP2P(config, stats) {
       hls.on(Events.DESTROYING, () => { engine.destroy().catch(() => {}); });
     },
   };
+}
+
+// A measurement switch for bench/p2p_browser.py (--swarm video), off unless this browser's
+// localStorage has shoal-p2p-swarm=video: every rung announces in one swarm per video instead of
+// PeerTube's one per rung (its wire contract: a PeerTube player would not find these viewers
+// but on the first rung). Left off in normal use.
+function swarmPerVideo() {
+  try { return localStorage.getItem("shoal-p2p-swarm") === "video"; } catch { return false; }
+}
+
+// The loader joins the tracker swarm of the rung it loads (P2PMediaManager.setStreamSwarmId,
+// with `${swarmId}+V${index}`) and drops its peers when the rung changes. Giving it the first
+// rung's id for every rung keeps one swarm (an infohash the tracker knows) and the peers across
+// rung switches; segment ids and the segment maps peers exchange still name each segment's own
+// rung, so peers only ask each other for segments they hold.
+function joinOneSwarmPerVideo(engine) {
+  const p2p = engine.loader && engine.loader.p2pManager;
+  if (!p2p || typeof p2p.setStreamSwarmId !== "function") return;
+  const setStreamSwarmId = p2p.setStreamSwarmId;
+  p2p.setStreamSwarmId = (_streamSwarmId, masterSwarmId) =>
+    setStreamSwarmId(`${masterSwarmId}+V0`, masterSwarmId);
 }
 
 // hls.js 1.6+ tags fragment contexts with `type: "fragment"`; this loader takes any context with

@@ -39,7 +39,7 @@ from .seeding import Wanted, unwatch, wanted_renditions, watch
 from .superseeding import SuperSeeding
 from .torrents import announce_order
 from .tracker import seeder_announce_url
-from .webseed import Serving, publish, state_key
+from .webseed import Serving, publish, state_key, upgrade_web_seed
 
 log = logging.getLogger("shoal.p2p.seeder")
 
@@ -366,6 +366,7 @@ class Seeder:
         torrent = await self.shoal.storage.open_range(item.torrent_key, 0, size - 1)
         if str(lt.torrent_info(torrent).info_hashes().v1) != item.info_hash:
             raise SeederError("the stored torrent does not match the rendition's infohash")
+        torrent = await upgrade_web_seed(self.shoal, torrent, item.file_key, item.torrent_key)
         path = self._source_path(item.file_key)
         assert path is not None
         if self.uses_cache and not path.is_file():

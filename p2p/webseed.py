@@ -28,6 +28,7 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import quote
 
 import libtorrent as lt
 from aiohttp import web
@@ -152,6 +153,29 @@ async def publish(shoal: Shoal, serving: Serving) -> None:
             await shoal.redis.set(state_key(shoal), serving.dump(), ex=STATE_TTL)
         except Exception as exc:  # Redis away: the view expires and storage serves everyone
             log.debug("cannot publish the web-seed view: %s", exc)
+
+
+async def upgrade_web_seed(shoal: Shoal, torrent: bytes, file_key: str, torrent_key: str) -> bytes:
+    """A torrent made before the web-seed route lists the file's plain URL first: list the route
+    instead, in storage too (the ``url-list`` is outside the info dictionary: same infohash).
+    The seeder runs this on every torrent it starts seeding, the ones whose clients the route
+    turns to it."""
+    if shoal.storage.local_path(file_key) is None or not file_key.startswith(keys.HLS + "/"):
+        return torrent
+    meta = lt.bdecode(torrent)
+    seeds = meta.get(b"url-list") if meta else None
+    seeds = [seeds] if isinstance(seeds, bytes) else list(seeds or [])
+    uuid, name = file_key.split("/")[-2:]
+    legacy = shoal.url("/static/streaming-playlists/" + quote(file_key)).encode()
+    if not seeds or seeds[0] != legacy:
+        return torrent
+    meta[b"url-list"] = [web_seed_url(shoal, uuid, name).encode(), *seeds[1:]]
+    upgraded = lt.bencode(meta)
+    if lt.torrent_info(upgraded).info_hashes() != lt.torrent_info(torrent).info_hashes():
+        return torrent  # not canonically bencoded: leave it as it is
+    await shoal.storage.put_bytes(torrent_key, upgraded, "application/x-bittorrent")
+    log.info("torrent %s: web seed is now the web-seed route", torrent_key)
+    return upgraded
 
 
 async def _info_hash(shoal: Shoal, key: str) -> str | None:

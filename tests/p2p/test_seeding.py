@@ -439,3 +439,34 @@ def test_a_saturated_seeder_leaves_its_stalled_peers_to_storage() -> None:
     assert serving.served["h"] == {"192.0.2.1"}  # 192.0.2.2 has not moved for 11 s
     serving.update(handles, 2000, 13.0)  # a higher cap: no longer saturated
     assert serving.served["h"] == {"192.0.2.1", "192.0.2.2"}
+
+
+@pytest.mark.embedded_only  # local storage: with S3 the web seed stays the object's URL
+async def test_a_torrent_from_before_the_route_gets_it_when_seeded(
+    make_instance: Any, media_dir: Path
+) -> None:
+    """The seeder rewrites the url-list of a stored torrent that lists the file's plain URL (as
+    every torrent did before the web-seed route); the infohash stays."""
+    instance: Instance = await make_instance(seeder_enabled=True, transcoding_resolutions="144")
+    shoal = instance.shoal
+    rendition, torrent, _ = await published_rung(instance, small_clip(media_dir), "Old torrent")
+    seeder = seeder_of(shoal)
+    assert seeder is not None and rendition.info_hash and rendition.torrent_path
+
+    async def seeding() -> bool:
+        return rendition.info_hash in seeder.handles
+
+    await wait_for(seeding, "the seeder")
+    uuid, file_name = rendition.file_path.split("/")[-2:]
+    route = f"{instance.url}/p2p/web-seed/{uuid}/{file_name}".encode()
+    assert lt.bdecode(torrent)[b"url-list"] in (route, [route])
+    meta = lt.bdecode(torrent)
+    legacy = f"{instance.url}/static/streaming-playlists/{rendition.file_path}".encode()
+    meta[b"url-list"] = [legacy, b"http://mirror.example/copy.mp4"]
+    await shoal.storage.put_bytes(rendition.torrent_path, lt.bencode(meta), "application/x-bittorrent")
+    seeder._remove(rendition.info_hash)  # as after a restart: it starts seeding it again
+    await seeder.refresh()
+    assert rendition.info_hash in seeder.handles
+    stored = await shoal.storage.open_range(rendition.torrent_path, 0, 1 << 20)
+    assert lt.bdecode(stored)[b"url-list"] == [route, b"http://mirror.example/copy.mp4"]
+    assert str(lt.torrent_info(stored).info_hashes().v1) == rendition.info_hash

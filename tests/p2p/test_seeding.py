@@ -388,6 +388,13 @@ async def test_the_web_seed_stands_back_while_the_seeder_serves(
             assert shoal.redis is not None
             raw = await shoal.redis.get(state_key(shoal))
             assert raw is not None and "127.0.0.1" in json.loads(raw)[info_hash]
+            # A web process without the seeder answers from that view.
+            kept = shoal.extras.pop("p2p.seeder")
+            try:
+                status, _, _ = await ask()
+                assert status == 503
+            finally:
+                shoal.extras["p2p.seeder"] = kept
 
         async def complete() -> bool:
             holder[0].pop_alerts()

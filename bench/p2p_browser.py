@@ -285,26 +285,19 @@ async def run_mode(
 
 async def inside(args: argparse.Namespace) -> dict[str, Any]:
     """The whole run, inside the network namespace: instance, upload, both modes."""
-    from aiohttp import web
     from playwright.async_api import async_playwright
 
-    from instance.app import create_app
-    from tests.netns import HOST, namespace_settings
+    from tests.netns import namespace_instance, namespace_settings
     from tests.webui.p2p_scenario import WEBRTC_ARGS
 
     workdir = Path(args.inside)
     settings = namespace_settings(
         workdir, "p2p-browser-bench", transcoding_resolutions=args.rungs, rate_limit_tracker="100000/60"
     )
-    base, port = settings.public_url, settings.listen_port
-    app = create_app(settings)
+    base = settings.public_url
     egress = Egress()
-    app.on_response_prepare.append(egress.count)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    await web.TCPSite(runner, HOST, port).start()
     result: dict[str, Any] = {}
-    try:
+    async with namespace_instance(settings, lambda app: app.on_response_prepare.append(egress.count)) as app:
         t0 = time.monotonic()
         height = max(int(r) for r in args.rungs.split(","))
         details = await publish_clip(base, app, workdir, args.seconds, height)
@@ -334,8 +327,6 @@ async def inside(args: argparse.Namespace) -> dict[str, Any]:
                     )
             finally:
                 await browser.close()
-    finally:
-        await runner.cleanup()
     return result
 
 

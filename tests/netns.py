@@ -6,16 +6,20 @@ module prints its result as JSON on its last line of output.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import shutil
 import socket
 import subprocess
 import sys
 import tempfile
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from aiohttp import web
+
     from instance.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -47,6 +51,28 @@ def namespace_settings(workdir: Path, secret_key: str, **overrides: Any) -> Sett
         "rate_limit_tracker": "1000/60",
     }
     return load_settings(**{**values, **overrides})
+
+
+@contextlib.asynccontextmanager
+async def namespace_instance(
+    settings: Settings, before_start: Callable[[web.Application], None] | None = None
+) -> AsyncIterator[web.Application]:
+    """The app of ``settings`` (:func:`namespace_settings`) served on :data:`HOST` for the block;
+    ``before_start`` may add hooks before the app is frozen."""
+    from aiohttp import web
+
+    from instance.app import create_app
+
+    app = create_app(settings)
+    if before_start is not None:
+        before_start(app)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    try:
+        await web.TCPSite(runner, HOST, settings.listen_port).start()
+        yield app
+    finally:
+        await runner.cleanup()
 
 
 def start_in_netns(module: str, workdir: Path, *args: str) -> subprocess.Popen[str]:

@@ -23,13 +23,11 @@ from typing import Any
 
 import aiohttp
 import libtorrent as lt
-from aiohttp import web
 
-from instance.app import create_app
 from instance.web.context import SHOAL
 from p2p.seeder import seeder_of
 from tests.media import make_clip
-from tests.netns import HOST, namespace_settings
+from tests.netns import HOST, namespace_instance, namespace_settings
 from tests.support import new_user_client, publish, wait_for
 
 CLIENT_DIR = Path(__file__).resolve().parent / "webtorrent"
@@ -112,13 +110,9 @@ async def run(workdir: Path, client: str) -> dict[str, Any]:
     settings = namespace_settings(
         workdir, "webtorrent-scenario", transcoding_resolutions="144", seeder_enabled=True
     )
-    base, port = settings.public_url, settings.listen_port
-    app = create_app(settings)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    await web.TCPSite(runner, HOST, port).start()
+    base = settings.public_url
     result: dict[str, Any] = {}
-    try:
+    async with namespace_instance(settings) as app:
         shoal = app[SHOAL]
         async with aiohttp.ClientSession() as http:
             alice = await new_user_client(shoal, http, base, "alice")
@@ -158,8 +152,6 @@ async def run(workdir: Path, client: str) -> dict[str, Any]:
         started = time.monotonic()
         await seeder.stop()
         result["seeder_stop_seconds"] = time.monotonic() - started
-    finally:
-        await runner.cleanup()
     return result
 
 

@@ -27,14 +27,12 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
-from aiohttp import web
 from playwright.async_api import Browser, BrowserContext, Page, async_playwright
 
-from instance.app import create_app
 from instance.services import p2p_stats
 from instance.web.context import SHOAL
 from tests.media import make_clip
-from tests.netns import HOST, namespace_settings
+from tests.netns import namespace_instance, namespace_settings
 from tests.support import PUBLISHED, new_user_client, upload, wait_done
 
 from .conftest import CHROMIUM_ARGS
@@ -161,14 +159,10 @@ async def publish_clips(base: str, instance: Any, workdir: Path) -> tuple[dict[s
 
 async def run(workdir: Path) -> dict[str, Any]:
     settings = namespace_settings(workdir, "p2p-scenario", transcoding_resolutions="240")
-    base, port = settings.public_url, settings.listen_port
-    app = create_app(settings)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    await web.TCPSite(runner, HOST, port).start()
+    base = settings.public_url
     result: dict[str, Any] = {}
     started = time.monotonic()
-    try:
+    async with namespace_instance(settings) as app:
         shared, corrupted = await publish_clips(base, app, workdir)
         watch = f"{base}/w/{shared['shortUUID']}"
         async with async_playwright() as p:
@@ -188,8 +182,6 @@ async def run(workdir: Path) -> dict[str, Any]:
             finally:
                 await browser.close()
         result["seconds"] = round(time.monotonic() - started, 1)
-    finally:
-        await runner.cleanup()
     return result
 
 

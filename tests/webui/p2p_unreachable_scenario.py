@@ -37,14 +37,12 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
-from aiohttp import web
 from playwright.async_api import Browser, async_playwright
 
-from instance.app import create_app
 from instance.web.context import SHOAL
 from p2p.swarm import swarm_id
 from tests.media import make_clip
-from tests.netns import HOST, namespace_settings
+from tests.netns import HOST, namespace_instance, namespace_settings
 from tests.support import new_user_client, publish
 
 from .p2p_scenario import STEP, WEBRTC_ARGS, debug_logs, open_player, player_config, wait_until
@@ -248,13 +246,9 @@ async def run_case(
 
 async def run(workdir: Path, cases: list[str]) -> dict[str, Any]:
     settings = namespace_settings(workdir, "p2p-unreachable", transcoding_resolutions="240")
-    base, port = settings.public_url, settings.listen_port
-    app = create_app(settings)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    await web.TCPSite(runner, HOST, port).start()
+    base = settings.public_url
     result: dict[str, Any] = {}
-    try:
+    async with namespace_instance(settings) as app:
         async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=300)) as http:
             alice = await new_user_client(app[SHOAL], http, base, "alice")
             clip = make_clip(workdir, "p2p-unreachable.mp4", 426, 240, 25, 20.0)
@@ -274,8 +268,6 @@ async def run(workdir: Path, cases: list[str]) -> dict[str, Any]:
                         result[case] = await run_case(browser, http, watch, tracker, swarm, case)
                 finally:
                     await browser.close()
-    finally:
-        await runner.cleanup()
     return result
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+import pytest
 from sqlalchemy import select, update
 
 from federation import conformance
@@ -325,18 +326,20 @@ async def test_every_url_we_name_answers_activitypub_json(
     assert any("/likes/" in url for url in seen) and any("/comments/" in url for url in seen)
 
 
-def test_a_second_peertube_run_parses_and_what_shoal_sent_conforms() -> None:
-    """``run-seams.json``: a later run of Shoal and PeerTube 6.3 following each other both ways
-    (PeerTube follows a Shoal channel, gets its video and its rename, comments on it; Shoal
-    follows a PeerTube channel, gets its video, comments on it). Every activity PeerTube sent
-    and its Video document read as they did then; every activity Shoal sent (all answered 2xx)
-    passes PeerTube's validators."""
+@pytest.mark.parametrize("capture", ["run-seams.json", "run-webseed.json"])
+def test_a_later_peertube_run_parses_and_what_shoal_sent_conforms(capture: str) -> None:
+    """Later runs of Shoal and PeerTube 6.3 following each other both ways (PeerTube follows a
+    Shoal channel, gets its video and its rename, comments on it; Shoal follows a PeerTube
+    channel, gets its video, comments on it): ``run-seams.json``, and ``run-webseed.json`` with
+    the seeder on by default and torrents whose web seed is the web-seed route. Every activity
+    PeerTube sent and its Video document read as they did then; every activity Shoal sent (all
+    answered 2xx) passes PeerTube's validators."""
     from federation.note_store import parse_note
     from federation.video_parse import parse_video
 
     names = {"shoal": "http://127.0.0.1:9000", "peertube": "http://127.0.0.1:9001",
              "shoal_host": "127.0.0.1:9000", "peertube_host": "127.0.0.1:9001"}  # fmt: skip
-    run = fill(load("run-seams.json"), names)
+    run = fill(load(capture), names)
     kinds = [(a["type"], (a.get("object") or {}).get("type") if isinstance(a.get("object"), dict) else None)
              for a in run["inbound"]]  # fmt: skip
     assert ("Create", "Note") in kinds and ("Update", "Video") in kinds and ("Follow", None) in kinds

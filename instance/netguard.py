@@ -38,10 +38,16 @@ def allowed(allow_hosts: Iterable[str], host: str, addresses: Iterable[Address])
     return False
 
 
+def unmapped(address: Address) -> Address:
+    """An IPv4-mapped IPv6 address as the IPv4 address it maps; any other as it is."""
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        return address.ipv4_mapped
+    return address
+
+
 def public(address: Address) -> bool:
     """True for a globally routable unicast address (IPv4-mapped IPv6 judged as IPv4)."""
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        address = address.ipv4_mapped
+    address = unmapped(address)
     return address.is_global and not address.is_multicast
 
 

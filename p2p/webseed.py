@@ -21,7 +21,6 @@ publishes the same view to Redis (``STATE_TTL``), read at most once a second per
 
 from __future__ import annotations
 
-import ipaddress
 import json
 import logging
 import time
@@ -37,6 +36,7 @@ from sqlalchemy import select
 from instance.core import Shoal
 from instance.errors import ApiError, NotFound
 from instance.models import Rendition
+from instance.netguard import parse_address, unmapped
 from instance.readcache import ReadCache
 from instance.services.files import file_access
 from instance.storage import keys
@@ -67,12 +67,9 @@ def state_key(shoal: Shoal) -> str:
 def _address(ip: str) -> str:
     """One spelling per address (IPv4-mapped IPv6 as IPv4)."""
     try:
-        parsed = ipaddress.ip_address(ip)
+        return str(unmapped(parse_address(ip)))
     except ValueError:
         return ip
-    if isinstance(parsed, ipaddress.IPv6Address) and parsed.ipv4_mapped is not None:
-        return str(parsed.ipv4_mapped)
-    return str(parsed)
 
 
 @dataclass

@@ -64,7 +64,7 @@ def seeder_announce_url(shoal: Shoal, url: str) -> str:
 def is_seeder(shoal: Shoal, token: str | bytes | None) -> bool:
     if not token:
         return False
-    given = token.encode("latin-1") if isinstance(token, str) else token
+    given = token.encode("utf-8", "replace") if isinstance(token, str) else token
     return hmac.compare_digest(given, seeder_token(shoal).encode())
 
 

@@ -116,7 +116,7 @@ async def test_announces_are_rate_limited_per_ip(make_instance: Any) -> None:
         assert b"slow down" in limited[b"failure reason"]
         # The same over the WebSocket tracker.
         socket = instance.url.replace("http://", "ws://") + "/tracker/socket"
-        for query, refused in (("", True), (f"?seeder={token}", False)):
+        for query, refused in (("", True), (f"?seeder={token}", False), ("?seeder=%E2%82%AC", True)):
             async with session.ws_connect(socket + query) as ws:
                 await ws.send_json({"action": "announce", "info_hash": binary(KNOWN), "left": 0,
                                     "peer_id": binary(os.urandom(20)), "numwant": 1})  # fmt: skip

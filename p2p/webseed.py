@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import json
 import logging
-import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -115,12 +114,6 @@ class Serving:
         return json.dumps({h: sorted(a) for h, a in self.served.items()}, separators=(",", ":"))
 
 
-@dataclass
-class _Read:
-    at: float = -READ_EVERY
-    served: dict[str, frozenset[str]] = field(default_factory=dict)
-
-
 async def served_addresses(shoal: Shoal) -> dict[str, frozenset[str]]:
     """The seeder's current view: from the seeder in this process, else from Redis, else none."""
     from .seeder import seeder_of
@@ -130,17 +123,18 @@ async def served_addresses(shoal: Shoal) -> dict[str, frozenset[str]]:
         return seeder.serving.served
     if shoal.redis is None:
         return {}
-    read = shoal.state(_SERVING, _Read)
-    now = time.monotonic()
-    if now - read.at >= READ_EVERY:
-        read.at = now
-        try:
-            raw = await shoal.redis.get(state_key(shoal))
-            read.served = {h: frozenset(a) for h, a in json.loads(raw).items()} if raw else {}
-        except Exception as exc:  # Redis away or a bad value: storage serves
-            log.warning("cannot read the seeder's web-seed view: %s", exc)
-            read.served = {}
-    return read.served
+    cache: ReadCache[str, dict[str, frozenset[str]]] = shoal.state(_SERVING, ReadCache)
+    return await cache.get("view", lambda: _read_view(shoal), ttl=READ_EVERY)
+
+
+async def _read_view(shoal: Shoal) -> dict[str, frozenset[str]]:
+    assert shoal.redis is not None
+    try:
+        raw = await shoal.redis.get(state_key(shoal))
+        return {h: frozenset(a) for h, a in json.loads(raw).items()} if raw else {}
+    except Exception as exc:  # Redis away or a bad value: storage serves
+        log.warning("cannot read the seeder's web-seed view: %s", exc)
+        return {}
 
 
 async def publish(shoal: Shoal, serving: Serving) -> None:
